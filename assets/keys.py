@@ -1,0 +1,48 @@
+"""The storage key layout, one place: ``<recipe>/<stage>/...``."""
+
+
+from resources.recipe import Recipe
+
+
+class Keys:
+    def __init__(self, recipe: Recipe):
+        self.root = recipe.name
+
+    def model(self, name: str) -> str:
+        return f"{self.root}/models/{name}"
+
+    def queries(self) -> str:
+        return f"{self.root}/queries/queries.parquet"
+
+    def shard_queries(self, shard: str) -> str:
+        return f"{self.root}/generation/{shard}/queries.parquet"
+
+    def trace_parts(self, shard: str) -> str:
+        return f"{self.root}/generation/{shard}/parts"
+
+    def traces(self, shard: str) -> str:
+        return f"{self.root}/generation/{shard}/traces.parquet"
+
+    def verdicts(self, shard: str) -> str:
+        return f"{self.root}/verification/{shard}.parquet"
+
+    def dataset(self, variant: str) -> str:
+        return f"{self.root}/datasets/{variant}.parquet"
+
+    def run_dir(self, run: str) -> str:
+        return f"{self.root}/training/{run}"
+
+    def checkpoints(self, run: str) -> str:
+        return f"{self.root}/training/{run}/checkpoints.parquet"
+
+    def manifest(self, run: str) -> str:
+        return f"{self.root}/training/{run}/checkpoints.jsonl"
+
+    def eval_samples(self, checkpoint: str) -> str:
+        return f"{self.root}/evaluation/samples/{checkpoint}.parquet"
+
+    def eval_table(self, checkpoint: str) -> str:
+        return f"{self.root}/evaluation/tables/{checkpoint}.parquet"
+
+    def report(self, name: str) -> str:
+        return f"{self.root}/analysis/{name}"

@@ -1,0 +1,34 @@
+"""Metadata helpers: what a person wants to see in the UI next to a materialization."""
+
+
+import base64
+import io
+
+import polars as pl
+from dagster import MetadataValue
+
+
+def preview(table: pl.DataFrame, rows: int = 5, width: int = 80) -> MetadataValue:
+    """A markdown table of the first rows, long strings cut so the UI stays readable."""
+    if table.height == 0:
+        return MetadataValue.md("_(empty)_")
+    head = table.head(rows).with_columns(
+        [pl.col(c).cast(pl.String).str.slice(0, width).str.replace_all(r"[\n|]", " ") for c in table.columns]
+    )
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in head.iter_rows()]
+    return MetadataValue.md("\n".join(lines))
+
+
+def png_markdown(figure) -> MetadataValue:
+    """A matplotlib figure embedded as an image in markdown metadata."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return MetadataValue.md(f"![plot](data:image/png;base64,{encoded})")
+
+
+def percentiles(values: pl.Series, qs=(0.5, 0.9, 0.99)) -> dict[str, float]:
+    if values.len() == 0:
+        return {}
+    return {f"p{int(q * 100)}": float(values.quantile(q)) for q in qs}

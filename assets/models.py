@@ -1,0 +1,37 @@
+"""Model folders (safetensors + tokenizer) for teachers and students, one partition per model."""
+
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from assets.keys import Keys
+from assets.partitions import model_partitions
+from resources.launcher import ComputeLauncher
+from resources.recipe import Recipe
+from resources.storage import Storage
+
+
+def build(recipe: Recipe) -> list:
+    keys = Keys(recipe)
+
+    @asset(
+        group_name="models",
+        partitions_def=model_partitions(recipe),
+        description="A local model folder per recipe model: converted from a packaged GGUF, copied from "
+        "the hub, or a small student built from another model's config. Carries the study chat template.",
+    )
+    def base_models(context: AssetExecutionContext, storage: Storage, launcher: ComputeLauncher) -> MaterializeResult:
+        name = context.partition_key
+        spec = dict(vars(recipe.models[name]))
+        if spec["source"] == "tiny-config":
+            base_dir = storage.uri(keys.model(spec["base"]))
+            if not storage.exists(f"{keys.model(spec['base'])}/config.json"):
+                raise FileNotFoundError(
+                    f"model {name!r} is built from {spec['base']!r}: materialize base_models[{spec['base']}] first"
+                )
+            spec["base_dir"] = base_dir
+        output_dir = storage.uri(keys.model(name))
+        result = launcher.run(context, "prepare_model", {"spec": spec, "output_dir": output_dir, "seed": recipe.seed})
+        materialized = result.get_materialize_result()
+        return MaterializeResult(metadata={**materialized.metadata, "path": output_dir, "source": spec["source"]})
+
+    return [base_models]

@@ -1,0 +1,103 @@
+"""SFT runs (student x dataset partitions) and the checkpoints they save (dynamic partitions)."""
+
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset  # noqa: E402
+
+from assets.datasets import dataset_asset_name  # noqa: E402
+from assets.keys import Keys  # noqa: E402
+from assets.metadata import png_markdown, preview  # noqa: E402
+from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions  # noqa: E402
+from resources.launcher import ComputeLauncher  # noqa: E402
+from resources.recipe import DATASET_VARIANTS, Recipe, run_name  # noqa: E402
+from resources.storage import Storage  # noqa: E402
+from workloads.train import CHECKPOINT_FIELDS, checkpoint_key  # noqa: E402
+
+CHECKPOINT_SCHEMA = {
+    "run": pl.String,
+    "step": pl.Int64,
+    "epoch": pl.Float64,
+    "uri": pl.String,
+    "train_loss": pl.Float64,
+    "learning_rate": pl.Float64,
+    "tokens_seen": pl.Int64,
+}
+
+
+def read_manifest(path: str) -> list[dict]:
+    """Checkpoint records a training run has announced so far (one JSON line each)."""
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFrame:
+    """Step 0 is the untrained student, so every run's curves start at the base model."""
+    base = {"run": run, "step": BASE_STEP, "epoch": 0.0, "uri": base_uri, "train_loss": None,
+            "learning_rate": None, "tokens_seen": 0}
+    rows = [base] + [{k: r.get(k) for k in CHECKPOINT_FIELDS} for r in records]
+    return pl.DataFrame(rows, schema=CHECKPOINT_SCHEMA).unique("step", keep="last").sort("step")
+
+
+def _loss_plot(history: list[dict]):
+    steps = [h["step"] for h in history if "loss" in h]
+    losses = [h["loss"] for h in history if "loss" in h]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(steps, losses, marker="o")
+    ax.set_xlabel("step")
+    ax.set_ylabel("train loss")
+    ax.grid(alpha=0.3)
+    plt.close(fig)
+    return fig
+
+
+def build(recipe: Recipe) -> list:
+    keys = Keys(recipe)
+
+    @asset(
+        group_name="training",
+        partitions_def=run_partitions(recipe),
+        deps=[dataset_asset_name(v) for v in DATASET_VARIANTS]
+        + [AssetDep("base_models", partition_mapping=AllPartitionMapping())],
+        pool="training",
+        description="One TRL SFT run of a student on a dataset. Every saved checkpoint becomes a partition "
+        "of `checkpoints` (step 0 is the untrained student).",
+    )
+    def sft_run(context: AssetExecutionContext, storage: Storage, launcher: ComputeLauncher) -> MaterializeResult:
+        dims = context.partition_key.keys_by_dimension
+        student, dataset = dims["student"], dims["dataset"]
+        run = run_name(student, dataset)
+        base_uri = storage.uri(keys.model(student))
+        extras = {
+            "run": run,
+            "dataset": dataset,
+            "dataset_path": storage.uri(keys.dataset(dataset)),
+            "model_dir": base_uri,
+            "output_dir": storage.uri(keys.run_dir(run)),
+            "training": vars(recipe.training),
+            "seed": recipe.seed,
+        }
+        invocation = launcher.run(context, "train", extras, gpus=1)
+        reported = invocation.get_materialize_result().metadata
+        table = checkpoint_table(run, base_uri, read_manifest(storage.uri(keys.manifest(run))))
+        storage.write_table(keys.checkpoints(run), table)
+        new_keys = [checkpoint_key(run, s) for s in table["step"]]
+        context.instance.add_dynamic_partitions(CHECKPOINTS.name, new_keys)
+        history = json.loads(Path(storage.uri(keys.run_dir(run)), "log_history.json").read_text())
+        return MaterializeResult(
+            metadata={
+                **{k: v for k, v in reported.items() if k != "manifest"},
+                "checkpoints": len(new_keys),
+                "checkpoint_table": preview(table.drop("uri"), rows=20),
+                "loss_curve": png_markdown(_loss_plot(history)),
+            }
+        )
+
+    return [sft_run]

@@ -1,0 +1,87 @@
+"""Jobs of the study, one per partitioning of the graph, and the sensor that evaluates new
+checkpoints as training saves them."""
+
+
+import json
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    define_asset_job,
+    sensor,
+)
+
+from assets.datasets import dataset_asset_name
+from assets.keys import Keys
+from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions, shard_partitions
+from assets.training import read_manifest
+from resources.recipe import DATASET_VARIANTS, Recipe
+from resources.storage import Storage
+from workloads.train import checkpoint_key
+
+# The order a full materialization follows; each job covers one partitioning of the graph.
+JOB_ORDER = ("models_job", "queries_job", "generation_job", "datasets_job", "training_job", "evaluation_job", "report_job")
+
+
+def build_jobs(recipe: Recipe) -> list:
+    return [
+        define_asset_job("models_job", AssetSelection.assets("base_models"), description="Model folders, one per partition."),
+        define_asset_job("queries_job", AssetSelection.assets("raw_queries"), description="Sample the training queries."),
+        define_asset_job(
+            "generation_job",
+            AssetSelection.assets("teacher_traces", "verdicts"),
+            partitions_def=shard_partitions(recipe),
+            description="Generate and verify one shard of teacher traces.",
+        ),
+        define_asset_job(
+            "datasets_job",
+            AssetSelection.assets(*[dataset_asset_name(v) for v in DATASET_VARIANTS]),
+            description="Build the four SFT dataset variants from all verified shards.",
+        ),
+        define_asset_job(
+            "training_job",
+            AssetSelection.assets("sft_run"),
+            partitions_def=run_partitions(recipe),
+            description="One SFT run (student x dataset).",
+        ),
+        define_asset_job(
+            "evaluation_job",
+            AssetSelection.assets("checkpoint_eval"),
+            partitions_def=CHECKPOINTS,
+            description="Evaluate one checkpoint on every benchmark of the recipe.",
+        ),
+        define_asset_job("report_job", AssetSelection.assets("training_dynamics"), description="Training-dynamics report."),
+    ]
+
+
+def build_checkpoint_sensor(recipe: Recipe):
+    keys = Keys(recipe)
+
+    @sensor(
+        job_name="evaluation_job",
+        minimum_interval_seconds=60,
+        default_status=DefaultSensorStatus.STOPPED,
+        description="Registers checkpoints that training runs announce in their manifests (also while "
+        "still training) and requests their evaluation. The cursor remembers what it has seen.",
+    )
+    def new_checkpoints_sensor(context: SensorEvaluationContext, storage: Storage) -> SensorResult:
+        seen = set(json.loads(context.cursor)) if context.cursor else set()
+        found = []
+        for run in recipe.runs:
+            records = read_manifest(storage.uri(keys.manifest(run)))
+            # Once a run has saved anything, its base model (step 0) is due for evaluation too.
+            steps = [BASE_STEP] + [r["step"] for r in records] if records else []
+            found += [k for k in (checkpoint_key(run, s) for s in steps) if k not in seen]
+        if not found:
+            return SensorResult(skip_reason="no new checkpoints")
+        known = set(context.instance.get_dynamic_partitions(CHECKPOINTS.name))
+        return SensorResult(
+            run_requests=[RunRequest(partition_key=k, run_key=k) for k in found],
+            dynamic_partitions_requests=[CHECKPOINTS.build_add_request([k for k in found if k not in known])],
+            cursor=json.dumps(sorted(seen | set(found))),
+        )
+
+    return new_checkpoints_sensor

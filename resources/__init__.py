@@ -1,0 +1,1 @@
+"""Dagster resources: the recipe, storage, the compute launcher and LLM endpoints."""

@@ -1,0 +1,58 @@
+import pytest
+
+from resources.recipe import RecipeError, load_recipe
+from tests.conftest import FULL_RECIPE, SMALL_RECIPE
+
+
+def test_small_recipe_loads_and_names_its_runs():
+    recipe = load_recipe(SMALL_RECIPE)
+    assert recipe.runs == ["smollm2-135m__countdown-cot"]
+    assert recipe.student_of("smollm2-135m__countdown-cot") == "smollm2-135m"
+
+
+def test_full_recipe_carries_the_papers_protocol():
+    recipe = load_recipe(FULL_RECIPE)
+    tr = recipe.training
+    assert (tr.learning_rate, tr.epochs, tr.global_batch_size, tr.max_length, tr.save_every) == (5e-5, 8, 256, 20000, 10)
+    assert recipe.queries["math"].size == 20480 and recipe.queries["countdown"].size == 20000
+    assert recipe.generation.sampling.max_new_tokens == 16384
+    assert recipe.evaluation.benchmarks["aime24"].n == 10
+    assert len(recipe.runs) == 16
+
+
+@pytest.mark.parametrize(
+    "overrides, drop, message",
+    [
+        ({"training": {"learning_rat": 1e-4}}, (), "training.learning_rat: unknown key"),
+        ({"training": {"epochs": "many"}}, (), "training.epochs: expected float"),
+        ({"generation": {"shards": 2.5}}, (), "generation.shards: expected int"),
+        ({"queries": {"math": {"location": "queries/nope.jsonl"}}}, (), "queries.math.location: file not found"),
+        ({"evaluation": {"benchmarks": {"math500": {"location": "math/nope.jsonl"}}}}, (),
+         "evaluation.benchmarks.math500.location: file not found"),
+        ({"generation": {"shards": 1000}}, (), "generation.shards: 1000 shards for only 48 queries"),
+        ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: must be > 0"),
+        ({"training": {"students": ["gpt-9"]}}, (), "training.students[0]: 'gpt-9' is not in `models`"),
+        ({"training": {"datasets": ["math-cott"]}}, (), "training.datasets[0]: must be one of"),
+        ({"training": {"global_batch_size": 6, "per_device_batch_size": 4}}, (),
+         "training.global_batch_size: must be a multiple"),
+        ({"generation": {"teachers": {"math": {"backend": "countdown-solver"}}}}, (),
+         "generation.teachers.math.backend: the solver only answers countdown"),
+        ({}, ("seed",), "recipe.seed: required field is missing"),
+        ({"models": {"smollm2-135m": {"source": "ftp"}}}, (), "models.smollm2-135m.source: must be one of"),
+    ],
+)
+def test_malformed_recipe_names_the_offending_field(write_recipe, overrides, drop, message):
+    with pytest.raises(RecipeError, match=None) as err:
+        load_recipe(write_recipe(overrides, drop=drop))
+    assert message in str(err.value)
+
+
+def test_missing_recipe_file_is_reported(tmp_path):
+    with pytest.raises(RecipeError, match="recipe file not found"):
+        load_recipe(tmp_path / "absent.yaml")
+
+
+def test_data_folder_is_a_setting(write_recipe, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path))
+    with pytest.raises(RecipeError, match=str(tmp_path)):
+        load_recipe(write_recipe())

@@ -1,0 +1,149 @@
+"""Training queries: stable ids and the loaders for each source.
+
+A loader reads either a hub dataset (``hub:`` id, through ``datasets``) or a local JSON-lines /
+parquet copy, and maps the source's columns onto the queries contract:
+query_id, source, problem, answer, solution, nums, target, split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import polars as pl
+
+from workloads.countdown import countdown_prompt
+from workloads.text import gsm8k_final_answer, strip_gsm8k_calculator
+
+QUERY_SCHEMA = {
+    "query_id": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "answer": pl.String,
+    "solution": pl.String,
+    "nums": pl.List(pl.Int64),
+    "target": pl.Int64,
+    "split": pl.String,
+}
+
+
+def normalize_problem(problem: str) -> str:
+    """Case- and whitespace-insensitive form used for ids, de-duplication and matching."""
+    return re.sub(r"\s+", " ", problem).strip().lower()
+
+
+def query_id(source: str, problem: str) -> str:
+    """Stable across runs and machines (never Python's ``hash()``)."""
+    digest = hashlib.sha256(f"{source}\n{normalize_problem(problem)}".encode()).hexdigest()
+    return digest[:16]
+
+
+def read_records(location: str, *, hub_split: str = "train", hub_config: str | None = None) -> pl.DataFrame:
+    """``hub:owner/name`` loads from the Hugging Face hub; anything else is a local file."""
+    if location.startswith("hub:"):
+        import datasets  # only the hub path needs it
+
+        ds = datasets.load_dataset(location.removeprefix("hub:"), hub_config, split=hub_split)
+        return pl.from_arrow(ds.data.table)
+    path = Path(location)
+    if not path.exists():
+        raise FileNotFoundError(f"query source not found: {path}")
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    if path.suffix in (".jsonl", ".json"):
+        return pl.read_ndjson(path)
+    raise ValueError(f"unsupported query file type {path.suffix!r} (use .jsonl or .parquet): {path}")
+
+
+def math_queries(
+    records: pl.DataFrame,
+    *,
+    source: str,
+    problem_field: str,
+    answer_field: str,
+    solution_field: str | None,
+    answer_format: str,
+) -> pl.DataFrame:
+    """Math problems with a gold answer. ``answer_format`` is ``plain`` (the field is the answer)
+    or ``gsm8k`` (the field is a solution ending in ``#### answer``)."""
+    for field in (problem_field, answer_field, solution_field):
+        if field is not None and field not in records.columns:
+            raise KeyError(f"source {source!r} has no column {field!r}; columns: {records.columns}")
+    rows = []
+    for rec in records.iter_rows(named=True):
+        problem, raw_answer = rec[problem_field], rec[answer_field]
+        answer = gsm8k_final_answer(raw_answer or "") if answer_format == "gsm8k" else raw_answer
+        solution = rec[solution_field] if solution_field else None
+        if solution and answer_format == "gsm8k":
+            solution = strip_gsm8k_calculator(solution)
+        rows.append(
+            {
+                "query_id": query_id(source, problem or ""),
+                "source": source,
+                "problem": problem,
+                "answer": (str(answer).strip() or None) if answer is not None else None,
+                "solution": solution,
+                "nums": None,
+                "target": None,
+                "split": "train",
+            }
+        )
+    return pl.DataFrame(rows, schema=QUERY_SCHEMA)
+
+
+def countdown_queries(records: pl.DataFrame, *, source: str) -> pl.DataFrame:
+    """Countdown tasks (``nums``, ``target``) rendered as problems; the answer is the target."""
+    for field in ("nums", "target"):
+        if field not in records.columns:
+            raise KeyError(f"source {source!r} has no column {field!r}; columns: {records.columns}")
+    rows = []
+    for rec in records.iter_rows(named=True):
+        nums, target = [int(n) for n in rec["nums"]], int(rec["target"])
+        problem = countdown_prompt(nums, target)
+        rows.append(
+            {
+                "query_id": query_id(source, problem),
+                "source": source,
+                "problem": problem,
+                "answer": str(target),
+                "solution": None,
+                "nums": nums,
+                "target": target,
+                "split": "train",
+            }
+        )
+    return pl.DataFrame(rows, schema=QUERY_SCHEMA)
+
+
+def clean_and_sample(queries: pl.DataFrame, *, size: int, seed: int) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Drop rows without problem or answer and duplicate problems, then sample ``size`` with a seed.
+    Returns the sample and the counts of what was dropped."""
+    total = queries.height
+    with_answer = queries.filter(pl.col("problem").is_not_null() & pl.col("answer").is_not_null())
+    deduped = (
+        with_answer.with_columns(_norm=pl.col("problem").map_elements(normalize_problem, return_dtype=pl.String))
+        .unique(subset="_norm", keep="first", maintain_order=True)
+        .drop("_norm")
+    )
+    if size > deduped.height:
+        raise ValueError(
+            f"asked for {size} queries but only {deduped.height} usable remain "
+            f"(of {total}; {total - with_answer.height} without an answer, "
+            f"{with_answer.height - deduped.height} duplicates)"
+        )
+    sample = deduped.sample(n=size, seed=seed, shuffle=True)
+    counts = {
+        "read": total,
+        "dropped_no_answer": total - with_answer.height,
+        "dropped_duplicate": with_answer.height - deduped.height,
+        "sampled": size,
+    }
+    return sample, counts
+
+
+def assign_shards(queries: pl.DataFrame, shards: int) -> pl.DataFrame:
+    """Shard by query id so a query stays in its shard when others are added or removed."""
+    return queries.with_columns(
+        shard=pl.col("query_id").map_elements(lambda q: int(q[:8], 16) % shards, return_dtype=pl.Int64)
+    )

@@ -1,0 +1,91 @@
+"""Scorers: pure functions ``(completions, references) -> list[float | None]``, in a registry.
+
+A completion is the final part of a response (text after ``</think>``). ``None`` means the
+reference itself can't be parsed, so the item can't be judged: it is counted, never "wrong".
+Each scorer has a verdict twin returning ``(correct, error)`` for the verdicts table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from workloads.countdown import score_countdown
+
+MATH_VERIFIER = "math-verify"
+
+
+def _math_verify_version() -> str:
+    from importlib.metadata import version
+
+    return version("math-verify")
+
+
+def math_verdict(final: str, gold: str) -> tuple[bool | None, str | None]:
+    """math-verify on the final text against the gold answer (wrapped as LaTeX math)."""
+    from math_verify import parse, verify
+
+    gold_text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
+    parsed_gold = parse(gold_text)
+    if not parsed_gold:
+        return None, "gold answer unparsable"
+    if not final.strip():
+        return False, "no final answer"
+    parsed = parse(final)
+    if not parsed:
+        return False, "no parsable answer"
+    return bool(verify(parsed_gold, parsed)), None
+
+
+def countdown_verdict(final: str, reference: dict) -> tuple[bool | None, str | None]:
+    nums, target = reference.get("nums"), reference.get("target")
+    if not nums or target is None:
+        return None, "task without numbers or target"
+    return score_countdown(final, list(nums), int(target))
+
+
+_CHOICE = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*\}|(?:answer is|Answer:)\s*\(?([A-Z])\b")
+
+
+def choice_verdict(final: str, letter: str) -> tuple[bool | None, str | None]:
+    """The last boxed letter (or "answer is X") against the correct option letter."""
+    if not re.fullmatch(r"[A-Z]", letter or ""):
+        return None, f"reference is not an option letter: {letter!r}"
+    found = [a or b for a, b in _CHOICE.findall(final)]
+    if not found:
+        return False, "no option letter"
+    return found[-1] == letter, None
+
+
+Verdict = Callable[[str, object], tuple[bool | None, str | None]]
+
+VERDICTS: dict[str, Verdict] = {
+    "math": math_verdict,
+    "countdown": countdown_verdict,
+    "multiple-choice": choice_verdict,
+}
+
+
+def _as_scorer(verdict: Verdict) -> Callable[[Sequence[str], Sequence[object]], list[float | None]]:
+    def scorer(completions: Sequence[str], references: Sequence[object]) -> list[float | None]:
+        scores = []
+        for completion, reference in zip(completions, references, strict=True):
+            correct, _ = verdict(completion, reference)
+            scores.append(None if correct is None else float(correct))
+        return scores
+
+    scorer.__name__ = verdict.__name__.replace("verdict", "score")
+    return scorer
+
+
+SCORERS = {name: _as_scorer(verdict) for name, verdict in VERDICTS.items()}
+
+
+def verifier_version(kind: str) -> str:
+    if kind == "math":
+        return f"{MATH_VERIFIER}=={_math_verify_version()}"
+    if kind == "countdown":
+        from workloads.countdown import SOLVER_VERSION
+
+        return f"countdown-rule=={SOLVER_VERSION}"
+    return f"{kind}==1"

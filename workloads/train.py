@@ -1,0 +1,145 @@
+"""Supervised fine-tuning of one student on one dataset (one training-run partition) with TRL.
+
+Loss on the assistant turn only (the study chat template marks it); length-grouped batches so
+short examples are not padded to the longest; a checkpoint every ``save_every`` steps, each
+announced as soon as it is saved (a manifest line and a Pipes message) so evaluation can start
+while training continues.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+from dagster_pipes import open_dagster_pipes
+
+CHECKPOINT_FIELDS = ("run", "step", "epoch", "uri", "train_loss", "learning_rate", "tokens_seen")
+
+
+def checkpoint_key(run: str, step: int) -> str:
+    return f"{run}@step-{step:05d}"
+
+
+def build_config(cfg: dict, output_dir: str, seed: int):
+    import torch
+    from trl import SFTConfig
+
+    accumulation = cfg["global_batch_size"] // cfg["per_device_batch_size"]
+    return SFTConfig(
+        output_dir=output_dir,
+        learning_rate=cfg["learning_rate"],
+        lr_scheduler_type=cfg["lr_scheduler"],
+        warmup_steps=cfg["warmup_ratio"],  # a float in [0, 1) is a ratio of total steps
+        weight_decay=cfg["weight_decay"],
+        adam_beta1=cfg["adam_beta1"],
+        adam_beta2=cfg["adam_beta2"],
+        max_grad_norm=cfg["max_grad_norm"],
+        num_train_epochs=cfg["epochs"],
+        per_device_train_batch_size=cfg["per_device_batch_size"],
+        gradient_accumulation_steps=accumulation,
+        max_length=cfg["max_length"],
+        bf16=cfg["bf16"],
+        gradient_checkpointing=cfg["gradient_checkpointing"],
+        assistant_only_loss=True,
+        train_sampling_strategy="group_by_length",
+        save_strategy="steps",
+        save_steps=cfg["save_every"],
+        logging_steps=1,
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+
+def make_checkpoint_callback(run: str, manifest: Path, announce):
+    from transformers import TrainerCallback
+
+    class CheckpointAnnouncer(TrainerCallback):
+        """Writes a manifest line per saved checkpoint and tells the orchestrator at once."""
+
+        def on_save(self, args, state, control, **kwargs):
+            logs = [h for h in state.log_history if "loss" in h]
+            last = logs[-1] if logs else {}
+            record = {
+                "run": run,
+                "step": state.global_step,
+                "epoch": round(state.epoch or 0.0, 4),
+                "uri": str(Path(args.output_dir, f"checkpoint-{state.global_step}").resolve()),
+                "train_loss": last.get("loss"),
+                "learning_rate": last.get("learning_rate"),
+                "tokens_seen": int(state.num_input_tokens_seen or 0),
+            }
+            with manifest.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            announce(record)
+
+    return CheckpointAnnouncer()
+
+
+def train(extras: dict, announce, log) -> dict:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    from workloads.chat import ensure_chat_template
+
+    cfg, run = extras["training"], extras["run"]
+    output_dir = Path(extras["output_dir"])
+    output_dir.mkdir(parents=True, exist_ok=True)
+    manifest = output_dir / "checkpoints.jsonl"
+    table = pl.read_parquet(extras["dataset_path"])
+    if table.height == 0:
+        raise ValueError(f"dataset {extras['dataset']} is empty: nothing to train {run} on")
+    dataset = Dataset.from_list([{"messages": m} for m in table["messages"].to_list()])
+    tokenizer = AutoTokenizer.from_pretrained(extras["model_dir"])
+    ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(extras["model_dir"], dtype="float32")
+    args = build_config(cfg, str(output_dir), extras["seed"])
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[make_checkpoint_callback(run, manifest, announce)],
+    )
+    resume = any(output_dir.glob("checkpoint-*"))
+    if resume:
+        log(f"resuming {run} from its last checkpoint in {output_dir}")
+    started = time.time()
+    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    seconds = time.time() - started
+    tokens = int(trainer.state.num_input_tokens_seen or 0)
+    return {
+        "run": run,
+        "examples": table.height,
+        "steps": trainer.state.global_step,
+        "final_train_loss": round(float(result.training_loss), 4),
+        "tokens_seen": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+        "train_seconds": round(seconds, 1),
+        "manifest": str(manifest),
+        "log_history": trainer.state.log_history,
+    }
+
+
+def main() -> None:
+    with open_dagster_pipes() as pipes:
+        def announce(record: dict) -> None:
+            pipes.log.info(f"checkpoint saved: {checkpoint_key(record['run'], record['step'])}")
+            pipes.report_custom_message({"checkpoint": record})
+
+        summary = train(pipes.extras, announce, pipes.log.info)
+        history = summary.pop("log_history")
+        Path(summary["manifest"]).with_name("log_history.json").write_text(json.dumps(history))
+        pipes.report_asset_materialization(metadata=summary)
+
+
+if __name__ == "__main__":
+    main()
