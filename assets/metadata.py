@@ -12,7 +12,8 @@ def preview(table: pl.DataFrame, rows: int = 5, width: int = 80) -> MetadataValu
     """A markdown table of the first rows, long strings cut so the UI stays readable."""
     if table.height == 0:
         return MetadataValue.md("_(empty)_")
-    head = table.head(rows).with_columns(
+    head = table.head(rows).with_columns(pl.col(pl.Float32, pl.Float64).round(4))
+    head = head.with_columns(
         [pl.col(c).cast(pl.String).str.slice(0, width).str.replace_all(r"[\n|]", " ") for c in table.columns]
     )
     lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]

@@ -54,7 +54,8 @@ def run_study(recipe_path: str, env: str | None = None, instance: DagsterInstanc
             result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
             run_ids.append(result.run_id)
             if not result.success:
-                raise SystemExit(f"{label} failed (run {result.run_id}); see the run's logs in the UI")
+                errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
+                raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")
             print(f"<-- {label} done in {time.time() - started:.0f}s", flush=True)
     return run_ids
 

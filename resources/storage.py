@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -39,14 +38,12 @@ class LocalStorage(Storage):
     def write_table(self, key: str, table: pl.DataFrame) -> str:
         target = Path(self.uri(key))
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        os.close(fd)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             table.write_parquet(tmp)
             os.replace(tmp, target)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            tmp.unlink(missing_ok=True)
         return str(target)
 
     def read_table(self, key: str) -> pl.DataFrame:

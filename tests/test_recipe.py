@@ -29,7 +29,7 @@ def test_full_recipe_carries_the_papers_protocol():
         ({"queries": {"math": {"location": "queries/nope.jsonl"}}}, (), "queries.math.location: file not found"),
         ({"evaluation": {"benchmarks": {"math500": {"location": "math/nope.jsonl"}}}}, (),
          "evaluation.benchmarks.math500.location: file not found"),
-        ({"generation": {"shards": 1000}}, (), "generation.shards: 1000 shards for only 48 queries"),
+        ({"generation": {"shards": 1000}}, (), "generation.shards: 1000 shards for only 56 queries"),
         ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: must be > 0"),
         ({"training": {"students": ["gpt-9"]}}, (), "training.students[0]: 'gpt-9' is not in `models`"),
         ({"training": {"datasets": ["math-cott"]}}, (), "training.datasets[0]: must be one of"),

@@ -77,12 +77,19 @@ def choice_items(records: list[dict], where: str, seed: int) -> list[Item]:
 
 
 def _records(location: str, hub_config: str | None, hub_split: str) -> list[dict]:
-    if location.endswith(".json") and not location.startswith("hub:"):
-        data = json.loads(Path(location).read_text())
-        if not isinstance(data, list):
-            raise ValueError(f"{location}: expected a JSON list of records")
-        return data
-    return read_records(location, hub_split=hub_split, hub_config=hub_config).to_dicts()
+    """Records as plain dicts. Local JSON is parsed per record, not as a table: a table would merge
+    the option keys of all questions (``mc1_targets`` maps option text to 0/1) into one schema."""
+    if location.startswith("hub:") or location.endswith(".parquet"):
+        return read_records(location, hub_split=hub_split, hub_config=hub_config).to_dicts()
+    path = Path(location)
+    if not path.exists():
+        raise FileNotFoundError(f"benchmark file not found: {path}")
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    data = json.loads(path.read_text())
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of records")
+    return data
 
 
 def load_benchmark(

@@ -105,12 +105,13 @@ def _fmt(value: Fraction) -> str:
 
 
 def _combinations(a: _Item, b: _Item):
+    # Every intermediate is bracketed, so the written equation means what the search computed.
     yield a.value + b.value, f"({a.text} + {b.text})", f"{_fmt(a.value)} + {_fmt(b.value)}"
-    yield a.value * b.value, f"{a.text} * {b.text}", f"{_fmt(a.value)} * {_fmt(b.value)}"
+    yield a.value * b.value, f"({a.text} * {b.text})", f"{_fmt(a.value)} * {_fmt(b.value)}"
     if a.value >= b.value:
         yield a.value - b.value, f"({a.text} - {b.text})", f"{_fmt(a.value)} - {_fmt(b.value)}"
     if b.value != 0 and a.value % b.value == 0:
-        yield a.value / b.value, f"{a.text} / {b.text}", f"{_fmt(a.value)} / {_fmt(b.value)}"
+        yield a.value / b.value, f"({a.text} / {b.text})", f"{_fmt(a.value)} / {_fmt(b.value)}"
 
 
 @dataclass

@@ -40,10 +40,11 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
 def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for (run, benchmark), group in curve.group_by("run", "benchmark", maintain_order=True):
-        group = group.sort("step")
-        if group["step"][0] != 0:
+        # A checkpoint with nothing judgeable has no score; leaving it out beats reading it as 0.
+        group = group.filter(pl.col("mean").is_not_null()).sort("step")
+        if group.height == 0 or group["step"][0] != 0:
             continue  # the base model has not been evaluated yet
-        stats = dip_and_recovery(group["step"].to_list(), group["mean"].fill_null(0.0).to_list())
+        stats = dip_and_recovery(group["step"].to_list(), group["mean"].to_list())
         tokens = group["mean_tokens"].to_list()
         rows.append(
             {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -96,6 +97,14 @@ class VllmTeacher:
         return rows
 
 
+def make_teacher(job: dict, sampling: dict):
+    """The teacher backend a query source asked for; started only when there is work for it."""
+    chash = config_hash({"teacher": job["teacher"], "sampling": sampling})
+    if job["teacher"]["backend"] == "countdown-solver":
+        return SolverTeacher(chash)
+    return VllmTeacher(job["teacher"], job["endpoint"], sampling, job["loader"], chash)
+
+
 def _write_atomic(table: pl.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     table.write_parquet(tmp)
@@ -133,13 +142,12 @@ def main() -> None:
         for source, group in queries.group_by("source", maintain_order=True):
             source = source[0]
             job = extras["sources"][source]
-            chash = config_hash({"teacher": job["teacher"], "sampling": extras["sampling"]})
-            if job["teacher"]["backend"] == "countdown-solver":
-                make = lambda: SolverTeacher(chash)  # noqa: E731
-            else:
-                make = lambda: VllmTeacher(job["teacher"], job["endpoint"], extras["sampling"], job["loader"], chash)  # noqa: E731
             traces, resumed = generate_shard(
-                group, Path(extras["parts_dir"]) / source, make, extras["chunk_size"], pipes.log.info
+                group,
+                Path(extras["parts_dir"]) / source,
+                partial(make_teacher, job, extras["sampling"]),
+                extras["chunk_size"],
+                pipes.log.info,
             )
             all_traces.append(traces)
             resumed_total += resumed

@@ -36,7 +36,8 @@ def summarize(samples: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
     rows = []
     for (checkpoint, benchmark), group in samples.group_by("checkpoint", "benchmark", maintain_order=True):
         judged = group.filter(pl.col("score").is_not_null())
-        per_item = judged.group_by("item_id").agg(pl.col("score").mean())["score"].to_list()
+        # Ordered by item so the seeded bootstrap sees the same list every time.
+        per_item = judged.group_by("item_id").agg(pl.col("score").mean()).sort("item_id")["score"].to_list()
         lo, hi = bootstrap_ci(per_item, seed=seed)
         rows.append(
             {

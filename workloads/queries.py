@@ -49,11 +49,16 @@ def read_records(location: str, *, hub_split: str = "train", hub_config: str | N
     path = Path(location)
     if not path.exists():
         raise FileNotFoundError(f"query source not found: {path}")
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    if path.suffix in (".jsonl", ".json"):
-        return pl.read_ndjson(path)
-    raise ValueError(f"unsupported query file type {path.suffix!r} (use .jsonl or .parquet): {path}")
+    if path.suffix not in (".parquet", ".jsonl", ".json"):
+        raise ValueError(f"unsupported query file type {path.suffix!r} (use .jsonl, .json or .parquet): {path}")
+    try:
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
+        if path.suffix == ".jsonl":
+            return pl.read_ndjson(path)
+        return pl.read_json(path)  # a JSON array of records
+    except pl.exceptions.PolarsError as err:
+        raise ValueError(f"cannot read {path} as {path.suffix} records: {err}") from err
 
 
 def math_queries(

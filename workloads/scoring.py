@@ -44,17 +44,30 @@ def countdown_verdict(final: str, reference: dict) -> tuple[bool | None, str | N
     return score_countdown(final, list(nums), int(target))
 
 
-_CHOICE = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*\}|(?:answer is|Answer:)\s*\(?([A-Z])\b")
+_BOXED_LETTER = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*\}")
+# "I" followed by a lowercase word is the pronoun ("Answer: I think it is B"), not option I.
+_STATED_LETTER = re.compile(r"(?:answer is|Answer:)\s*\(?(?!I\s+[a-z])([A-Z])\b")
+_LEADING_LETTER = re.compile(r"^\s*\(?([A-Z])[.)]\s")
+
+
+def choice_letter(final: str) -> str | None:
+    """The chosen option: the last boxed letter, else the last "answer is X", else a response
+    that opens with "X." or "(X)" (how small models answer a lettered list)."""
+    for pattern in (_BOXED_LETTER, _STATED_LETTER):
+        found = pattern.findall(final)
+        if found:
+            return found[-1]
+    leading = _LEADING_LETTER.match(final)
+    return leading.group(1) if leading else None
 
 
 def choice_verdict(final: str, letter: str) -> tuple[bool | None, str | None]:
-    """The last boxed letter (or "answer is X") against the correct option letter."""
     if not re.fullmatch(r"[A-Z]", letter or ""):
         return None, f"reference is not an option letter: {letter!r}"
-    found = [a or b for a, b in _CHOICE.findall(final)]
-    if not found:
+    chosen = choice_letter(final)
+    if chosen is None:
         return False, "no option letter"
-    return found[-1] == letter, None
+    return chosen == letter, None
 
 
 Verdict = Callable[[str, object], tuple[bool | None, str | None]]

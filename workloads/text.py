@@ -51,9 +51,12 @@ def last_boxed(text: str) -> str | None:
     start = max(text.rfind("\\boxed"), text.rfind("\\fbox"))
     if start < 0:
         return None
+    rest = text[start:].removeprefix("\\boxed").removeprefix("\\fbox")
+    if not rest.lstrip().startswith("{"):
+        # \boxed 5: a box around the single token that follows
+        token = rest.split()
+        return token[0] if token else None
     i = text.find("{", start)
-    if i < 0:
-        return None
     depth = 0
     for j in range(i, len(text)):
         if text[j] == "{":
@@ -65,13 +68,14 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-_GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
+_GSM8K_ANSWER = re.compile(r"####\s*([^#\n]+)")
 
 
 def gsm8k_final_answer(solution: str) -> str | None:
     """The number after the last ``####`` of a GSM8K-style solution, thousands commas removed."""
     found = _GSM8K_ANSWER.findall(solution)
-    return found[-1].replace(",", "").strip() if found else None
+    answer = found[-1].replace(",", "").strip() if found else ""
+    return answer or None
 
 
 def strip_gsm8k_calculator(solution: str) -> str:

@@ -56,6 +56,18 @@ def build_config(cfg: dict, output_dir: str, seed: int):
     )
 
 
+RESUME_STATE_FILES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+
+
+def drop_resume_state(output_dir: Path, keep: int) -> None:
+    """Optimizer and scheduler state only matter for resuming, which starts from the latest
+    checkpoint: older ones keep their weights only (64 full states per run would not fit)."""
+    for folder in output_dir.glob("checkpoint-*"):
+        if folder.name != f"checkpoint-{keep}":
+            for name in RESUME_STATE_FILES:
+                (folder / name).unlink(missing_ok=True)
+
+
 def make_checkpoint_callback(run: str, manifest: Path, announce):
     from transformers import TrainerCallback
 
@@ -76,6 +88,7 @@ def make_checkpoint_callback(run: str, manifest: Path, announce):
             }
             with manifest.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
+            drop_resume_state(Path(args.output_dir), keep=state.global_step)
             announce(record)
 
     return CheckpointAnnouncer()

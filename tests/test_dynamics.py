@@ -1,0 +1,141 @@
+"""Unit tests for workloads/dynamics.py: curves per run and the dip-and-recovery numbers."""
+
+import polars as pl
+import pytest
+
+from workloads.dynamics import curves, dip_and_recovery, dynamics_summary
+
+
+@pytest.mark.parametrize(
+    "steps, scores, expected",
+    [
+        pytest.param(
+            [0, 10, 20, 30, 40], [0.5, 0.3, 0.2, 0.4, 0.6],
+            {"base": 0.5, "min": 0.2, "min_step": 20, "dipped": True, "recovery_step": 40, "final_gain": 0.1},
+            id="dip_then_recovery",
+        ),
+        pytest.param(
+            [0, 10, 20, 30], [0.5, 0.2, 0.3, 0.5],
+            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": 30, "final_gain": 0.0},
+            id="recovery_at_exactly_base_counts",
+        ),
+        pytest.param(
+            [0, 10, 20, 30], [0.5, 0.2, 0.3, 0.4],
+            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": None, "final_gain": -0.1},
+            id="dip_never_recovered",
+        ),
+        pytest.param(
+            [0, 10, 20, 30], [0.5, 0.6, 0.7, 0.8],
+            {"base": 0.5, "min": 0.6, "min_step": 10, "dipped": False, "recovery_step": None, "final_gain": 0.3},
+            id="monotone_rise_never_dips",
+        ),
+        pytest.param(
+            [0, 10, 20, 30, 40], [0.5, 0.1, 0.6, 0.1, 0.3],
+            {"base": 0.5, "min": 0.1, "min_step": 10, "dipped": True, "recovery_step": 20, "final_gain": -0.2},
+            id="tied_minimum_takes_the_earliest_step",
+        ),
+        pytest.param(
+            [0, 10, 20], [0.5, 0.6, 0.5],
+            {"base": 0.5, "min": 0.5, "min_step": 20, "dipped": False, "recovery_step": None, "final_gain": 0.0},
+            id="falling_back_to_base_is_not_a_dip",
+        ),
+        pytest.param(
+            [0], [0.4],
+            {"base": 0.4, "min": 0.4, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0},
+            id="base_only",
+        ),
+    ],
+)
+def test_dip_and_recovery(steps, scores, expected):
+    got = dip_and_recovery(steps, scores)
+    assert set(got) == set(expected)
+    for key, value in expected.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value), key
+        else:
+            assert got[key] == value, key
+
+
+@pytest.mark.parametrize(
+    "steps, scores",
+    [([10, 20], [0.5, 0.6]), ([], []), ([5], [0.1])],
+    ids=["starts_at_step_10", "empty_curve", "single_nonzero_step"],
+)
+def test_dip_and_recovery_requires_curve_starting_at_step_0(steps, scores):
+    with pytest.raises(ValueError, match="starts at step 0"):
+        dip_and_recovery(steps, scores)
+
+
+def _table(rows):
+    return pl.DataFrame(
+        [
+            {"checkpoint": c, "benchmark": b, "metric": "pass@1", "mean": m, "ci_low": m - 0.1, "ci_high": m + 0.1,
+             "mean_tokens": t, "truncation_rate": 0.0}
+            for c, b, m, t in rows
+        ]
+    )
+
+
+def test_curves_parse_run_and_step_from_checkpoint_keys_and_sort():
+    table = _table(
+        [
+            ("smollm2-135m__countdown-cot@step-00040", "math", 0.4, 100.0),
+            ("smollm2-135m__countdown-cot@step-00000", "math", 0.2, 50.0),
+            ("qwen__math-cot@step-00010", "math", 0.3, 70.0),
+            ("smollm2-135m__countdown-cot@step-00008", "gsm8k", 0.1, 60.0),
+            ("smollm2-135m__countdown-cot@step-00010", "math", 0.1, 80.0),
+        ]
+    )
+    out = curves(table)
+    assert out.columns == ["run", "step", "benchmark", "mean", "ci_low", "ci_high", "mean_tokens", "truncation_rate"]
+    assert out["step"].dtype == pl.Int64
+    assert out.select("run", "step", "benchmark").rows() == [
+        ("qwen__math-cot", 10, "math"),
+        ("smollm2-135m__countdown-cot", 8, "gsm8k"),
+        ("smollm2-135m__countdown-cot", 0, "math"),
+        ("smollm2-135m__countdown-cot", 10, "math"),
+        ("smollm2-135m__countdown-cot", 40, "math"),
+    ]
+    assert out.filter(pl.col("step") == 40)["mean"].to_list() == [0.4]
+
+
+def _curve(rows):
+    return pl.DataFrame(
+        [{"run": r, "step": s, "benchmark": b, "mean": m, "mean_tokens": t} for r, s, b, m, t in rows],
+        schema={"run": pl.String, "step": pl.Int64, "benchmark": pl.String, "mean": pl.Float64,
+                "mean_tokens": pl.Float64},
+    )
+
+
+def test_dynamics_summary_flags_still_in_dip_and_length_still_rising():
+    curve = _curve(
+        [
+            # run a / math: dipped, not back yet; tokens still rising
+            ("a", 20, "math", 0.3, 300.0),
+            ("a", 0, "math", 0.5, 100.0),
+            ("a", 10, "math", 0.2, 200.0),
+            # run a / gsm8k: dipped and recovered; tokens fell at the end
+            ("a", 0, "gsm8k", 0.5, 100.0),
+            ("a", 10, "gsm8k", 0.4, 300.0),
+            ("a", 20, "gsm8k", 0.6, 200.0),
+            # run b / math: never dipped; tokens flat
+            ("b", 0, "math", 0.5, 100.0),
+            ("b", 10, "math", 0.7, 100.0),
+        ]
+    )
+    out = {(r["run"], r["benchmark"]): r for r in dynamics_summary(curve).iter_rows(named=True)}
+    assert set(out) == {("a", "math"), ("a", "gsm8k"), ("b", "math")}
+    a_math, a_gsm8k, b_math = out["a", "math"], out["a", "gsm8k"], out["b", "math"]
+    assert (a_math["dipped"], a_math["recovery_step"], a_math["still_in_dip"]) == (True, None, True)
+    assert a_math["min_step"] == 10 and a_math["length_still_rising"] is True
+    assert (a_gsm8k["dipped"], a_gsm8k["recovery_step"], a_gsm8k["still_in_dip"]) == (True, 20, False)
+    assert a_gsm8k["length_still_rising"] is False
+    assert (b_math["dipped"], b_math["still_in_dip"], b_math["length_still_rising"]) == (False, False, False)
+
+
+def test_dynamics_summary_skips_runs_without_a_base_evaluation():
+    curve = _curve([("a", 10, "math", 0.3, 1.0), ("a", 20, "math", 0.4, 2.0), ("b", 0, "math", 0.5, 1.0)])
+    out = dynamics_summary(curve)
+    assert out["run"].to_list() == ["b"]
+    row = out.row(0, named=True)
+    assert (row["dipped"], row["still_in_dip"], row["length_still_rising"]) == (False, False, False)

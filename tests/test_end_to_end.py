@@ -1,0 +1,62 @@
+"""The small recipe, shrunk further, materialized end to end into a fresh instance and storage."""
+
+import polars as pl
+import pytest
+from dagster import AssetKey, DagsterInstance
+
+from orchestration.run_study import run_study
+from resources.recipe import load_recipe
+
+TINY = {
+    "name": "e2e",
+    "models": {
+        "tiny-student": {
+            "source": "tiny-config",
+            "base": "smollm2-135m",
+            # head_dim 64: vLLM's CPU attention supports only a few head sizes
+            "config": {"num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 256,
+                       "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 64},
+        }
+    },
+    "queries": {"math": {"size": 4}, "countdown": {"size": 8}},
+    "generation": {"shards": 1, "sampling": {"n": 2, "max_new_tokens": 48}},
+    "training": {"students": ["tiny-student"], "epochs": 1, "global_batch_size": 4, "per_device_batch_size": 4,
+                 "max_length": 384, "save_every": 1},
+    "evaluation": {
+        "sampling": {"max_new_tokens": 24},
+        "benchmarks": {"math500": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}},
+    },
+}
+
+
+@pytest.mark.slow
+def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDY_STORAGE_DIR", str(tmp_path / "storage"))
+    recipe_path = write_recipe(TINY)
+    recipe = load_recipe(recipe_path)
+    with DagsterInstance.ephemeral() as instance:
+        run_study(str(recipe_path), "local", instance=instance)
+
+        for key in ["raw_queries", "countdown_cot_dataset", "training_dynamics"]:
+            assert instance.get_latest_materialization_event(AssetKey(key)) is not None, key
+        checkpoints = instance.get_dynamic_partitions("checkpoints")
+        run = recipe.runs[0]
+        assert checkpoints == [f"{run}@step-00000", f"{run}@step-00001", f"{run}@step-00002"]
+
+    root = tmp_path / "storage" / "e2e"
+    queries = pl.read_parquet(root / "queries" / "queries.parquet")
+    assert queries.height == 12 and queries["query_id"].n_unique() == 12
+
+    traces = pl.read_parquet(root / "generation" / "shard-000" / "traces.parquet")
+    assert set(traces["teacher"]) == {"smollm2-135m", "countdown-solver-v1"}
+    assert traces.filter(pl.col("teacher") == "smollm2-135m").height == 4 * 2
+
+    countdown = pl.read_parquet(root / "datasets" / "countdown-cot.parquet")
+    assert countdown.height > 0 and countdown["tokens"].min() > 0
+
+    samples = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002.parquet")
+    assert set(samples["benchmark"]) == {"math500", "truthfulqa-mc1"} and samples.height == 4
+
+    curve = pl.read_parquet(root / "analysis" / "curves.parquet")
+    assert sorted(curve["step"].unique()) == [0, 1, 2]
+    assert (root / "analysis" / "dynamics.png").stat().st_size > 0

@@ -1,0 +1,148 @@
+"""Unit tests for workloads/scoring.py: the verdicts and the scorer registry."""
+
+import pytest
+
+from workloads.scoring import SCORERS, VERDICTS, choice_verdict, countdown_verdict, math_verdict, verifier_version
+
+
+@pytest.mark.parametrize(
+    "final, gold",
+    [
+        pytest.param("\\boxed{0.5}", "\\frac{1}{2}", id="decimal_vs_frac_gold"),
+        pytest.param("\\boxed{\\frac{1}{2}}", "0.5", id="frac_vs_decimal_gold"),
+        pytest.param("So the answer is \\boxed{\\frac{3}{4}}.", "\\frac{3}{4}", id="boxed_nested_braces"),
+        pytest.param("\\boxed{\\frac{3}{4}}", "0.75", id="boxed_frac_vs_decimal"),
+        pytest.param("\\boxed{\\frac{\\sqrt{3}}{2}}", "\\frac{\\sqrt{3}}{2}", id="doubly_nested_braces"),
+        pytest.param("\\boxed{(1,2]}", "(1,2]", id="half_open_interval"),
+        pytest.param("\\boxed{72}", "72", id="boxed_integer_vs_plain_gold"),
+        pytest.param("\\boxed{72}", "$72$", id="gold_already_in_dollars"),
+        pytest.param("\\boxed{72}", "\\boxed{72}", id="gold_already_boxed"),
+        pytest.param("\\boxed{1,000}", "1000", id="thousands_comma"),
+    ],
+)
+def test_math_verdict_accepts_equivalent_forms(final, gold):
+    assert math_verdict(final, gold) == (True, None)
+
+
+@pytest.mark.parametrize(
+    "final, gold",
+    [
+        pytest.param("\\boxed{71}", "72", id="wrong_integer"),
+        pytest.param("\\boxed{(1,2)}", "(1,2]", id="open_vs_half_open_interval"),
+        pytest.param("\\boxed{\\frac{1}{3}}", "0.5", id="wrong_fraction"),
+    ],
+)
+def test_math_verdict_rejects_wrong_answers(final, gold):
+    assert math_verdict(final, gold) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "final, gold, expected",
+    [
+        pytest.param("", "72", (False, "no final answer"), id="empty_final_is_wrong_with_error"),
+        pytest.param("  \n ", "72", (False, "no final answer"), id="blank_final_is_wrong_with_error"),
+        pytest.param("I don't know.", "72", (False, "no parsable answer"), id="final_without_math_is_wrong"),
+        pytest.param("\\boxed{72}", "", (None, "gold answer unparsable"), id="empty_gold_is_unjudgeable"),
+        pytest.param("\\boxed{72}", "\\boxed{", (None, "gold answer unparsable"), id="broken_gold_is_unjudgeable"),
+        pytest.param("", "", (None, "gold answer unparsable"), id="unparsable_gold_wins_over_empty_final"),
+    ],
+)
+def test_math_verdict_errors(final, gold, expected):
+    assert math_verdict(final, gold) == expected
+
+
+@pytest.mark.parametrize(
+    "final, letter, expected",
+    [
+        pytest.param("\\boxed{B}", "B", (True, None), id="boxed_letter"),
+        pytest.param("\\boxed{ (B) }", "B", (True, None), id="boxed_letter_in_parens"),
+        pytest.param("\\boxed{C}", "B", (False, None), id="boxed_wrong_letter"),
+        pytest.param("The answer is (B).", "B", (True, None), id="answer_is_letter"),
+        pytest.param("Answer: B", "B", (True, None), id="answer_colon_letter"),
+        pytest.param("\\boxed{A} \\boxed{B}", "B", (True, None), id="last_boxed_letter_counts"),
+        pytest.param("\\boxed{B} \\boxed{A}", "B", (False, None), id="last_boxed_letter_counts_wrong"),
+        pytest.param("The answer is A. Final: \\boxed{B}", "B", (True, None), id="boxed_beats_stated"),
+        pytest.param("B. Paris", "B", (True, None), id="leading_letter_with_period"),
+        pytest.param("(B) Paris", "B", (True, None), id="leading_letter_in_parens"),
+        pytest.param("Because Paris", "B", (False, "no option letter"), id="word_starting_with_letter_is_no_choice"),
+        pytest.param("", "B", (False, "no option letter"), id="empty_final"),
+        pytest.param("\\boxed{B}", "b", (None, "reference is not an option letter: 'b'"), id="lowercase_reference"),
+        pytest.param("\\boxed{B}", "", (None, "reference is not an option letter: ''"), id="empty_reference"),
+        pytest.param("\\boxed{B}", "AB", (None, "reference is not an option letter: 'AB'"), id="two_letter_reference"),
+        pytest.param("\\boxed{B}", None, (None, "reference is not an option letter: None"), id="none_reference"),
+    ],
+)
+def test_choice_verdict(final, letter, expected):
+    assert choice_verdict(final, letter) == expected
+
+
+def test_choice_verdict_does_not_read_pronoun_i_as_option():
+    assert choice_verdict("Answer: I think it is B", "I") == (False, "no option letter")
+    assert choice_verdict("Answer: I", "I") == (True, None)
+
+
+@pytest.mark.parametrize(
+    "final, reference, expected",
+    [
+        pytest.param("<answer>(1 + 2) * 3</answer>", {"nums": [1, 2, 3], "target": 9}, (True, None), id="correct"),
+        pytest.param("<answer>1 + 2 + 3 = 9</answer>", {"nums": [1, 2, 3], "target": 9},
+                     (False, "evaluates to 6, not 9"), id="wrong_value"),
+        pytest.param("no tags", {"nums": [1, 2, 3], "target": 9}, (False, "no <answer> equation"), id="no_answer_tag"),
+        pytest.param("<answer>1 + 2</answer>", {"nums": (1, 2), "target": "3"}, (True, None),
+                     id="tuple_nums_and_string_target_accepted"),
+        pytest.param("<answer>1</answer>", {"nums": [], "target": 1}, (None, "task without numbers or target"),
+                     id="empty_nums_unjudgeable"),
+        pytest.param("<answer>1</answer>", {"nums": [1], "target": None}, (None, "task without numbers or target"),
+                     id="missing_target_unjudgeable"),
+        pytest.param("<answer>1</answer>", {}, (None, "task without numbers or target"), id="empty_reference"),
+    ],
+)
+def test_countdown_verdict(final, reference, expected):
+    assert countdown_verdict(final, reference) == expected
+
+
+def test_scorer_registry_covers_every_verdict():
+    assert set(SCORERS) == set(VERDICTS) == {"math", "countdown", "multiple-choice"}
+    assert SCORERS["math"].__name__ == "math_score"
+
+
+@pytest.mark.parametrize(
+    "kind, completions, references, expected",
+    [
+        pytest.param("math", ["\\boxed{1}", "\\boxed{2}", "\\boxed{3}", ""], ["1", "1", "", "4"],
+                     [1.0, 0.0, None, 0.0], id="math_none_for_unparsable_gold"),
+        pytest.param("countdown", ["<answer>1 + 2</answer>", "<answer>1 * 2</answer>", "<answer>1</answer>"],
+                     [{"nums": [1, 2], "target": 3}, {"nums": [1, 2], "target": 3}, {"nums": [], "target": 1}],
+                     [1.0, 0.0, None], id="countdown_none_for_task_without_numbers"),
+        pytest.param("multiple-choice", ["\\boxed{A}", "\\boxed{A}", "\\boxed{A}"], ["A", "B", "?"],
+                     [1.0, 0.0, None], id="choice_none_for_non_letter_reference"),
+        pytest.param("math", [], [], [], id="empty_input"),
+    ],
+)
+def test_scorers_return_floats_or_none(kind, completions, references, expected):
+    scores = SCORERS[kind](completions, references)
+    assert scores == expected
+    assert all(s is None or type(s) is float for s in scores)
+
+
+@pytest.mark.parametrize(
+    "kind, reference",
+    [("math", "1"), ("countdown", {"nums": [1], "target": 1}), ("multiple-choice", "A")],
+)
+@pytest.mark.parametrize("extra", ["completion", "reference"])
+def test_scorers_reject_length_mismatch(kind, reference, extra):
+    completions, references = ["\\boxed{1}"], [reference]
+    if extra == "completion":
+        completions.append("\\boxed{2}")
+    else:
+        references.append(reference)
+    with pytest.raises(ValueError):
+        SCORERS[kind](completions, references)
+
+
+@pytest.mark.parametrize(
+    "kind, expected_prefix",
+    [("math", "math-verify=="), ("countdown", "countdown-rule=="), ("multiple-choice", "multiple-choice==1")],
+)
+def test_verifier_version_names_the_verifier(kind, expected_prefix):
+    assert verifier_version(kind).startswith(expected_prefix)
