@@ -1,7 +1,7 @@
 """Training dynamics across all evaluated checkpoints: score and response length over steps."""
 
 
-from pathlib import Path
+import io
 
 import matplotlib
 
@@ -59,12 +59,13 @@ def build(recipe: Recipe) -> list:
         storage.write_table(keys.report("curves.parquet"), curve)
         storage.write_table(keys.report("dynamics.parquet"), summary)
         figure = plot_curves(curve)
-        plot_path = Path(storage.uri(keys.report("dynamics.png")))
-        figure.savefig(plot_path, dpi=110, bbox_inches="tight")
-        report = Path(storage.uri(keys.report("report.md")))
-        report.write_text(
+        png = io.BytesIO()
+        figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
+        storage.write_bytes(keys.report("dynamics.png"), png.getvalue())
+        report = storage.write_bytes(
+            keys.report("report.md"),
             f"# Training dynamics: {recipe.name}\n\n![curves](dynamics.png)\n\n## Curves\n\n"
-            f"{preview(curve, rows=1000).value}\n\n## Dip and recovery\n\n{preview(summary, rows=1000).value}\n"
+            f"{preview(curve, rows=1000).value}\n\n## Dip and recovery\n\n{preview(summary, rows=1000).value}\n".encode(),
         )
         return MaterializeResult(
             metadata={
@@ -73,7 +74,7 @@ def build(recipe: Recipe) -> list:
                 "curves": preview(curve, rows=50),
                 "dip_and_recovery": preview(summary, rows=50),
                 "plot": png_markdown(figure),
-                "report": str(report),
+                "report": report,
             }
         )
 

@@ -1,5 +1,5 @@
-"""The four SFT dataset variants, built from every shard's verified traces."""
-
+"""The four SFT dataset variants, built from every shard's verified traces, each exported as a
+Hugging Face datasets folder (parquet + dataset card) with checks that guard training."""
 
 import polars as pl
 from dagster import (
@@ -19,7 +19,8 @@ from assets.metadata import percentiles, preview
 from assets.partitions import shard_key
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
-from workloads.sft_data import build_variants
+from workloads.scoring import verifier_version
+from workloads.sft_data import TRACE_VARIANTS, build_variants, dataset_card, thinking_format_errors, unverified_examples
 
 DESCRIPTIONS = {
     "math-cot": "Math queries with one verified teacher response each, thinking kept (Math-CoT).",
@@ -38,9 +39,59 @@ def _count_tokens(table: pl.DataFrame, tokenizer) -> pl.DataFrame:
     return table.with_columns(tokens=pl.Series(counts, dtype=pl.Int64))
 
 
+def _check_specs(recipe: Recipe, variant: str) -> list[AssetCheckSpec]:
+    name = dataset_asset_name(variant)
+    specs = [
+        AssetCheckSpec(
+            "not_empty",
+            asset=name,
+            blocking=variant in recipe.training.datasets,
+            description="A dataset a training run consumes must have examples (blocks training if not).",
+        ),
+        AssetCheckSpec("unique_query_ids", asset=name, description="One example per query."),
+        AssetCheckSpec(
+            "thinking_format",
+            asset=name,
+            description="CoT examples hold exactly one closed <think> block; NoCoT and reference examples none.",
+        ),
+    ]
+    if variant in TRACE_VARIANTS:
+        specs.append(AssetCheckSpec("every_example_verified", asset=name, description="Each example's trace sample has a correct verdict."))
+    if variant in recipe.dataset_targets:
+        specs.append(AssetCheckSpec("meets_target", asset=name, description="Reaches the recipe's target size (warns)."))
+    return specs
+
+
+def _check_results(recipe: Recipe, variant: str, table: pl.DataFrame, verdicts: pl.DataFrame) -> list[AssetCheckResult]:
+    name = dataset_asset_name(variant)
+    format_errors = thinking_format_errors(table, variant)
+    results = [
+        AssetCheckResult(asset_key=name, check_name="not_empty", passed=table.height > 0, metadata={"examples": table.height}),
+        AssetCheckResult(asset_key=name, check_name="unique_query_ids", passed=table["query_id"].n_unique() == table.height),
+        AssetCheckResult(asset_key=name, check_name="thinking_format", passed=format_errors == 0, metadata={"bad_examples": format_errors}),
+    ]
+    if variant in TRACE_VARIANTS:
+        unverified = unverified_examples(table, verdicts)
+        results.append(
+            AssetCheckResult(asset_key=name, check_name="every_example_verified", passed=unverified == 0, metadata={"unverified": unverified})
+        )
+    if variant in recipe.dataset_targets:
+        target = recipe.dataset_targets[variant]
+        results.append(
+            AssetCheckResult(
+                asset_key=name,
+                check_name="meets_target",
+                passed=table.height >= target,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"examples": table.height, "target": target},
+            )
+        )
+    return results
+
+
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
-    all_shards = AllPartitionMapping()
+    all_partitions = AllPartitionMapping()
     specs = [
         AssetSpec(
             dataset_asset_name(v),
@@ -48,26 +99,14 @@ def build(recipe: Recipe) -> list:
             description=DESCRIPTIONS[v],
             deps=[
                 "raw_queries",
-                AssetDep("teacher_traces", partition_mapping=all_shards),
-                AssetDep("verdicts", partition_mapping=all_shards),
-                AssetDep("base_models", partition_mapping=AllPartitionMapping()),
+                AssetDep("teacher_traces", partition_mapping=all_partitions),
+                AssetDep("verdicts", partition_mapping=all_partitions),
+                AssetDep("base_models", partition_mapping=all_partitions),
             ],
         )
         for v in DATASET_VARIANTS
     ]
-    checks = [
-        spec
-        for v in DATASET_VARIANTS
-        for spec in (
-            AssetCheckSpec(
-                "not_empty",
-                asset=dataset_asset_name(v),
-                blocking=v in recipe.training.datasets,
-                description="A dataset a training run consumes must have examples (blocks training if not).",
-            ),
-            AssetCheckSpec("unique_query_ids", asset=dataset_asset_name(v), description="One example per query."),
-        )
-    ]
+    checks = [spec for v in DATASET_VARIANTS for spec in _check_specs(recipe, v)]
 
     @multi_asset(specs=specs, check_specs=checks, can_subset=False)
     def sft_datasets(context: AssetExecutionContext, storage: Storage):
@@ -80,12 +119,24 @@ def build(recipe: Recipe) -> list:
         loaders = {name: src.loader for name, src in recipe.queries.items()}
         variants = build_variants(queries, traces, verdicts, loaders=loaders, seed=recipe.seed)
         tokenizer = AutoTokenizer.from_pretrained(storage.uri(keys.model(recipe.training.students[0])))
+        provenance = {
+            "recipe": recipe.name,
+            "query sources": ", ".join(f"{n} ({s.location}, {s.size})" for n, s in recipe.queries.items()),
+            "selection": f"verified correct, thinking closed, one per query by a draw seeded {recipe.seed}",
+            "verifiers": ", ".join(sorted({verifier_version(k) for k in loaders.values()})),
+            "decontamination": f"{recipe.decontamination.ngram}-gram overlap >= {recipe.decontamination.min_overlap}"
+            if recipe.decontamination.enabled
+            else "off",
+        }
         for variant, table in variants.items():
             table = _count_tokens(table, tokenizer)
             path = storage.write_table(keys.dataset(variant), table)
-            name = dataset_asset_name(variant)
+            card = dataset_card(variant, table, description=DESCRIPTIONS[variant], provenance=provenance)
+            storage.write_bytes(keys.dataset_card(variant), card.encode())
+            if table.height == 0:
+                context.log.warning(f"{variant} is empty: no verified response survived for its sources")
             yield MaterializeResult(
-                asset_key=name,
+                asset_key=dataset_asset_name(variant),
                 metadata={
                     "examples": table.height,
                     "path": path,
@@ -95,19 +146,6 @@ def build(recipe: Recipe) -> list:
                     ),
                 },
             )
-            if table.height == 0:
-                context.log.warning(f"{variant} is empty: no verified response survived for its sources")
-            yield AssetCheckResult(
-                asset_key=name,
-                check_name="not_empty",
-                passed=table.height > 0,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={"examples": table.height},
-            )
-            yield AssetCheckResult(
-                asset_key=name,
-                check_name="unique_query_ids",
-                passed=table["query_id"].n_unique() == table.height,
-            )
+            yield from _check_results(recipe, variant, table, verdicts)
 
     return [sft_datasets]

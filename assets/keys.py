@@ -27,7 +27,11 @@ class Keys:
         return f"{self.root}/verification/{shard}.parquet"
 
     def dataset(self, variant: str) -> str:
-        return f"{self.root}/datasets/{variant}.parquet"
+        # The Hugging Face datasets layout: the folder loads with datasets.load_dataset(folder).
+        return f"{self.root}/datasets/{variant}/data/train-00000-of-00001.parquet"
+
+    def dataset_card(self, variant: str) -> str:
+        return f"{self.root}/datasets/{variant}/README.md"
 
     def run_dir(self, run: str) -> str:
         return f"{self.root}/training/{run}"

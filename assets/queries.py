@@ -1,5 +1,5 @@
-"""Raw training queries from every source of the recipe, sampled with a seed, with stable ids."""
-
+"""Raw training queries from every source of the recipe: cleaned, decontaminated against the
+recipe's benchmarks, sampled with a seed, with stable ids and (for math) reference solutions."""
 
 import polars as pl
 from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset, asset_check
@@ -8,10 +8,29 @@ from assets.keys import Keys
 from assets.metadata import preview
 from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.queries import assign_shards, clean_and_sample, countdown_queries, math_queries, read_records
+from workloads.benchmarks import benchmark_questions
+from workloads.decontamination import NgramIndex
+from workloads.queries import (
+    assign_shards,
+    attach_references,
+    clean_and_sample,
+    countdown_queries,
+    math_queries,
+    read_records,
+)
+from workloads.scoring import gold_parsable
 
 
-def load_source(recipe: Recipe, name: str) -> tuple[pl.DataFrame, dict[str, int]]:
+def benchmark_index(recipe: Recipe) -> NgramIndex | None:
+    if not recipe.decontamination.enabled:
+        return None
+    index = NgramIndex(recipe.decontamination.ngram, recipe.decontamination.min_overlap)
+    for name, bench in recipe.evaluation.benchmarks.items():
+        index.add(name, benchmark_questions(recipe.data_path(bench.location), hub_config=bench.hub_config, hub_split=bench.hub_split))
+    return index
+
+
+def load_source(recipe: Recipe, name: str, index: NgramIndex | None) -> tuple[pl.DataFrame, dict[str, float]]:
     src = recipe.queries[name]
     records = read_records(recipe.data_path(src.location), hub_config=src.hub_config)
     if src.loader == "countdown":
@@ -25,8 +44,24 @@ def load_source(recipe: Recipe, name: str) -> tuple[pl.DataFrame, dict[str, int]
             solution_field=src.solution_field,
             answer_format=src.answer_format,
         )
+
+    def reject(row: dict) -> str | None:
+        if index is not None and index.match(row["problem"]):
+            return "contaminated"
+        if src.loader == "math" and not gold_parsable(row["answer"]):
+            return "unparsable_answer"
+        return None
+
     # Each source gets its own seed offset so sources of equal size don't pick the same rows.
-    return clean_and_sample(table, size=src.size, seed=recipe.seed + sorted(recipe.queries).index(name))
+    sample, counts = clean_and_sample(table, size=src.size, seed=recipe.seed + sorted(recipe.queries).index(name), reject=reject)
+    if src.references is not None:
+        ref = src.references
+        references = read_records(recipe.data_path(ref.location), hub_config=ref.hub_config)
+        sample, rate = attach_references(
+            sample, references, problem_field=ref.problem_field, solution_field=ref.solution_field
+        )
+        counts["reference_match_rate"] = round(rate, 4)
+    return sample, counts
 
 
 def build(recipe: Recipe) -> list:
@@ -34,12 +69,15 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="queries",
-        description="Training queries: query_id, source, problem, answer, solution, nums, target, split, shard.",
+        description="Training queries: query_id, source, problem, answer, solution, nums, target, split, shard. "
+        "Without an answer (math: one math-verify can parse), duplicated, or sharing an n-gram with an "
+        "evaluation item: dropped and counted.",
     )
     def raw_queries(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
+        index = benchmark_index(recipe)
         tables, metadata = [], {}
         for name in recipe.queries:
-            table, counts = load_source(recipe, name)
+            table, counts = load_source(recipe, name, index)
             tables.append(table)
             metadata.update({f"{name}_{k}": v for k, v in counts.items()})
             context.log.info(f"{name}: {counts}")
@@ -49,6 +87,10 @@ def build(recipe: Recipe) -> list:
             metadata={
                 **metadata,
                 "queries": queries.height,
+                "decontamination": f"{recipe.decontamination.ngram}-gram overlap >= "
+                f"{recipe.decontamination.min_overlap} with {', '.join(recipe.evaluation.benchmarks)}"
+                if index
+                else "off",
                 "per_shard": str(queries.group_by("shard").len().sort("shard").rows()),
                 "path": path,
                 "preview": preview(queries.select("query_id", "source", "problem", "answer", "shard")),

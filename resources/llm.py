@@ -38,3 +38,53 @@ class VllmOfflineEndpoint(LLMEndpoint):
             "max_model_len": max_model_len,
             "seed": self.seed,
         }
+
+
+class OpenAICompatibleEndpoint(LLMEndpoint):
+    """An OpenAI-compatible HTTP server (a vLLM server, or any provider) reached from the workload.
+
+    Prompts are rendered in the workload by the model's own chat template, the same code as the
+    offline path, and sent to ``{base_url}/completions``. The API key is read by the workload from
+    the environment variable named by ``api_key_env``; the key itself is never a field, so it never
+    reaches run config, Pipes extras or asset metadata.
+    """
+
+    base_url: str = Field(description="server root including the API version, e.g. http://127.0.0.1:8000/v1")
+    model: str | None = Field(
+        default=None, description="served model name; default: the model the asset asks for (a vLLM server "
+        "started with --model on the same folder serves it under that path)"
+    )
+    tokenizer: str | None = Field(
+        default=None, description="folder or hub id of the tokenizer whose chat template renders prompts; "
+        "default: the model the asset asks for"
+    )
+    api_key_env: str = Field(
+        default="OPENAI_API_KEY",
+        description="NAME of the environment variable holding the API key (set it to an empty string for a "
+        "server that needs none)",
+    )
+    max_concurrency: int = Field(default=16, ge=1, description="requests in flight at once")
+    max_retries: int = Field(default=5, ge=0, description="retries of a request on 429, 5xx or a connection error")
+    timeout_s: float = Field(default=600.0, gt=0, description="per-request timeout (a long generation counts)")
+    backoff_s: float = Field(default=1.0, ge=0, description="first retry delay; doubles per retry, with jitter")
+    vllm_extensions: bool = Field(
+        default=True,
+        description="send vLLM's extra request fields (top_k, min_p, repetition_penalty, return_token_ids): "
+        "sampling then equals the offline engine's and token counts are exact. Turn off for providers that "
+        "reject unknown fields; recipes using top_k or min_p are then refused.",
+    )
+
+    def settings(self, *, model: str, max_model_len: int) -> dict:
+        return {
+            "backend": "openai-compatible",
+            "base_url": self.base_url,
+            "model": self.model or model,
+            "tokenizer": self.tokenizer or model,
+            "api_key_env": self.api_key_env,
+            "max_concurrency": self.max_concurrency,
+            "max_retries": self.max_retries,
+            "timeout_s": self.timeout_s,
+            "backoff_s": self.backoff_s,
+            "vllm_extensions": self.vllm_extensions,
+            "max_model_len": max_model_len,
+        }

@@ -36,6 +36,14 @@ class ModelSpec:
 
 
 @dataclass
+class References:
+    location: str = field(metadata={"help": "reference solutions (NuminaMath-1.5): hub:<id> or a data-folder path"})
+    problem_field: str = "problem"
+    solution_field: str = "solution"
+    hub_config: str | None = None
+
+
+@dataclass
 class QuerySource:
     loader: str = field(metadata={"help": "math | countdown"})
     location: str = field(metadata={"help": "hub:<id> or a path relative to the data folder"})
@@ -45,6 +53,9 @@ class QuerySource:
     solution_field: str | None = None
     answer_format: str = "plain"
     hub_config: str | None = None
+    references: References | None = field(
+        default=None, metadata={"help": "match reference solutions by problem text (else solution_field)"}
+    )
 
 
 @dataclass
@@ -111,6 +122,15 @@ class Evaluation:
 
 
 @dataclass
+class Decontamination:
+    enabled: bool = True
+    ngram: int = field(default=8, metadata={"help": "word n-gram length"})
+    min_overlap: float = field(
+        default=0.5, metadata={"help": "share of a query's n-grams found in one eval item that drops it"}
+    )
+
+
+@dataclass
 class Recipe:
     name: str
     seed: int
@@ -119,6 +139,10 @@ class Recipe:
     generation: Generation
     training: Training
     evaluation: Evaluation
+    decontamination: Decontamination = field(default_factory=Decontamination)
+    dataset_targets: dict[str, int] = field(
+        default_factory=dict, metadata={"help": "dataset variant -> examples it should reach (a warning check)"}
+    )
     data_dir: str | None = field(default=None, metadata={"help": f"data folder; default ${DATA_DIR_ENV}"})
 
     def data_path(self, location: str) -> str:
@@ -223,9 +247,14 @@ def validate(recipe: Recipe, *, check_files: bool = True) -> Recipe:
         _check(src.loader in QUERY_LOADERS, f"{where}.loader", f"must be one of {QUERY_LOADERS}")
         _check(src.size > 0, f"{where}.size", "must be > 0")
         _check(src.answer_format in ("plain", "gsm8k"), f"{where}.answer_format", "must be plain or gsm8k")
-        path = recipe.data_path(src.location)
-        if check_files and not path.startswith("hub:"):
-            _check(Path(path).is_file(), f"{where}.location", f"file not found: {path}")
+        for sub, location in (("location", src.location), ("references.location", src.references and src.references.location)):
+            path = recipe.data_path(location) if location else "hub:"
+            if check_files and not path.startswith("hub:"):
+                _check(Path(path).is_file(), f"{where}.{sub}", f"file not found: {path}")
+        if src.references is not None:
+            _check(src.loader == "math", f"{where}.references", "reference solutions are for math sources")
+    _check(recipe.decontamination.ngram > 0, "decontamination.ngram", "must be > 0")
+    _check(0 < recipe.decontamination.min_overlap <= 1, "decontamination.min_overlap", "must be in (0, 1]")
     gen = recipe.generation
     _check(gen.shards > 0, "generation.shards", "must be > 0")
     total = sum(s.size for s in recipe.queries.values())
@@ -256,6 +285,9 @@ def validate(recipe: Recipe, *, check_files: bool = True) -> Recipe:
     _check(tr.global_batch_size % tr.per_device_batch_size == 0, "training.global_batch_size",
            "must be a multiple of per_device_batch_size")
     _check(0 <= tr.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)")
+    for variant, target in recipe.dataset_targets.items():
+        _check(variant in DATASET_VARIANTS, f"dataset_targets.{variant}", f"must be one of {DATASET_VARIANTS}")
+        _check(target > 0, f"dataset_targets.{variant}", "must be > 0")
     ev = recipe.evaluation
     _check(len(ev.benchmarks) > 0, "evaluation.benchmarks", "name at least one benchmark")
     for key, bench in ev.benchmarks.items():

@@ -22,6 +22,9 @@ class Storage(ConfigurableResource):
     def read_table(self, key: str) -> pl.DataFrame:
         raise NotImplementedError
 
+    def write_bytes(self, key: str, data: bytes) -> str:
+        raise NotImplementedError
+
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
@@ -36,15 +39,21 @@ class LocalStorage(Storage):
         return str(Path(self.root, key).resolve())
 
     def write_table(self, key: str, table: pl.DataFrame) -> str:
+        return self._write_atomic(key, table.write_parquet)
+
+    def _write_atomic(self, key: str, write) -> str:
         target = Path(self.uri(key))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            table.write_parquet(tmp)
+            write(tmp)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
         return str(target)
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        return self._write_atomic(key, lambda tmp: tmp.write_bytes(data))
 
     def read_table(self, key: str) -> pl.DataFrame:
         path = Path(self.uri(key))

@@ -9,6 +9,7 @@ from resources.recipe import load_recipe
 
 TINY = {
     "name": "e2e",
+    "dataset_targets": {"countdown-cot": 4},
     "models": {
         "tiny-student": {
             "source": "tiny-config",
@@ -51,8 +52,9 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
     assert set(traces["teacher"]) == {"smollm2-135m", "countdown-solver-v1"}
     assert traces.filter(pl.col("teacher") == "smollm2-135m").height == 4 * 2
 
-    countdown = pl.read_parquet(root / "datasets" / "countdown-cot.parquet")
+    countdown = pl.read_parquet(root / "datasets" / "countdown-cot" / "data" / "train-00000-of-00001.parquet")
     assert countdown.height > 0 and countdown["tokens"].min() > 0
+    assert (root / "datasets" / "countdown-cot" / "README.md").read_text().startswith("---")
 
     samples = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002.parquet")
     assert set(samples["benchmark"]) == {"math500", "truthfulqa-mc1"} and samples.height == 4

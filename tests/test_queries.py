@@ -171,8 +171,28 @@ def test_clean_and_sample_seed_changes_the_sample():
 
 @pytest.mark.parametrize("size", [4, 100])
 def test_clean_and_sample_raises_when_size_exceeds_usable_rows(size):
-    with pytest.raises(ValueError, match=rf"asked for {size} queries but only 3 usable remain \(of 7; 2 without an answer, 2 duplicates\)"):
+    with pytest.raises(ValueError, match=rf"asked for {size} queries but only 3 usable remain of 7 \(no_answer: 2, duplicate: 2\)"):
         clean_and_sample(_queries(DIRTY), size=size, seed=0)
+
+
+def test_clean_and_sample_rejects_lazily_and_counts_reasons():
+    queries = _queries([(f"problem {i}", str(i)) for i in range(50)])
+    examined = []
+
+    def reject(row):
+        examined.append(row["query_id"])
+        return "odd_answer" if int(row["answer"]) % 2 else None
+
+    sample, counts = clean_and_sample(queries, size=5, seed=0, reject=reject)
+    assert all(int(a) % 2 == 0 for a in sample["answer"])
+    assert counts["dropped_odd_answer"] == len(examined) - 5
+    assert len(examined) < 50, "rows past the full sample must not be examined"
+
+
+def test_clean_and_sample_names_the_rejections_when_too_few_remain():
+    queries = _queries([(f"problem {i}", str(i)) for i in range(6)])
+    with pytest.raises(ValueError, match=r"only 0 usable remain of 6 \(no_answer: 0, duplicate: 0, contaminated: 6\)"):
+        clean_and_sample(queries, size=2, seed=0, reject=lambda row: "contaminated")
 
 
 @pytest.mark.parametrize("shards", [1, 3, 8])
@@ -227,3 +247,21 @@ def test_read_records_json_array_is_read_or_rejected_clearly(tmp_path):
         assert str(path) in str(err)
     else:
         assert records.to_dicts() == [{"problem": "a", "answer": "1"}]
+
+
+def test_reference_solutions_are_matched_by_normalized_problem_text():
+    from workloads.queries import attach_references
+
+    queries = _queries([("What is 1+1?", "2"), ("What is 5+5?", "10")])
+    references = pl.DataFrame({"problem": ["  what IS 1+1? ", "Unrelated"], "solution": ["1+1 = 2", "x"]})
+    matched, rate = attach_references(queries, references, problem_field="problem", solution_field="solution")
+    assert matched["solution"].to_list() == ["1+1 = 2", None]
+    assert rate == 0.5
+
+
+def test_reference_set_without_the_named_column_is_refused():
+    from workloads.queries import attach_references
+
+    with pytest.raises(KeyError, match="reference set has no column 'solution'"):
+        attach_references(_queries([("q", "1")]), pl.DataFrame({"problem": ["q"]}), problem_field="problem",
+                          solution_field="solution")

@@ -18,6 +18,8 @@ def test_full_recipe_carries_the_papers_protocol():
     assert recipe.generation.sampling.max_new_tokens == 16384
     assert recipe.evaluation.benchmarks["aime24"].n == 10
     assert len(recipe.runs) == 16
+    assert recipe.queries["math"].references.location == "hub:AI-MO/NuminaMath-1.5"
+    assert recipe.dataset_targets["math-cot"] == 20000
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,12 @@ def test_full_recipe_carries_the_papers_protocol():
          "generation.teachers.math.backend: the solver only answers countdown"),
         ({}, ("seed",), "recipe.seed: required field is missing"),
         ({"models": {"smollm2-135m": {"source": "ftp"}}}, (), "models.smollm2-135m.source: must be one of"),
+        ({"dataset_targets": {"math-cott": 5}}, (), "dataset_targets.math-cott: must be one of"),
+        ({"decontamination": {"min_overlap": 1.5}}, (), "decontamination.min_overlap: must be in (0, 1]"),
+        ({"queries": {"countdown": {"references": {"location": "math/math500.jsonl"}}}}, (),
+         "queries.countdown.references: reference solutions are for math sources"),
+        ({"queries": {"math": {"references": {"location": "nope.jsonl"}}}}, (),
+         "queries.math.references.location: file not found"),
     ],
 )
 def test_malformed_recipe_names_the_offending_field(write_recipe, overrides, drop, message):

@@ -146,3 +146,60 @@ def test_build_variants_with_nothing_correct_gives_empty_tables():
     variants = build_variants(queries, _traces([("m1", 0, True)]), _verdicts([("m1", 0, False)]),
                               loaders=LOADERS, seed=0)
     assert {name: frame.height for name, frame in variants.items()} == dict.fromkeys(variants, 0)
+
+
+def test_built_variants_pass_their_own_format_and_verification_checks():
+    from workloads.sft_data import thinking_format_errors, unverified_examples
+
+    variants = _setup()
+    verdicts = _verdicts([("m1", 0, True), ("m2", 0, True), ("m3", 0, False), ("c1", 0, True)])
+    for name, frame in variants.items():
+        assert thinking_format_errors(frame, name) == 0, name
+    for name in ("math-cot", "math-nocot", "countdown-cot"):
+        assert unverified_examples(variants[name], verdicts) == 0, name
+
+
+@pytest.mark.parametrize(
+    "variant, response, errors",
+    [
+        ("math-cot", "<think>\nwork\n</think>\n42", 0),
+        ("math-cot", "<think>\nwork never closed", 1),
+        ("math-cot", "</think> backwards <think>", 1),
+        ("math-cot", "<think>a</think><think>b</think>", 1),
+        ("math-nocot", "42", 0),
+        ("math-nocot", "<think>leaked</think> 42", 1),
+        ("reference", "a solution", 0),
+    ],
+)
+def test_thinking_format_errors_counts_malformed_examples(variant, response, errors):
+    from workloads.sft_data import thinking_format_errors
+
+    frame = pl.DataFrame(
+        {"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": response}]]}
+    )
+    assert thinking_format_errors(frame, variant) == errors
+
+
+def test_an_example_without_a_correct_verdict_is_counted_unverified():
+    from workloads.sft_data import unverified_examples
+
+    frame = _setup()["math-cot"]
+    wrong = _verdicts([("m1", 0, False), ("m2", 0, True)])
+    assert unverified_examples(frame, wrong) == 1
+
+
+def test_exported_dataset_folder_loads_with_hugging_face_datasets(tmp_path):
+    import datasets
+
+    from workloads.sft_data import dataset_card
+
+    frame = _setup()["math-cot"].with_columns(tokens=pl.lit(10, dtype=pl.Int64))
+    (tmp_path / "data").mkdir()
+    frame.write_parquet(tmp_path / "data" / "train-00000-of-00001.parquet")
+    card = dataset_card("math-cot", frame, description="test set", provenance={"recipe": "unit"})
+    (tmp_path / "README.md").write_text(card)
+
+    loaded = datasets.load_dataset(str(tmp_path), split="train")
+    assert loaded.num_rows == frame.height
+    assert loaded[0]["messages"][1]["role"] == "assistant"
+    assert "- recipe: unit" in card and "sampling-config hashes" in card

@@ -92,6 +92,11 @@ def _records(location: str, hub_config: str | None, hub_split: str) -> list[dict
     return data
 
 
+def benchmark_questions(location: str, *, hub_config: str | None = None, hub_split: str = "test") -> list[str]:
+    """The question text of every item (for decontamination), whatever the benchmark kind."""
+    return [str(_first_present(r, ("problem", "question"), location)) for r in _records(location, hub_config, hub_split)]
+
+
 def load_benchmark(
     location: str, kind: str, *, limit: int | None, seed: int, hub_config: str | None = None, hub_split: str = "test"
 ) -> list[Item]:

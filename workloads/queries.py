@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -121,9 +122,19 @@ def countdown_queries(records: pl.DataFrame, *, source: str) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=QUERY_SCHEMA)
 
 
-def clean_and_sample(queries: pl.DataFrame, *, size: int, seed: int) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Drop rows without problem or answer and duplicate problems, then sample ``size`` with a seed.
-    Returns the sample and the counts of what was dropped."""
+def clean_and_sample(
+    queries: pl.DataFrame,
+    *,
+    size: int,
+    seed: int,
+    reject: Callable[[dict], str | None] | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Drop rows without problem or answer and duplicate problems, shuffle with a seed, then take
+    the first ``size`` rows that ``reject`` accepts (it returns a reason to drop, or None).
+
+    ``reject`` runs lazily, only on rows examined until the sample is full, so an expensive test
+    (parsing a gold answer, an n-gram look-up) costs in proportion to the sample, not the source.
+    Returns the sample and the counts of what was dropped, by reason."""
     total = queries.height
     with_answer = queries.filter(pl.col("problem").is_not_null() & pl.col("answer").is_not_null())
     deduped = (
@@ -131,20 +142,45 @@ def clean_and_sample(queries: pl.DataFrame, *, size: int, seed: int) -> tuple[pl
         .unique(subset="_norm", keep="first", maintain_order=True)
         .drop("_norm")
     )
-    if size > deduped.height:
-        raise ValueError(
-            f"asked for {size} queries but only {deduped.height} usable remain "
-            f"(of {total}; {total - with_answer.height} without an answer, "
-            f"{with_answer.height - deduped.height} duplicates)"
-        )
-    sample = deduped.sample(n=size, seed=seed, shuffle=True)
     counts = {
         "read": total,
         "dropped_no_answer": total - with_answer.height,
         "dropped_duplicate": with_answer.height - deduped.height,
-        "sampled": size,
     }
-    return sample, counts
+    shuffled = deduped.sample(fraction=1.0, seed=seed, shuffle=True)
+    keep: list[int] = []
+    for index, row in enumerate(shuffled.iter_rows(named=True)):
+        if len(keep) == size:
+            break
+        reason = reject(row) if reject else None
+        if reason is None:
+            keep.append(index)
+        else:
+            counts[f"dropped_{reason}"] = counts.get(f"dropped_{reason}", 0) + 1
+    if len(keep) < size:
+        dropped = ", ".join(f"{k.removeprefix('dropped_')}: {v}" for k, v in counts.items() if k != "read")
+        raise ValueError(f"asked for {size} queries but only {len(keep)} usable remain of {total} ({dropped})")
+    counts["sampled"] = size
+    return shuffled[keep], counts
+
+
+def attach_references(
+    queries: pl.DataFrame, references: pl.DataFrame, *, problem_field: str, solution_field: str
+) -> tuple[pl.DataFrame, float]:
+    """Fill ``solution`` from a reference set (NuminaMath-1.5 in the study) matched by normalized
+    problem text. Returns the queries and the share that found a reference."""
+    for field in (problem_field, solution_field):
+        if field not in references.columns:
+            raise KeyError(f"reference set has no column {field!r}; columns: {references.columns}")
+    by_problem = {}
+    for problem, solution in references.select(problem_field, solution_field).iter_rows():
+        if problem and solution:
+            by_problem.setdefault(normalize_problem(problem), solution)
+    solutions = [by_problem.get(normalize_problem(p)) for p in queries["problem"]]
+    matched = sum(s is not None for s in solutions)
+    return queries.with_columns(solution=pl.Series(solutions, dtype=pl.String)), (
+        matched / queries.height if queries.height else 0.0
+    )
 
 
 def assign_shards(queries: pl.DataFrame, shards: int) -> pl.DataFrame:

@@ -21,12 +21,22 @@ def _math_verify_version() -> str:
     return version("math-verify")
 
 
+def _parse_gold(gold: str):
+    from math_verify import parse
+
+    return parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
+
+
+def gold_parsable(gold: str) -> bool:
+    """Whether math-verify can read a gold answer at all (queries without one are dropped)."""
+    return bool(gold) and bool(_parse_gold(gold))
+
+
 def math_verdict(final: str, gold: str) -> tuple[bool | None, str | None]:
     """math-verify on the final text against the gold answer (wrapped as LaTeX math)."""
     from math_verify import parse, verify
 
-    gold_text = gold if "$" in gold or "\\boxed" in gold else f"${gold}$"
-    parsed_gold = parse(gold_text)
+    parsed_gold = _parse_gold(gold)
     if not parsed_gold:
         return None, "gold answer unparsable"
     if not final.strip():

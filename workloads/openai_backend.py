@@ -1,0 +1,229 @@
+"""Completions through an OpenAI-compatible HTTP server (a vLLM server, or any provider).
+
+The prompt arrives already rendered by the model's chat template (``workloads.engine.render_prompt``,
+the offline path's code), so it goes to ``/completions``, not ``/chat/completions``: both backends
+then feed the model the same text. One request per prompt, carrying ``n`` samples; requests run on
+a bounded thread pool, and each is retried with exponential backoff and jitter on 429, 5xx and
+connection errors (never on another 4xx).
+
+The API key travels only in the client's ``Authorization`` header. Log lines and exceptions carry
+the method, URL, status and a short excerpt of the response body with the key masked out, never
+headers, and exceptions are raised without the HTTP library's exception (which holds the request
+and its headers) chained to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Callable, NamedTuple
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
+BODY_EXCERPT = 300  # characters of an error response shown in messages
+
+
+class EndpointError(RuntimeError):
+    """A request failed for good: a non-retryable status, or retries exhausted."""
+
+
+class Completion(NamedTuple):
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int | None  # None: the server gave no per-sample count and no counter was set
+
+
+def api_key_from_env(name: str) -> str:
+    """The key from the environment; unset is an error, empty means the server needs none."""
+    key = os.environ.get(name)
+    if key is None:
+        raise EndpointError(
+            f"environment variable {name} (the endpoint's api_key_env) is not set: set it to the API key, "
+            "or to an empty string for a server that needs none"
+        )
+    return key
+
+
+def request_body(sampling: dict, *, model: str, vllm_extensions: bool) -> dict:
+    """The completions request fields for the recipe's sampling parameters (without the prompt)."""
+    body = {
+        "model": model,
+        "n": sampling["n"],
+        "temperature": sampling["temperature"],
+        "top_p": sampling["top_p"],
+        "max_tokens": sampling["max_new_tokens"],
+    }
+    top_k, min_p = sampling.get("top_k"), sampling.get("min_p")
+    if vllm_extensions:
+        # repetition_penalty 1.0 overrides any default a server takes from the model's
+        # generation_config, so the server samples exactly as the offline engine does.
+        body |= {"top_k": top_k if top_k is not None else -1, "min_p": min_p or 0.0,
+                 "repetition_penalty": 1.0, "return_token_ids": True}
+    elif top_k not in (None, 0, -1) or (min_p or 0.0) > 0:
+        raise ValueError(
+            f"sampling asks for top_k={top_k}, min_p={min_p}, which only vLLM-style servers accept: "
+            "enable the endpoint's vllm_extensions or drop them from the recipe"
+        )
+    return body
+
+
+class CompletionsClient:
+    """Bounded-concurrency, retrying client of ``{base_url}/completions``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str = "",
+        max_concurrency: int = 16,
+        max_retries: int = 5,
+        timeout_s: float = 600.0,
+        backoff_s: float = 1.0,
+        backoff_cap_s: float = 60.0,
+        vllm_extensions: bool = True,
+        token_counter: Callable[[str], int] | None = None,
+    ):
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.url = base_url.rstrip("/") + "/completions"
+        self.model = model
+        self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.backoff_s, self.backoff_cap_s = backoff_s, backoff_cap_s
+        self.vllm_extensions = vllm_extensions
+        self.token_counter = token_counter
+        self._secrets = [api_key] if api_key else []
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 30.0)),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self._jitter = random.Random()
+
+    @classmethod
+    def from_settings(cls, settings: dict, **kwargs) -> "CompletionsClient":
+        """From an ``OpenAICompatibleEndpoint``'s settings; the key comes from the environment."""
+        return cls(
+            settings["base_url"],
+            settings["model"],
+            api_key=api_key_from_env(settings.get("api_key_env", "OPENAI_API_KEY")),
+            max_concurrency=settings.get("max_concurrency", 16),
+            max_retries=settings.get("max_retries", 5),
+            timeout_s=settings.get("timeout_s", 600.0),
+            backoff_s=settings.get("backoff_s", 1.0),
+            vllm_extensions=settings.get("vllm_extensions", True),
+            **kwargs,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def complete(self, prompts: list[str], sampling: dict) -> list[list[Completion]]:
+        """``sampling["n"]`` completions per prompt, in prompt order. Any prompt failing for good
+        fails the call (the caller's chunk is then not written, and a resume redoes it)."""
+        body = request_body(sampling, model=self.model, vllm_extensions=self.vllm_extensions)
+        if not prompts:
+            return []
+        failed = threading.Event()
+        workers = min(self.max_concurrency, len(prompts))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="completions") as pool:
+            futures = [pool.submit(self._one, i, {**body, "prompt": p}, failed) for i, p in enumerate(prompts)]
+            try:
+                wait(futures, return_when=FIRST_EXCEPTION)
+                return [f.result() for f in futures]  # raises the first failure, if any
+            except BaseException:
+                # Stop the rest: queued requests are dropped, in-flight ones don't retry.
+                failed.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    # -- one request ------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    def _delay(self, retry: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter (half fixed, half random), at least a server's Retry-After."""
+        ceiling = min(self.backoff_cap_s, self.backoff_s * 2**retry)
+        delay = ceiling / 2 + self._jitter.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_cap_s))
+        return delay
+
+    def _one(self, index: int, body: dict, failed: threading.Event) -> list[Completion]:
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            problem, retryable, retry_after = self._attempt(body)
+            if isinstance(problem, list):
+                return problem
+            if not retryable or attempt == attempts - 1 or failed.is_set():
+                break
+            delay = self._delay(attempt, retry_after)
+            log.warning("completions request %d: %s; retry %d/%d in %.1f s",
+                        index, problem, attempt + 1, self.max_retries, delay)
+            time.sleep(delay)
+        tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
+        # Raised here, outside any ``except``: no HTTP exception (request, headers) is chained.
+        raise EndpointError(f"POST {self.url} (prompt {index}) failed {tries}: {problem}")
+
+    def _attempt(self, body: dict) -> tuple[list[Completion] | str, bool, float | None]:
+        """(completions, _, _) on success, else (problem description, retryable, Retry-After)."""
+        try:
+            response = self._http.post(self.url, json=body)
+        except httpx.TransportError as exc:  # connection refused or reset, timeouts
+            return f"{type(exc).__name__}: {self._redact(str(exc))}", True, None
+        if response.status_code != 200:
+            excerpt = self._redact(response.text[:BODY_EXCERPT]).replace("\n", " ")
+            retry_after = _seconds(response.headers.get("retry-after"))
+            return f"HTTP {response.status_code}: {excerpt}", response.status_code in RETRY_STATUS, retry_after
+        try:
+            return self._parse(response.json(), body["n"]), False, None
+        except (ValueError, KeyError, TypeError) as exc:
+            return f"unexpected response ({type(exc).__name__}: {self._redact(str(exc))[:BODY_EXCERPT]})", False, None
+
+    def _parse(self, payload: dict, n: int) -> list[Completion]:
+        choices = sorted(payload["choices"], key=lambda c: c.get("index", 0))
+        if len(choices) != n:
+            raise ValueError(f"{len(choices)} choices for n={n}")
+        usage = payload.get("usage") or {}
+        prompt_tokens = usage.get("prompt_tokens")
+        if prompt_tokens is None and choices[0].get("prompt_token_ids") is not None:
+            prompt_tokens = len(choices[0]["prompt_token_ids"])
+        out = []
+        for choice in choices:
+            if choice.get("token_ids") is not None:  # vLLM's return_token_ids: exact per sample
+                completion_tokens = len(choice["token_ids"])
+            elif n == 1 and usage.get("completion_tokens") is not None:
+                completion_tokens = usage["completion_tokens"]
+            elif self.token_counter is not None:  # usage sums the samples: count this one's text
+                completion_tokens = self.token_counter(choice["text"])
+            else:
+                completion_tokens = None
+            out.append(Completion(choice["text"], choice.get("finish_reason"), int(prompt_tokens or 0),
+                                  completion_tokens))
+        return out
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:  # an HTTP date: fall back to our own backoff
+        return None
