@@ -20,6 +20,7 @@ from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
+from workloads.scoring import verifier_version
 
 CHUNK_SIZE = 8  # queries per part file: a killed shard loses at most this much work
 
@@ -79,6 +80,8 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="verification",
+        # A new verifier version makes every shard's verdicts stale: re-verify, never regenerate.
+        code_version=",".join(sorted({verifier_version(src.loader) for src in recipe.queries.values()})),
         partitions_def=shards,
         deps=["teacher_traces", "raw_queries"],
         description="One verdict per trace: math-verify for math, the Countdown rule for Countdown; null when "

@@ -9,6 +9,7 @@ from assets.metadata import preview
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_questions
+from workloads.countdown import solve_countdown
 from workloads.decontamination import NgramIndex
 from workloads.queries import (
     assign_shards,
@@ -50,6 +51,8 @@ def load_source(recipe: Recipe, name: str, index: NgramIndex | None) -> tuple[pl
             return "contaminated"
         if src.loader == "math" and not gold_parsable(row["answer"]):
             return "unparsable_answer"
+        if src.loader == "countdown" and solve_countdown(row["nums"], row["target"]).equation is None:
+            return "unsolvable"
         return None
 
     # Each source gets its own seed offset so sources of equal size don't pick the same rows.
@@ -70,8 +73,8 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="queries",
         description="Training queries: query_id, source, problem, answer, solution, nums, target, split, shard. "
-        "Without an answer (math: one math-verify can parse), duplicated, or sharing an n-gram with an "
-        "evaluation item: dropped and counted.",
+        "Without an answer (math: one math-verify can parse; Countdown: a solvable task), duplicated, or "
+        "overlapping an evaluation item: dropped and counted.",
     )
     def raw_queries(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
         index = benchmark_index(recipe)

@@ -9,11 +9,12 @@ while training continues.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import polars as pl
-from dagster_pipes import open_dagster_pipes
+from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader, open_dagster_pipes
 
 CHECKPOINT_FIELDS = ("run", "step", "epoch", "uri", "train_loss", "learning_rate", "tokens_seen")
 
@@ -48,7 +49,7 @@ def build_config(cfg: dict, output_dir: str, seed: int):
         save_steps=cfg["save_every"],
         logging_steps=1,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
+        report_to=["tensorboard"],  # <output_dir>/runs, readable with `tensorboard --logdir`
         seed=seed,
         data_seed=seed,
         dataloader_num_workers=0,
@@ -68,6 +69,17 @@ def drop_resume_state(output_dir: Path, keep: int) -> None:
                 (folder / name).unlink(missing_ok=True)
 
 
+def latest_resumable(output_dir: Path) -> Path | None:
+    """The newest checkpoint that still holds full training state (a run killed while saving
+    leaves a newer, incomplete folder behind: skip it)."""
+    complete = [
+        folder
+        for folder in output_dir.glob("checkpoint-*")
+        if all((folder / name).exists() for name in ("optimizer.pt", "scheduler.pt", "trainer_state.json"))
+    ]
+    return max(complete, key=lambda f: int(f.name.split("-")[1]), default=None)
+
+
 def make_checkpoint_callback(run: str, manifest: Path, announce):
     from transformers import TrainerCallback
 
@@ -75,6 +87,8 @@ def make_checkpoint_callback(run: str, manifest: Path, announce):
         """Writes a manifest line per saved checkpoint and tells the orchestrator at once."""
 
         def on_save(self, args, state, control, **kwargs):
+            if not state.is_world_process_zero:
+                return  # with torchrun, one rank speaks for the run
             logs = [h for h in state.log_history if "loss" in h]
             last = logs[-1] if logs else {}
             record = {
@@ -85,6 +99,8 @@ def make_checkpoint_callback(run: str, manifest: Path, announce):
                 "train_loss": last.get("loss"),
                 "learning_rate": last.get("learning_rate"),
                 "tokens_seen": int(state.num_input_tokens_seen or 0),
+                "grad_norm": last.get("grad_norm"),
+                "tokens_per_second": last.get("train_tokens_per_second"),
             }
             with manifest.open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -122,11 +138,11 @@ def train(extras: dict, announce, log) -> dict:
         processing_class=tokenizer,
         callbacks=[make_checkpoint_callback(run, manifest, announce)],
     )
-    resume = any(output_dir.glob("checkpoint-*"))
+    resume = latest_resumable(output_dir)
     if resume:
-        log(f"resuming {run} from its last checkpoint in {output_dir}")
+        log(f"resuming {run} from {resume.name}")
     started = time.time()
-    result = trainer.train(resume_from_checkpoint=True if resume else None)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.time() - started
     tokens = int(trainer.state.num_input_tokens_seen or 0)
     return {
@@ -137,12 +153,25 @@ def train(extras: dict, announce, log) -> dict:
         "tokens_seen": tokens,
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "train_seconds": round(seconds, 1),
+        "resumed_from": resume.name if resume else None,
+        "tensorboard": f"tensorboard --logdir {output_dir / 'runs'}",
         "manifest": str(manifest),
         "log_history": trainer.state.log_history,
     }
 
 
+def _worker_extras() -> dict:
+    """Extras for a non-zero torchrun rank: read from the Pipes context without opening the
+    message channel, so the orchestrator hears from one rank only."""
+    params = PipesEnvVarParamsLoader().load_context_params()
+    with PipesDefaultContextLoader().load_context(params) as data:
+        return data["extras"]
+
+
 def main() -> None:
+    if int(os.environ.get("RANK", "0")) != 0:
+        train(_worker_extras(), announce=lambda record: None, log=lambda message: None)
+        return
     with open_dagster_pipes() as pipes:
         def announce(record: dict) -> None:
             pipes.log.info(f"checkpoint saved: {checkpoint_key(record['run'], record['step'])}")

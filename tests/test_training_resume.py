@@ -1,0 +1,77 @@
+"""A run killed midway resumes from its last full checkpoint and ends where an uninterrupted run
+ends: same steps, same weights, every checkpoint announced once."""
+
+import json
+
+import polars as pl
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.tiny_model import build_tiny_model
+from workloads.countdown import countdown_prompt, solver_response
+from workloads.train import RESUME_STATE_FILES, train
+
+TASKS = [([3, 5, 7], 22), ([2, 4, 6], 14), ([9, 1, 2], 19), ([8, 3, 4], 44), ([5, 5, 3], 28), ([6, 2, 7], 26),
+         ([1, 2, 3], 9), ([4, 4, 2], 10)]
+CONFIG = dict(learning_rate=1e-3, lr_scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01, adam_beta1=0.9,
+              adam_beta2=0.999, max_grad_norm=1.0, epochs=3, global_batch_size=4, per_device_batch_size=2,
+              max_length=256, bf16=False, gradient_checkpointing=False, save_every=2)
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    messages = [[{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
+                for n, t in TASKS]
+    pl.DataFrame({"messages": messages}).write_parquet(root / "data.parquet")
+    corpus = [m["content"] for conv in messages for m in conv]
+    return root, build_tiny_model(root / "model", corpus)
+
+
+def _extras(root, model_dir, name):
+    return {"training": CONFIG, "run": name, "dataset": "countdown-cot", "dataset_path": str(root / "data.parquet"),
+            "model_dir": str(model_dir), "output_dir": str(root / name), "seed": 0}
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(setup):
+    root, model_dir = setup
+    reference = train(_extras(root, model_dir, "straight"), announce=lambda r: None, log=print)
+
+    def die_after_step_2(record):
+        if record["step"] == 2:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train(_extras(root, model_dir, "killed"), announce=die_after_step_2, log=print)
+    announced = []
+    resumed = train(_extras(root, model_dir, "killed"), announce=announced.append, log=print)
+
+    assert resumed["resumed_from"] == "checkpoint-2"
+    assert resumed["steps"] == reference["steps"] == 6
+    assert [r["step"] for r in announced] == [4, 6]
+    manifest = [json.loads(line) for line in (root / "killed" / "checkpoints.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in manifest] == [2, 4, 6]
+    straight, killed = _weights(root / "straight" / "checkpoint-6"), _weights(root / "killed" / "checkpoint-6")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(killed[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_only_the_latest_checkpoint_keeps_optimizer_state(setup):
+    root, model_dir = setup
+    train(_extras(root, model_dir, "pruned"), announce=lambda r: None, log=print)
+    folders = sorted((root / "pruned").glob("checkpoint-*"), key=lambda f: int(f.name.split("-")[1]))
+    assert [f.name for f in folders] == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    for folder in folders[:-1]:
+        assert (folder / "model.safetensors").exists()
+        assert not any((folder / name).exists() for name in RESUME_STATE_FILES), folder.name
+    assert all((folders[-1] / name).exists() for name in RESUME_STATE_FILES)
+    assert list((root / "pruned" / "runs").iterdir()), "TensorBoard logs are written"
