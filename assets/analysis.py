@@ -15,7 +15,13 @@ from assets.metadata import png_markdown, preview  # noqa: E402
 from assets.partitions import CHECKPOINTS, parse_checkpoint_key  # noqa: E402
 from resources.recipe import Recipe  # noqa: E402
 from resources.storage import Storage  # noqa: E402
-from workloads.dynamics import curves, dynamics_summary  # noqa: E402
+from workloads.dynamics import (  # noqa: E402
+    comparison_table,
+    curves,
+    dynamics_summary,
+    reasoning_vs_safety,
+    with_gain_intervals,
+)
 
 
 def plot_curves(curve: pl.DataFrame):
@@ -40,8 +46,8 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="analysis",
         deps=[AssetDep("checkpoint_eval", partition_mapping=AllPartitionMapping())],
-        description="Score and response length over training steps for every run and benchmark, with "
-        "dip-and-recovery numbers (base, minimum and its step, recovery step, final gain).",
+        description="Score and response length over training steps for every run and benchmark; dip-and-"
+        "recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs safety.",
     )
     def training_dynamics(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
         checkpoints = [
@@ -55,24 +61,44 @@ def build(recipe: Recipe) -> list:
         if missing:
             context.log.warning(f"{len(missing)} checkpoints not evaluated yet, left out: {missing[:5]}")
         curve = curves(pl.concat([storage.read_table(keys.eval_table(c)) for c in evaluated]))
+        samples = pl.concat([storage.read_table(keys.eval_samples(c)) for c in evaluated])
         summary = dynamics_summary(curve)
-        storage.write_table(keys.report("curves.parquet"), curve)
-        storage.write_table(keys.report("dynamics.parquet"), summary)
+        if summary.height:
+            summary = with_gain_intervals(summary, samples, seed=recipe.seed)
+        comparison = comparison_table(curve)
+        categories = {name: b.category for name, b in recipe.evaluation.benchmarks.items()}
+        trade_off = reasoning_vs_safety(comparison, categories)
+        tables = {"curves": curve, "dynamics": summary, "comparison": comparison, "reasoning_vs_safety": trade_off}
+        for name, table in tables.items():
+            storage.write_table(keys.report(f"{name}.parquet"), table)
+        warnings = [
+            f"{r['run']} / {r['benchmark']}: " + " and ".join(
+                w for w, flag in (("still in the dip", r["still_in_dip"]), ("length still rising", r["length_still_rising"])) if flag
+            )
+            for r in summary.iter_rows(named=True)
+            if r["still_in_dip"] or r["length_still_rising"]
+        ]
         figure = plot_curves(curve)
         png = io.BytesIO()
         figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
         storage.write_bytes(keys.report("dynamics.png"), png.getvalue())
-        report = storage.write_bytes(
-            keys.report("report.md"),
-            f"# Training dynamics: {recipe.name}\n\n![curves](dynamics.png)\n\n## Curves\n\n"
-            f"{preview(curve, rows=1000).value}\n\n## Dip and recovery\n\n{preview(summary, rows=1000).value}\n".encode(),
-        )
+        sections = [f"# Training dynamics: {recipe.name}", "![curves](dynamics.png)"]
+        if warnings:
+            sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
+        titles = {"dynamics": "Dip and recovery (paired bootstrap CIs vs the base model)", "comparison": "Runs compared",
+                  "reasoning_vs_safety": "Reasoning vs safety", "curves": "Curves"}
+        sections += [f"## {titles[name]}\n\n{preview(table, rows=1000).value}" for name, table in tables.items() if name != "curves"]
+        sections.append(f"## {titles['curves']}\n\n{preview(curve, rows=1000).value}")
+        report = storage.write_bytes(keys.report("report.md"), ("\n\n".join(sections) + "\n").encode())
         return MaterializeResult(
             metadata={
                 "checkpoints_evaluated": len(evaluated),
                 "checkpoints_missing": len(missing),
                 "curves": preview(curve, rows=50),
                 "dip_and_recovery": preview(summary, rows=50),
+                "comparison": preview(comparison, rows=50),
+                "reasoning_vs_safety": preview(trade_off, rows=50),
+                "warnings": "\n".join(warnings) or "none",
                 "plot": png_markdown(figure),
                 "report": report,
             }

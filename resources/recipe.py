@@ -107,7 +107,10 @@ class Training:
 @dataclass
 class Benchmark:
     location: str = field(metadata={"help": "hub:<id> or a path relative to the data folder"})
-    kind: str = field(metadata={"help": "math | multiple-choice"})
+    kind: str = field(metadata={"help": "how items are loaded and scored (see BENCHMARK_KINDS)"})
+    category: str = field(
+        default="reasoning", metadata={"help": "reasoning | out-of-domain | safety: groups benchmarks in the analysis"}
+    )
     n: int = 1
     limit: int | None = None
     hub_config: str | None = None
@@ -168,6 +171,7 @@ DATASET_VARIANTS = ("math-cot", "math-nocot", "countdown-cot", "reference")
 MODEL_SOURCES = ("gguf-package", "local", "hub", "tiny-config")
 QUERY_LOADERS = ("math", "countdown")
 TEACHER_BACKENDS = ("vllm", "countdown-solver")
+BENCHMARK_CATEGORIES = ("reasoning", "out-of-domain", "safety")
 BENCHMARK_KINDS = ("math", "multiple-choice")
 
 
@@ -294,6 +298,7 @@ def validate(recipe: Recipe, *, check_files: bool = True) -> Recipe:
         where = f"evaluation.benchmarks.{key}"
         _check(bench.kind in BENCHMARK_KINDS, f"{where}.kind", f"must be one of {BENCHMARK_KINDS}")
         _check(bench.n > 0, f"{where}.n", "must be > 0")
+        _check(bench.category in BENCHMARK_CATEGORIES, f"{where}.category", f"must be one of {BENCHMARK_CATEGORIES}")
         _check(bench.limit is None or bench.limit > 0, f"{where}.limit", "must be > 0")
         path = recipe.data_path(bench.location)
         if check_files and not path.startswith("hub:"):

@@ -11,37 +11,37 @@ from workloads.dynamics import curves, dip_and_recovery, dynamics_summary
     [
         pytest.param(
             [0, 10, 20, 30, 40], [0.5, 0.3, 0.2, 0.4, 0.6],
-            {"base": 0.5, "min": 0.2, "min_step": 20, "dipped": True, "recovery_step": 40, "final_gain": 0.1},
+            {"base": 0.5, "min": 0.2, "min_step": 20, "dipped": True, "recovery_step": 40, "final_gain": 0.1, "final_step": 40},
             id="dip_then_recovery",
         ),
         pytest.param(
             [0, 10, 20, 30], [0.5, 0.2, 0.3, 0.5],
-            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": 30, "final_gain": 0.0},
+            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": 30, "final_gain": 0.0, "final_step": 30},
             id="recovery_at_exactly_base_counts",
         ),
         pytest.param(
             [0, 10, 20, 30], [0.5, 0.2, 0.3, 0.4],
-            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": None, "final_gain": -0.1},
+            {"base": 0.5, "min": 0.2, "min_step": 10, "dipped": True, "recovery_step": None, "final_gain": -0.1, "final_step": 30},
             id="dip_never_recovered",
         ),
         pytest.param(
             [0, 10, 20, 30], [0.5, 0.6, 0.7, 0.8],
-            {"base": 0.5, "min": 0.6, "min_step": 10, "dipped": False, "recovery_step": None, "final_gain": 0.3},
+            {"base": 0.5, "min": 0.6, "min_step": 10, "dipped": False, "recovery_step": None, "final_gain": 0.3, "final_step": 30},
             id="monotone_rise_never_dips",
         ),
         pytest.param(
             [0, 10, 20, 30, 40], [0.5, 0.1, 0.6, 0.1, 0.3],
-            {"base": 0.5, "min": 0.1, "min_step": 10, "dipped": True, "recovery_step": 20, "final_gain": -0.2},
+            {"base": 0.5, "min": 0.1, "min_step": 10, "dipped": True, "recovery_step": 20, "final_gain": -0.2, "final_step": 40},
             id="tied_minimum_takes_the_earliest_step",
         ),
         pytest.param(
             [0, 10, 20], [0.5, 0.6, 0.5],
-            {"base": 0.5, "min": 0.5, "min_step": 20, "dipped": False, "recovery_step": None, "final_gain": 0.0},
+            {"base": 0.5, "min": 0.5, "min_step": 20, "dipped": False, "recovery_step": None, "final_gain": 0.0, "final_step": 20},
             id="falling_back_to_base_is_not_a_dip",
         ),
         pytest.param(
             [0], [0.4],
-            {"base": 0.4, "min": 0.4, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0},
+            {"base": 0.4, "min": 0.4, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0, "final_step": 0},
             id="base_only",
         ),
     ],
@@ -139,3 +139,55 @@ def test_dynamics_summary_skips_runs_without_a_base_evaluation():
     assert out["run"].to_list() == ["b"]
     row = out.row(0, named=True)
     assert (row["dipped"], row["still_in_dip"], row["length_still_rising"]) == (False, False, False)
+
+
+def _samples(rows):
+    """(checkpoint, benchmark, item_id, score) rows."""
+    return pl.DataFrame(rows, schema={"checkpoint": pl.String, "benchmark": pl.String, "item_id": pl.String,
+                                      "score": pl.Float64}, orient="row")
+
+
+def test_paired_gain_compares_the_same_items_only():
+    from workloads.dynamics import paired_gain
+
+    samples = _samples([
+        ("r@step-00000", "m", "a", 1.0), ("r@step-00000", "m", "b", 0.0), ("r@step-00000", "m", "c", 0.0),
+        ("r@step-00010", "m", "a", 1.0), ("r@step-00010", "m", "b", 1.0), ("r@step-00010", "m", "c", 1.0),
+        ("r@step-00010", "m", "only-after", 0.0),
+    ])
+    got = paired_gain(samples, "r@step-00000", "r@step-00010", benchmark="m")
+    assert got["paired_items"] == 3
+    assert got["gain"] == pytest.approx(2 / 3)
+    assert got["gain_ci_low"] <= got["gain"] <= got["gain_ci_high"]
+
+
+def test_a_dip_is_significant_only_when_its_interval_is_below_zero():
+    from workloads.dynamics import with_gain_intervals
+
+    items = [f"i{k}" for k in range(30)]
+    rows = [("r@step-00000", "m", i, 1.0) for i in items]
+    rows += [("r@step-00010", "m", i, 0.0) for i in items]            # every item lost: a real dip
+    rows += [("r@step-00020", "m", i, 1.0) for i in items]
+    summary = dynamics_summary(curves(_table([
+        ("r@step-00000", "m", 1.0, 10.0), ("r@step-00010", "m", 0.0, 10.0), ("r@step-00020", "m", 1.0, 10.0)])))
+    got = with_gain_intervals(summary, _samples(rows)).row(0, named=True)
+    assert got["dip_significant"] is True and got["dip_ci_high"] < 0
+    assert got["final_gain_ci_low"] == got["final_gain_ci_high"] == 0.0
+
+
+def test_comparison_and_reasoning_vs_safety_tables_line_up_runs():
+    from workloads.dynamics import comparison_table, reasoning_vs_safety
+
+    curve = curves(_table([
+        ("s1__math-cot@step-00000", "math500", 0.2, 10.0), ("s1__math-cot@step-00010", "math500", 0.5, 10.0),
+        ("s1__math-cot@step-00000", "harm", 0.1, 10.0), ("s1__math-cot@step-00010", "harm", 0.4, 10.0),
+        ("s1__reference@step-00000", "math500", 0.2, 10.0), ("s1__reference@step-00010", "math500", 0.1, 10.0),
+    ]))
+    comparison = comparison_table(curve)
+    cot = comparison.filter((pl.col("dataset") == "math-cot") & (pl.col("benchmark") == "math500")).row(0, named=True)
+    assert (cot["student"], cot["base"], cot["final"], cot["gain"]) == ("s1", 0.2, 0.5, pytest.approx(0.3))
+    table = reasoning_vs_safety(comparison, {"math500": "reasoning", "harm": "safety"})
+    by_dataset = {r["dataset"]: r for r in table.iter_rows(named=True)}
+    assert by_dataset["math-cot"]["reasoning_gain"] == pytest.approx(0.3)
+    assert by_dataset["math-cot"]["safety_gain"] == pytest.approx(0.3)
+    assert by_dataset["reference"]["safety_gain"] is None

@@ -23,7 +23,8 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
     base = scores[0]
     later = list(zip(steps[1:], scores[1:]))
     if not later:
-        return {"base": base, "min": base, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0}
+        return {"base": base, "min": base, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0,
+                "final_step": 0}
     min_step, min_score = min(later, key=lambda p: (p[1], p[0]))
     dipped = min_score < base
     recovery = next((s for s, v in later if s > min_step and v >= base), None) if dipped else None
@@ -34,6 +35,7 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
         "dipped": dipped,
         "recovery_step": recovery,
         "final_gain": later[-1][1] - base,
+        "final_step": later[-1][0],
     }
 
 
@@ -54,5 +56,92 @@ def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
                 "still_in_dip": stats["dipped"] and stats["recovery_step"] is None,
                 "length_still_rising": len(tokens) >= 2 and tokens[-1] > tokens[-2],
             }
+        )
+    return pl.DataFrame(rows)
+
+
+def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: str, seed: int = 0) -> dict:
+    """Score change from checkpoint ``before`` to ``after`` on the items both answered, with a
+    paired bootstrap CI over items (item difficulty cancels out, so the interval is honest)."""
+    from workloads.metrics import bootstrap_ci
+
+    def per_item(checkpoint: str) -> pl.DataFrame:
+        rows = samples.filter(
+            (pl.col("checkpoint") == checkpoint) & (pl.col("benchmark") == benchmark) & pl.col("score").is_not_null()
+        )
+        return rows.group_by("item_id").agg(pl.col("score").mean())
+
+    joined = per_item(before).join(per_item(after), on="item_id", suffix="_after").sort("item_id")
+    diffs = (joined["score_after"] - joined["score"]).to_list()
+    if not diffs:
+        return {"gain": None, "gain_ci_low": None, "gain_ci_high": None, "paired_items": 0}
+    lo, hi = bootstrap_ci(diffs, seed=seed)
+    return {"gain": sum(diffs) / len(diffs), "gain_ci_low": lo, "gain_ci_high": hi, "paired_items": len(diffs)}
+
+
+def with_gain_intervals(summary: pl.DataFrame, samples: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
+    """Adds paired CIs to the dip (minimum vs base) and to the final gain (last step vs base).
+    A dip is significant when its whole interval lies below zero."""
+    from workloads.train import checkpoint_key
+
+    rows = []
+    for row in summary.iter_rows(named=True):
+        run, bench = row["run"], row["benchmark"]
+        base = checkpoint_key(run, 0)
+        dip = paired_gain(samples, base, checkpoint_key(run, row["min_step"]), benchmark=bench, seed=seed)
+        final = paired_gain(samples, base, checkpoint_key(run, row["final_step"]), benchmark=bench, seed=seed)
+        rows.append(
+            {
+                **row,
+                "dip_ci_low": dip["gain_ci_low"],
+                "dip_ci_high": dip["gain_ci_high"],
+                "dip_significant": dip["gain_ci_high"] is not None and dip["gain_ci_high"] < 0,
+                "final_gain_ci_low": final["gain_ci_low"],
+                "final_gain_ci_high": final["gain_ci_high"],
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def split_run(run: str) -> tuple[str, str]:
+    """``<student>__<dataset>`` -> (student, dataset)."""
+    student, _, dataset = run.partition("__")
+    return student, dataset
+
+
+def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
+    """Base and final score of every run on every benchmark, with student and dataset as columns
+    so CoT vs NoCoT vs reference vs Countdown and student sizes line up side by side."""
+    rows = []
+    for (run, benchmark), group in curve.group_by("run", "benchmark", maintain_order=True):
+        group = group.filter(pl.col("mean").is_not_null()).sort("step")
+        if group.height == 0 or group["step"][0] != 0:
+            continue
+        student, dataset = split_run(run)
+        base, final = group["mean"][0], group["mean"][-1]
+        rows.append(
+            {"student": student, "dataset": dataset, "benchmark": benchmark, "base": base, "final": final,
+             "gain": final - base, "final_step": group["step"][-1]}
+        )
+    return pl.DataFrame(rows).sort("benchmark", "student", "dataset") if rows else pl.DataFrame()
+
+
+def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) -> pl.DataFrame:
+    """Per run: mean gain on reasoning benchmarks next to mean gain on safety benchmarks
+    (None where the recipe has no benchmark of that category)."""
+    if comparison.height == 0:
+        return pl.DataFrame()
+    tagged = comparison.with_columns(
+        category=pl.col("benchmark").replace_strict(categories, default="reasoning", return_dtype=pl.String)
+    )
+    rows = []
+    for (student, dataset), group in tagged.group_by("student", "dataset", maintain_order=True):
+        def mean_gain(category: str):
+            gains = group.filter(pl.col("category") == category)["gain"]
+            return float(gains.mean()) if gains.len() else None
+
+        rows.append(
+            {"student": student, "dataset": dataset, "reasoning_gain": mean_gain("reasoning"),
+             "out_of_domain_gain": mean_gain("out-of-domain"), "safety_gain": mean_gain("safety")}
         )
     return pl.DataFrame(rows)
