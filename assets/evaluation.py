@@ -1,6 +1,9 @@
 """Evaluation of every checkpoint (a dynamic partition) on the recipe's benchmarks."""
 
 
+import hashlib
+import json
+
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
 from assets.keys import Keys
@@ -12,6 +15,7 @@ from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.metrics import summarize
+from workloads.scoring import verifier_version
 
 
 def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str) -> str:
@@ -27,6 +31,22 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
     return records[-1]["uri"]
 
 
+# Bump when the evaluation code changes what it measures (prompts, extraction, metrics).
+EVAL_CODE_REVISION = "1"
+
+
+def eval_code_version(recipe: Recipe) -> str:
+    """What an eval cell's result depends on besides the checkpoint: the benchmarks and protocol
+    of the recipe, the scorers' versions and the evaluation code. A change marks every cell stale."""
+    definition = {
+        "revision": EVAL_CODE_REVISION,
+        "benchmarks": {name: vars(b) for name, b in sorted(recipe.evaluation.benchmarks.items())},
+        "sampling": vars(recipe.evaluation.sampling),
+        "scorers": sorted({verifier_version(b.kind) for b in recipe.evaluation.benchmarks.values()}),
+    }
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     ev = recipe.evaluation
@@ -34,6 +54,7 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="evaluation",
         partitions_def=CHECKPOINTS,
+        code_version=eval_code_version(recipe),
         deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
         pool="inference",
         description="Per-sample eval results and the eval table of one checkpoint: for each benchmark, pass@1 "

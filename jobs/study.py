@@ -1,26 +1,36 @@
-"""Jobs of the study, one per partitioning of the graph, and the sensor that evaluates new
-checkpoints as training saves them."""
+"""Jobs of the study, one per partitioning of the graph; the sensor that evaluates new
+checkpoints as training saves them; the schedule that re-evaluates missing or stale eval cells."""
 
 
 import json
 
 from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
     SensorEvaluationContext,
+    ScheduleEvaluationContext,
     SensorResult,
+    SkipReason,
     define_asset_job,
+    schedule,
     sensor,
 )
 
 from assets.datasets import dataset_asset_name
 from assets.keys import Keys
-from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions, shard_partitions
+from assets.evaluation import eval_code_version
+from assets.partitions import BASE_STEP, CHECKPOINTS, parse_checkpoint_key, run_partitions, shard_partitions
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
 from workloads.train import checkpoint_key
+
+# The tag under which Dagster records the code version an asset was materialized with.
+CODE_VERSION_TAG = "dagster/code_version"
 
 # The order a full materialization follows; each job covers one partitioning of the graph.
 JOB_ORDER = ("models_job", "queries_job", "generation_job", "datasets_job", "training_job", "evaluation_job", "report_job")
@@ -55,6 +65,34 @@ def build_jobs(recipe: Recipe) -> list:
         ),
         define_asset_job("report_job", AssetSelection.assets("training_dynamics"), description="Training-dynamics report."),
     ]
+
+
+def build_eval_refresh_schedule(recipe: Recipe):
+    wanted = eval_code_version(recipe)
+
+    @schedule(
+        job_name="evaluation_job",
+        cron_schedule="0 3 * * *",
+        default_status=DefaultScheduleStatus.STOPPED,
+        description="Nightly: evaluates every checkpoint of the recipe whose eval cell is missing, or was "
+        "computed under another eval definition (benchmarks, protocol, scorer or code version).",
+    )
+    def eval_refresh_schedule(context: ScheduleEvaluationContext):
+        checkpoints = [
+            c for c in context.instance.get_dynamic_partitions(CHECKPOINTS.name) if parse_checkpoint_key(c)[0] in recipe.runs
+        ]
+        requests = []
+        for checkpoint in checkpoints:
+            records = context.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey("checkpoint_eval"), asset_partitions=[checkpoint]), limit=1
+            ).records
+            version = records[0].asset_materialization.tags.get(CODE_VERSION_TAG) if records else None
+            if version != wanted:
+                reason = "missing" if not records else f"stale ({version} -> {wanted})"
+                requests.append(RunRequest(partition_key=checkpoint, run_key=f"{checkpoint}:{wanted}", tags={"refresh": reason}))
+        return requests or SkipReason("every eval cell is present and current")
+
+    return eval_refresh_schedule
 
 
 def build_checkpoint_sensor(recipe: Recipe):

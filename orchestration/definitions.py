@@ -7,7 +7,7 @@ import os
 from dagster import Definitions
 
 from assets import analysis, datasets, evaluation, generation, models, queries, training
-from jobs.study import build_checkpoint_sensor, build_jobs
+from jobs.study import build_checkpoint_sensor, build_eval_refresh_schedule, build_jobs
 from orchestration.environments import resources_for
 from resources.recipe import PROJECT_ROOT, Recipe, load_recipe
 
@@ -24,6 +24,7 @@ def build_definitions(recipe: Recipe, env: str | None = None) -> Definitions:
         asset_checks=[a for a in assets if _is_check(a)],
         jobs=build_jobs(recipe),
         sensors=[build_checkpoint_sensor(recipe)],
+        schedules=[build_eval_refresh_schedule(recipe)],
         resources=resources_for(env),
     )
 

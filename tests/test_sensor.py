@@ -43,3 +43,34 @@ def test_sensor_registers_new_checkpoints_with_the_base_model_and_requests_their
 
         again = _evaluate(sensor, instance, storage, cursor=second.cursor)
         assert not again.run_requests
+
+
+def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
+    from dagster import AssetKey, AssetMaterialization, build_schedule_context, instance_for_test
+
+    from assets.evaluation import eval_code_version
+    from jobs.study import CODE_VERSION_TAG, build_eval_refresh_schedule
+
+    run = small_recipe.runs[0]
+    current, stale, missing = (f"{run}@step-0000{i}" for i in (0, 2, 4))
+    schedule = build_eval_refresh_schedule(small_recipe)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(CHECKPOINTS.name, [current, stale, missing, "other-run@step-00002"])
+        for key, version in ((current, eval_code_version(small_recipe)), (stale, "an-old-definition")):
+            instance.report_runless_asset_event(
+                AssetMaterialization(AssetKey("checkpoint_eval"), partition=key, tags={CODE_VERSION_TAG: version})
+            )
+        requests = schedule(build_schedule_context(instance=instance))
+        assert sorted(r.partition_key for r in requests) == [stale, missing]
+        assert {r.partition_key: r.tags["refresh"] for r in requests}[missing] == "missing"
+
+
+def test_eval_definition_change_changes_the_code_version(small_recipe):
+    import copy
+
+    from assets.evaluation import eval_code_version
+
+    changed = copy.deepcopy(small_recipe)
+    changed.evaluation.benchmarks["math500"].n = 3
+    assert eval_code_version(changed) != eval_code_version(small_recipe)
+    assert eval_code_version(copy.deepcopy(small_recipe)) == eval_code_version(small_recipe)
