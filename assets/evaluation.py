@@ -76,7 +76,8 @@ def build(recipe: Recipe) -> list:
             "seed": recipe.seed,
             "samples_path": storage.uri(keys.eval_samples(checkpoint)),
         }
-        reported = launcher.run(context, "evaluate", extras, gpus=1).get_materialize_result().metadata
+        gpus = extras["endpoint"].get("tensor_parallel_size", 0)
+        reported = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result().metadata
         table = summarize(storage.read_table(keys.eval_samples(checkpoint)), seed=recipe.seed)
         storage.write_table(keys.eval_table(checkpoint), table)
         return MaterializeResult(metadata={**reported, "eval_table": preview(table.drop("checkpoint"), rows=20)})

@@ -65,7 +65,9 @@ def build(recipe: Recipe) -> list:
             "sampling": vars(recipe.generation.sampling),
             "chunk_size": CHUNK_SIZE,
         }
-        reported = launcher.run(context, "generate", extras).get_materialize_result().metadata
+        # GPUs: the vLLM teachers' tensor-parallel size (none for the solver or an HTTP endpoint).
+        gpus = max((job["endpoint"] or {}).get("tensor_parallel_size", 0) for job in sources.values())
+        reported = launcher.run(context, "generate", extras, gpus=gpus).get_materialize_result().metadata
         traces = storage.read_table(keys.traces(shard))
         return MaterializeResult(
             metadata={
@@ -103,7 +105,7 @@ def build(recipe: Recipe) -> list:
             "output_path": storage.uri(keys.verdicts(shard)),
             "loaders": {name: src.loader for name, src in recipe.queries.items()},
         }
-        reported = launcher.run(context, "verify", extras).get_materialize_result().metadata
+        reported = launcher.run(context, "verify", extras, gpus=0).get_materialize_result().metadata
         table = storage.read_table(keys.verdicts(shard))
         by_verifier = table.group_by("verifier").agg(
             samples=pl.len(), correct=pl.col("correct").sum(), unjudgeable=pl.col("correct").is_null().sum()

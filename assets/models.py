@@ -30,7 +30,9 @@ def build(recipe: Recipe) -> list:
                 )
             spec["base_dir"] = base_dir
         output_dir = storage.uri(keys.model(name))
-        result = launcher.run(context, "prepare_model", {"spec": spec, "output_dir": output_dir, "seed": recipe.seed})
+        result = launcher.run(
+            context, "prepare_model", {"spec": spec, "output_dir": output_dir, "seed": recipe.seed}, gpus=0
+        )
         materialized = result.get_materialize_result()
         return MaterializeResult(metadata={**materialized.metadata, "path": output_dir, "source": spec["source"]})
 

@@ -1,13 +1,14 @@
 """Where tables and artifacts live. One key layout for every backend:
 ``<recipe>/<stage>/<partition>.parquet`` for tables, ``<recipe>/<stage>/<name>/`` for artifacts."""
 
-from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import polars as pl
 from dagster import ConfigurableResource
+from dagster_aws.s3 import S3Resource
 
 
 class Storage(ConfigurableResource):
@@ -63,3 +64,48 @@ class LocalStorage(Storage):
 
     def exists(self, key: str) -> bool:
         return Path(self.uri(key)).exists()
+
+
+class S3Storage(Storage):
+    """An S3 bucket (any S3-compatible endpoint) through dagster-aws's ``S3Resource``, with the
+    same key layout as local storage under ``prefix``. Every object is written by a single PUT,
+    which S3 makes visible whole or not at all; throttling, 5xx and dropped connections are
+    retried with backoff by botocore (``s3.max_attempts``)."""
+
+    s3: S3Resource
+    bucket: str
+    prefix: str = ""
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        self.s3.get_client().put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        return self.uri(key)
+
+    def write_table(self, key: str, table: pl.DataFrame) -> str:
+        buffer = io.BytesIO()
+        table.write_parquet(buffer)
+        return self.write_bytes(key, buffer.getvalue())
+
+    def read_table(self, key: str) -> pl.DataFrame:
+        client = self.s3.get_client()
+        try:
+            body = client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
+        return pl.read_parquet(io.BytesIO(body))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.s3.get_client().head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise

@@ -39,3 +39,27 @@ def _merge(base: dict, extra: dict) -> dict:
     for k, v in extra.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A local S3-compatible server (moto) on 127.0.0.1 with a fresh bucket; boto3 clients in this
+    process and in workload subprocesses find it through the environment."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    import urllib.request
+
+    import boto3
+
+    # moto keeps its state per process, across servers: start every test from an empty store.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
+    boto3.client("s3").create_bucket(Bucket="study-test")
+    yield {"endpoint": endpoint, "bucket": "study-test"}
+    server.stop()

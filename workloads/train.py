@@ -23,11 +23,26 @@ def checkpoint_key(run: str, step: int) -> str:
     return f"{run}@step-{step:05d}"
 
 
+def flash_attention_available() -> bool:
+    import importlib.util
+
+    import torch
+
+    return torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+
+
 def build_config(cfg: dict, output_dir: str, seed: int):
     import torch
     from trl import SFTConfig
 
-    accumulation = cfg["global_batch_size"] // cfg["per_device_batch_size"]
+    # The global batch is shared by every rank torchrun starts (WORLD_SIZE), as in the paper's 256.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg["global_batch_size"] % (cfg["per_device_batch_size"] * world):
+        raise ValueError(
+            f"global batch {cfg['global_batch_size']} is not a multiple of per-device batch "
+            f"{cfg['per_device_batch_size']} x {world} processes"
+        )
+    accumulation = cfg["global_batch_size"] // (cfg["per_device_batch_size"] * world)
     return SFTConfig(
         output_dir=output_dir,
         learning_rate=cfg["learning_rate"],
@@ -44,7 +59,10 @@ def build_config(cfg: dict, output_dir: str, seed: int):
         bf16=cfg["bf16"],
         gradient_checkpointing=cfg["gradient_checkpointing"],
         assistant_only_loss=True,
+        # Never pad to the max length: batches of similar lengths everywhere, and no padding at
+        # all where FlashAttention can take packed sequences.
         train_sampling_strategy="group_by_length",
+        padding_free=flash_attention_available(),
         save_strategy="steps",
         save_steps=cfg["save_every"],
         logging_steps=1,
@@ -129,7 +147,8 @@ def train(extras: dict, announce, log) -> dict:
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(extras["model_dir"], dtype="float32")
+    attention = {"attn_implementation": "flash_attention_2"} if flash_attention_available() else {}
+    model = AutoModelForCausalLM.from_pretrained(extras["model_dir"], dtype="float32", **attention)
     args = build_config(cfg, str(output_dir), extras["seed"])
     trainer = SFTTrainer(
         model=model,

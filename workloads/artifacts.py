@@ -1,0 +1,125 @@
+"""Reading and writing what the orchestrator's storage names, from inside a workload.
+
+A location is a local path or an ``s3://bucket/key`` URI (any S3-compatible endpoint: boto3 reads
+``AWS_ENDPOINT_URL`` and the credentials from the environment, which the launcher fills from
+secrets). Libraries that need files (vLLM, transformers) get a local copy of a remote folder;
+a folder is published file by file with a ``_COMPLETE`` marker last, so a reader never takes a
+half-uploaded checkpoint for a finished one.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import polars as pl
+
+COMPLETE_MARKER = "_COMPLETE"
+
+
+def is_remote(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def _client():
+    import boto3
+    from botocore.config import Config
+
+    # Throttling and dropped connections are retried with backoff, as on the orchestrator side.
+    return boto3.client("s3", config=Config(retries={"max_attempts": 8, "mode": "adaptive"}))
+
+
+def read_bytes(location: str) -> bytes:
+    if is_remote(location):
+        bucket, key = _split(location)
+        return _client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return Path(location).read_bytes()
+
+
+def write_bytes(location: str, data: bytes) -> None:
+    """Whole or not at all: one PUT on S3, a temporary file renamed into place locally."""
+    if is_remote(location):
+        bucket, key = _split(location)
+        _client().put_object(Bucket=bucket, Key=key, Body=data)
+        return
+    path = Path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_parquet(location: str) -> pl.DataFrame:
+    return pl.read_parquet(io.BytesIO(read_bytes(location))) if is_remote(location) else pl.read_parquet(location)
+
+
+def write_parquet(table: pl.DataFrame, location: str) -> None:
+    buffer = io.BytesIO()
+    table.write_parquet(buffer)
+    write_bytes(location, buffer.getvalue())
+
+
+def exists(location: str) -> bool:
+    if not is_remote(location):
+        return Path(location).exists()
+    from botocore.exceptions import ClientError
+
+    bucket, key = _split(location)
+    try:
+        _client().head_object(Bucket=bucket, Key=key)
+        return True
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+
+
+def list_names(location: str, suffix: str = "") -> list[str]:
+    """Names (not paths) of the files directly inside a folder location, sorted."""
+    if not is_remote(location):
+        folder = Path(location)
+        return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(suffix)) if folder.exists() else []
+    bucket, prefix = _split(location.rstrip("/") + "/")
+    names = []
+    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        names += [obj["Key"][len(prefix):] for obj in page.get("Contents", [])]
+    return sorted(n for n in names if n.endswith(suffix))
+
+
+def local_folder(location: str, scratch: Path) -> Path:
+    """A local folder with the contents of ``location`` (downloaded once if remote)."""
+    if not is_remote(location):
+        return Path(location)
+    bucket, prefix = _split(location.rstrip("/") + "/")
+    target = scratch / bucket / prefix
+    if (target / COMPLETE_MARKER).exists():
+        return target
+    client = _client()
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            dest = target / obj["Key"][len(prefix):]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, obj["Key"], str(dest))
+    if not (target / COMPLETE_MARKER).exists():
+        raise FileNotFoundError(f"{location} is not a complete folder (no {COMPLETE_MARKER} marker)")
+    return target
+
+
+def publish_folder(local: Path, location: str, *, skip: tuple[str, ...] = ()) -> None:
+    """Copy a finished local folder to ``location`` (no-op when it is the same local folder)."""
+    if not is_remote(location):
+        if Path(location).resolve() != local.resolve():
+            raise ValueError(f"a local folder is published in place, not to {location}")
+        (local / COMPLETE_MARKER).write_text("")
+        return
+    bucket, prefix = _split(location.rstrip("/") + "/")
+    client = _client()
+    for path in sorted(p for p in local.rglob("*") if p.is_file() and p.name not in skip):
+        client.upload_file(str(path), bucket, prefix + str(path.relative_to(local)))
+    client.put_object(Bucket=bucket, Key=prefix + COMPLETE_MARKER, Body=b"")
