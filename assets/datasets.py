@@ -1,6 +1,9 @@
 """The four SFT dataset variants, built from every shard's verified traces, each exported as a
 Hugging Face datasets folder (parquet + dataset card) with checks that guard training."""
 
+import tempfile
+from pathlib import Path
+
 import polars as pl
 from dagster import (
     AllPartitionMapping,
@@ -19,6 +22,7 @@ from assets.metadata import percentiles, preview
 from assets.partitions import shard_key
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
+from workloads.artifacts import local_folder
 from workloads.scoring import verifier_version
 from workloads.sft_data import TRACE_VARIANTS, build_variants, dataset_card, thinking_format_errors, unverified_examples
 
@@ -28,6 +32,9 @@ DESCRIPTIONS = {
     "countdown-cot": "Countdown tasks with one verified response each, thinking kept (Countdown-CoT).",
     "reference": "The Math-CoT queries with their reference solutions as responses (NuminaMath's role).",
 }
+
+
+TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "chat_template", "config.json")
 
 
 def dataset_asset_name(variant: str) -> str:
@@ -118,7 +125,9 @@ def build(recipe: Recipe) -> list:
         queries = storage.read_table(keys.queries())
         loaders = {name: src.loader for name, src in recipe.queries.items()}
         variants = build_variants(queries, traces, verdicts, loaders=loaders, seed=recipe.seed)
-        tokenizer = AutoTokenizer.from_pretrained(storage.uri(keys.model(recipe.training.students[0])))
+        with tempfile.TemporaryDirectory() as scratch:  # the tokenizer files only, not the weights
+            folder = local_folder(storage.uri(keys.model(recipe.training.students[0])), Path(scratch), only=TOKENIZER_FILES)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
         provenance = {
             "recipe": recipe.name,
             "query sources": ", ".join(f"{n} ({s.location}, {s.size})" for n, s in recipe.queries.items()),

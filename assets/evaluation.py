@@ -25,7 +25,7 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
     student = recipe.student_of(run)
     if step == BASE_STEP:
         return storage.uri(keys.model(student))
-    records = [r for r in read_manifest(storage.uri(keys.manifest(run))) if r["step"] == step]
+    records = [r for r in read_manifest(storage, keys.manifest(run)) if r["step"] == step]
     if not records:
         raise KeyError(f"{checkpoint}: run {run!r} has announced no checkpoint at step {step}")
     return records[-1]["uri"]

@@ -2,8 +2,6 @@
 
 
 import json
-from pathlib import Path
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -31,11 +29,13 @@ CHECKPOINT_SCHEMA = {
 }
 
 
-def read_manifest(path: str) -> list[dict]:
+def read_manifest(storage: Storage, key: str) -> list[dict]:
     """Checkpoint records a training run has announced so far (one JSON line each)."""
-    if not Path(path).exists():
+    try:
+        text = storage.read_bytes(key).decode()
+    except FileNotFoundError:
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFrame:
@@ -86,11 +86,11 @@ def build(recipe: Recipe) -> list:
         }
         invocation = launcher.run(context, "train", extras, gpus=1)
         reported = invocation.get_materialize_result().metadata
-        table = checkpoint_table(run, base_uri, read_manifest(storage.uri(keys.manifest(run))))
+        table = checkpoint_table(run, base_uri, read_manifest(storage, keys.manifest(run)))
         storage.write_table(keys.checkpoints(run), table)
         new_keys = [checkpoint_key(run, s) for s in table["step"]]
         context.instance.add_dynamic_partitions(CHECKPOINTS.name, new_keys)
-        history = json.loads(Path(storage.uri(keys.run_dir(run)), "log_history.json").read_text())
+        history = json.loads(storage.read_bytes(f"{keys.run_dir(run)}/log_history.json"))
         return MaterializeResult(
             metadata={
                 **{k: v for k, v in reported.items() if k != "manifest"},

@@ -109,7 +109,7 @@ def build_checkpoint_sensor(recipe: Recipe):
         seen = set(json.loads(context.cursor)) if context.cursor else set()
         found = []
         for run in recipe.runs:
-            records = read_manifest(storage.uri(keys.manifest(run)))
+            records = read_manifest(storage, keys.manifest(run))
             # Once a run has saved anything, its base model (step 0) is due for evaluation too.
             steps = [BASE_STEP] + [r["step"] for r in records] if records else []
             found += [k for k in (checkpoint_key(run, s) for s in steps) if k not in seen]

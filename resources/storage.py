@@ -26,6 +26,9 @@ class Storage(ConfigurableResource):
     def write_bytes(self, key: str, data: bytes) -> str:
         raise NotImplementedError
 
+    def read_bytes(self, key: str) -> bytes:
+        raise NotImplementedError
+
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
@@ -62,6 +65,12 @@ class LocalStorage(Storage):
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {path})")
         return pl.read_parquet(path)
 
+    def read_bytes(self, key: str) -> bytes:
+        path = Path(self.uri(key))
+        if not path.exists():
+            raise FileNotFoundError(f"{key!r} does not exist (expected {path})")
+        return path.read_bytes()
+
     def exists(self, key: str) -> bool:
         return Path(self.uri(key)).exists()
 
@@ -91,13 +100,18 @@ class S3Storage(Storage):
         table.write_parquet(buffer)
         return self.write_bytes(key, buffer.getvalue())
 
-    def read_table(self, key: str) -> pl.DataFrame:
+    def read_bytes(self, key: str) -> bytes:
         client = self.s3.get_client()
         try:
-            body = client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            return client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except client.exceptions.NoSuchKey:
+            raise FileNotFoundError(f"{key!r} does not exist (expected {self.uri(key)})") from None
+
+    def read_table(self, key: str) -> pl.DataFrame:
+        try:
+            return pl.read_parquet(io.BytesIO(self.read_bytes(key)))
+        except FileNotFoundError:
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
-        return pl.read_parquet(io.BytesIO(body))
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

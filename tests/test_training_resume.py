@@ -75,3 +75,29 @@ def test_only_the_latest_checkpoint_keeps_optimizer_state(setup):
         assert not any((folder / name).exists() for name in RESUME_STATE_FILES), folder.name
     assert all((folders[-1] / name).exists() for name in RESUME_STATE_FILES)
     assert list((root / "pruned" / "runs").iterdir()), "TensorBoard logs are written"
+
+
+def test_a_run_on_object_storage_resumes_from_the_published_checkpoint(setup, s3_server):
+    from workloads import artifacts
+
+    root, model_dir = setup
+    location = f"s3://{s3_server['bucket']}/training/run"
+    extras = {**_extras(root, model_dir, "remote"), "output_dir": location}
+
+    def die_after_step_4(record):
+        if record["step"] == 4:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train(extras, announce=die_after_step_4, log=print)
+    summary = train(extras, announce=lambda r: None, log=print)  # a fresh scratch folder, like a new pod
+
+    assert summary["resumed_from"] == "checkpoint-4" and summary["steps"] == 6
+    assert artifacts.list_folders(location) == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "runs"]
+    for step, full in ((2, False), (4, False), (6, True)):
+        names = artifacts.list_names(f"{location}/checkpoint-{step}")
+        assert artifacts.COMPLETE_MARKER in names and "model.safetensors" in names
+        assert ("optimizer.pt" in names) is full, step
+    manifest = [json.loads(line) for line in artifacts.read_bytes(f"{location}/checkpoints.jsonl").decode().splitlines()]
+    assert [(r["step"], r["uri"]) for r in manifest] == [(s, f"{location}/checkpoint-{s}") for s in (2, 4, 6)]
+    assert artifacts.exists(f"{location}/log_history.json")

@@ -92,22 +92,48 @@ def list_names(location: str, suffix: str = "") -> list[str]:
     return sorted(n for n in names if n.endswith(suffix))
 
 
-def local_folder(location: str, scratch: Path) -> Path:
-    """A local folder with the contents of ``location`` (downloaded once if remote)."""
+def list_folders(location: str) -> list[str]:
+    """Names of the sub-folders directly inside a folder location, sorted."""
+    if not is_remote(location):
+        folder = Path(location)
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
+    bucket, prefix = _split(location.rstrip("/") + "/")
+    names = []
+    for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+    return sorted(names)
+
+
+def delete(location: str) -> None:
+    if is_remote(location):
+        bucket, key = _split(location)
+        _client().delete_object(Bucket=bucket, Key=key)
+    else:
+        Path(location).unlink(missing_ok=True)
+
+
+def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) -> Path:
+    """A local folder with the contents of ``location`` (downloaded if remote; ``only``: just the
+    files whose names start with one of these prefixes, e.g. a tokenizer without the weights)."""
     if not is_remote(location):
         return Path(location)
     bucket, prefix = _split(location.rstrip("/") + "/")
     target = scratch / bucket / prefix
-    if (target / COMPLETE_MARKER).exists():
-        return target
     client = _client()
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            dest = target / obj["Key"][len(prefix):]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, obj["Key"], str(dest))
-    if not (target / COMPLETE_MARKER).exists():
+    keys = [
+        obj["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+    if prefix + COMPLETE_MARKER not in keys:
         raise FileNotFoundError(f"{location} is not a complete folder (no {COMPLETE_MARKER} marker)")
+    for key in keys:
+        name = key[len(prefix):]
+        dest = target / name
+        if (only and not name.startswith(only)) or dest.exists():
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(dest))
     return target
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import polars as pl
 from dagster_pipes import open_dagster_pipes
 
+from workloads.artifacts import local_folder, write_parquet
 from workloads.benchmarks import load_benchmark
 from workloads.engine import make_llm, render_prompt, sampling_params
 from workloads.metrics import EVAL_SAMPLE_SCHEMA
@@ -60,13 +62,12 @@ def main() -> None:
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
-        llm = make_llm(extras["endpoint"])
+        scratch = tempfile.mkdtemp(prefix="checkpoint-")  # a remote checkpoint is read from a local copy
+        endpoint = {**extras["endpoint"], "model": str(local_folder(extras["endpoint"]["model"], Path(scratch)))}
+        llm = make_llm(endpoint)
         samples = evaluate(llm, extras["checkpoint"], extras["benchmarks"], extras["sampling"], extras["seed"], pipes.log.info)
-        out = Path(extras["samples_path"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        samples.write_parquet(tmp)
-        os.replace(tmp, out)
+        write_parquet(samples, extras["samples_path"])
+        shutil.rmtree(scratch, ignore_errors=True)
         pipes.report_asset_materialization(
             metadata={"samples": samples.height, "eval_seconds": round(time.time() - started, 1)}
         )

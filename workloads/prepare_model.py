@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from dagster_pipes import open_dagster_pipes
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from workloads.artifacts import is_remote, local_folder, publish_folder
 from workloads.chat import ensure_chat_template
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -56,6 +58,20 @@ def tiny_from_config(base_dir: str, overrides: dict, dtype: torch.dtype, seed: i
 
 
 def prepare(spec: dict, output_dir: str, seed: int) -> dict:
+    """Builds the model folder in place (local) or in a scratch folder published to ``output_dir``."""
+    if is_remote(output_dir):
+        with tempfile.TemporaryDirectory() as scratch:
+            if spec["source"] == "tiny-config":
+                spec = {**spec, "base_dir": str(local_folder(spec["base_dir"], Path(scratch) / "base"))}
+            info = _prepare(spec, Path(scratch) / "model", seed)
+            publish_folder(Path(scratch) / "model", output_dir)
+            return info
+    info = _prepare(spec, Path(output_dir), seed)
+    publish_folder(Path(output_dir), output_dir)
+    return info
+
+
+def _prepare(spec: dict, out: Path, seed: int) -> dict:
     dtype = _DTYPES[spec.get("dtype", "bfloat16")]
     source = spec["source"]
     if source == "gguf-package":
@@ -68,7 +84,6 @@ def prepare(spec: dict, output_dir: str, seed: int) -> dict:
     else:
         raise ValueError(f"unknown model source {source!r}")
     template_installed = ensure_chat_template(tokenizer)
-    out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
 from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader, open_dagster_pipes
+
+from workloads.artifacts import (
+    COMPLETE_MARKER,
+    delete,
+    exists,
+    is_remote,
+    list_folders,
+    list_names,
+    local_folder,
+    publish_folder,
+    read_bytes,
+    read_parquet,
+    write_bytes,
+)
 
 CHECKPOINT_FIELDS = ("run", "step", "epoch", "uri", "train_loss", "learning_rate", "tokens_seen")
 
@@ -98,11 +113,68 @@ def latest_resumable(output_dir: Path) -> Path | None:
     return max(complete, key=lambda f: int(f.name.split("-")[1]), default=None)
 
 
-def make_checkpoint_callback(run: str, manifest: Path, announce):
+class RunFolder:
+    """Where a run's checkpoints live (``location``: a local folder or an S3 URI) and the local
+    folder the trainer writes to (the same folder, or scratch space published after each save)."""
+
+    def __init__(self, location: str, scratch: Path):
+        self.location = location.rstrip("/")
+        self.remote = is_remote(location)
+        self.scratch = scratch
+        self.local = scratch / "run" if self.remote else Path(location)
+        self.local.mkdir(parents=True, exist_ok=True)
+
+    def checkpoint_uri(self, step: int) -> str:
+        name = f"checkpoint-{step}"
+        return f"{self.location}/{name}" if self.remote else str((self.local / name).resolve())
+
+    def resumable(self) -> Path | None:
+        """The newest checkpoint with full training state, fetched first when it lives remotely."""
+        if self.remote and latest_resumable(self.local) is None:
+            for name in sorted(list_folders(self.location), key=lambda n: int(n.split("-")[-1]), reverse=True):
+                files = list_names(f"{self.location}/{name}")
+                if COMPLETE_MARKER in files and all(f in files for f in RESUME_STATE_FILES[:2]):
+                    shutil.move(str(local_folder(f"{self.location}/{name}", self.scratch / "fetch")), str(self.local / name))
+                    break
+        return latest_resumable(self.local)
+
+    def manifest(self) -> list[dict]:
+        location = f"{self.location}/checkpoints.jsonl"
+        if not exists(location):
+            return []
+        return [json.loads(line) for line in read_bytes(location).decode().splitlines() if line.strip()]
+
+    def announce(self, record: dict) -> None:
+        lines = [json.dumps(r) for r in self.manifest()] + [json.dumps(record)]
+        write_bytes(f"{self.location}/checkpoints.jsonl", ("\n".join(lines) + "\n").encode())
+
+    def publish_checkpoint(self, step: int, previous: list[int]) -> None:
+        """Publish the new checkpoint whole, then strip resume state from the older ones."""
+        drop_resume_state(self.local, keep=step)
+        folder = self.local / f"checkpoint-{step}"
+        publish_folder(folder, self.checkpoint_uri(step))
+        if self.remote:
+            for old in previous:
+                for name in RESUME_STATE_FILES:
+                    delete(f"{self.checkpoint_uri(old)}/{name}")
+                shutil.rmtree(self.local / f"checkpoint-{old}", ignore_errors=True)
+
+    def write(self, name: str, data: bytes) -> None:
+        write_bytes(f"{self.location}/{name}", data)
+
+    def publish_logs(self) -> None:
+        if self.remote and (self.local / "runs").exists():
+            publish_folder(self.local / "runs", f"{self.location}/runs")
+
+
+def make_checkpoint_callback(run: str, folder: RunFolder, announce):
     from transformers import TrainerCallback
 
     class CheckpointAnnouncer(TrainerCallback):
-        """Writes a manifest line per saved checkpoint and tells the orchestrator at once."""
+        """Publishes each saved checkpoint, adds it to the manifest and tells the orchestrator."""
+
+        def __init__(self):
+            self.published = [r["step"] for r in folder.manifest()]
 
         def on_save(self, args, state, control, **kwargs):
             if not state.is_world_process_zero:
@@ -113,22 +185,27 @@ def make_checkpoint_callback(run: str, manifest: Path, announce):
                 "run": run,
                 "step": state.global_step,
                 "epoch": round(state.epoch or 0.0, 4),
-                "uri": str(Path(args.output_dir, f"checkpoint-{state.global_step}").resolve()),
+                "uri": folder.checkpoint_uri(state.global_step),
                 "train_loss": last.get("loss"),
                 "learning_rate": last.get("learning_rate"),
                 "tokens_seen": int(state.num_input_tokens_seen or 0),
                 "grad_norm": last.get("grad_norm"),
                 "tokens_per_second": last.get("train_tokens_per_second"),
             }
-            with manifest.open("a") as fh:
-                fh.write(json.dumps(record) + "\n")
-            drop_resume_state(Path(args.output_dir), keep=state.global_step)
+            folder.publish_checkpoint(state.global_step, self.published)
+            folder.announce(record)
+            self.published.append(state.global_step)
             announce(record)
 
     return CheckpointAnnouncer()
 
 
 def train(extras: dict, announce, log) -> dict:
+    with tempfile.TemporaryDirectory(prefix="train-") as scratch:
+        return _train(extras, announce, log, Path(scratch))
+
+
+def _train(extras: dict, announce, log, scratch: Path) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTTrainer
@@ -136,34 +213,35 @@ def train(extras: dict, announce, log) -> dict:
     from workloads.chat import ensure_chat_template
 
     cfg, run = extras["training"], extras["run"]
-    output_dir = Path(extras["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = output_dir / "checkpoints.jsonl"
-    table = pl.read_parquet(extras["dataset_path"])
+    folder = RunFolder(extras["output_dir"], scratch)
+    table = read_parquet(extras["dataset_path"])
     if table.height == 0:
         raise ValueError(f"dataset {extras['dataset']} is empty: nothing to train {run} on")
     dataset = Dataset.from_list([{"messages": m} for m in table["messages"].to_list()])
-    tokenizer = AutoTokenizer.from_pretrained(extras["model_dir"])
+    model_dir = local_folder(extras["model_dir"], scratch / "base")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     attention = {"attn_implementation": "flash_attention_2"} if flash_attention_available() else {}
-    model = AutoModelForCausalLM.from_pretrained(extras["model_dir"], dtype="float32", **attention)
-    args = build_config(cfg, str(output_dir), extras["seed"])
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32", **attention)
+    args = build_config(cfg, str(folder.local), extras["seed"])
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        callbacks=[make_checkpoint_callback(run, manifest, announce)],
+        callbacks=[make_checkpoint_callback(run, folder, announce)],
     )
-    resume = latest_resumable(output_dir)
+    resume = folder.resumable()
     if resume:
         log(f"resuming {run} from {resume.name}")
     started = time.time()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.time() - started
     tokens = int(trainer.state.num_input_tokens_seen or 0)
+    folder.write("log_history.json", json.dumps(trainer.state.log_history).encode())
+    folder.publish_logs()
     return {
         "run": run,
         "examples": table.height,
@@ -173,9 +251,7 @@ def train(extras: dict, announce, log) -> dict:
         "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
         "train_seconds": round(seconds, 1),
         "resumed_from": resume.name if resume else None,
-        "tensorboard": f"tensorboard --logdir {output_dir / 'runs'}",
-        "manifest": str(manifest),
-        "log_history": trainer.state.log_history,
+        "tensorboard": f"tensorboard --logdir {folder.location}/runs",
     }
 
 
@@ -197,8 +273,6 @@ def main() -> None:
             pipes.report_custom_message({"checkpoint": record})
 
         summary = train(pipes.extras, announce, pipes.log.info)
-        history = summary.pop("log_history")
-        Path(summary["manifest"]).with_name("log_history.json").write_text(json.dumps(history))
         pipes.report_asset_materialization(metadata=summary)
 
 
