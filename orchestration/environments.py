@@ -1,8 +1,7 @@
 """The environment switch: one setting (STUDY_ENV) picks every resource.
 
-Each environment is a dict of resources. Only environments whose resources all have working
-implementations are listed; the cluster one (S3 storage, Kubernetes launcher) joins this table
-when those resources exist.
+Each environment is a dict of resources, built from this process's environment variables, so
+secrets stay in the environment (Kubernetes Secrets in the cluster) and out of files and code.
 """
 
 from __future__ import annotations
@@ -10,9 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from resources.launcher import LocalSubprocessLauncher
+import yaml
+
+from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
 from resources.recipe import PROJECT_ROOT
+from resources.storage import LocalStorage, S3Storage
 
 ENV_VAR = "STUDY_ENV"
 STORAGE_DIR_ENV = "STUDY_STORAGE_DIR"
@@ -20,8 +22,6 @@ DEFAULT_STORAGE_DIR = PROJECT_ROOT / ".study" / "storage"
 
 
 def local_resources() -> dict:
-    from resources.storage import LocalStorage
-
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
     return {
         "storage": LocalStorage(root=str(root)),
@@ -31,7 +31,44 @@ def local_resources() -> dict:
     }
 
 
-ENVIRONMENTS = {"local": local_resources}
+def _required(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(f"{ENV_VAR}=cluster needs the environment variable {name} (see docs/cluster.md)")
+    return value
+
+
+def cluster_resources() -> dict:
+    """S3 (any S3-compatible endpoint) for tables and artifacts, a pod per workload, vLLM on GPUs.
+
+    STUDY_S3_BUCKET (required), STUDY_S3_PREFIX, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION; credentials
+    through boto3's usual variables. STUDY_LAUNCHER_CONFIG (required): a YAML file of
+    KubernetesLauncher settings (docs/kubernetes.md). STUDY_TEACHER_TENSOR_PARALLEL and
+    STUDY_EVAL_TENSOR_PARALLEL: GPUs per vLLM engine (and so per generation/evaluation pod)."""
+    from dagster_aws.s3 import S3Resource
+
+    launcher_file = Path(_required("STUDY_LAUNCHER_CONFIG"))
+    if not launcher_file.is_file():
+        raise ValueError(f"STUDY_LAUNCHER_CONFIG: no such file {launcher_file}")
+    s3 = S3Resource(
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        region_name=os.environ.get("AWS_DEFAULT_REGION") or None,
+        max_attempts=8,  # throttling and 5xx are retried with backoff by botocore
+    )
+    def gpu_engine(tensor_parallel_env: str) -> VllmOfflineEndpoint:
+        return VllmOfflineEndpoint(
+            enforce_eager=False, memory_utilization=0.9, tensor_parallel_size=int(os.environ.get(tensor_parallel_env, "1"))
+        )
+
+    return {
+        "storage": S3Storage(s3=s3, bucket=_required("STUDY_S3_BUCKET"), prefix=os.environ.get("STUDY_S3_PREFIX", "")),
+        "launcher": KubernetesLauncher(**(yaml.safe_load(launcher_file.read_text()) or {})),
+        "teacher_endpoint": gpu_engine("STUDY_TEACHER_TENSOR_PARALLEL"),
+        "eval_endpoint": gpu_engine("STUDY_EVAL_TENSOR_PARALLEL"),
+    }
+
+
+ENVIRONMENTS = {"local": local_resources, "cluster": cluster_resources}
 
 
 def resources_for(env: str | None = None) -> dict:

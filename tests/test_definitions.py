@@ -43,5 +43,64 @@ def test_partitions_follow_the_recipe(defs):
 
 
 def test_unknown_environment_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match=r"STUDY_ENV='mars'.*\['local'\]"):
+    with pytest.raises(ValueError, match=r"STUDY_ENV='mars'.*\['cluster', 'local'\]"):
         resources_for("mars")
+
+
+LAUNCHER_YAML = "image: registry.example.com/study/workloads:0.1.0\nnamespace: study\nenv_from_secrets: [study-s3]\n"
+
+
+def test_cluster_environment_names_what_it_is_missing(monkeypatch, tmp_path):
+    monkeypatch.delenv("STUDY_LAUNCHER_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs the environment variable STUDY_LAUNCHER_CONFIG"):
+        resources_for("cluster")
+    (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
+    monkeypatch.setenv("STUDY_LAUNCHER_CONFIG", str(tmp_path / "launcher.yaml"))
+    monkeypatch.delenv("STUDY_S3_BUCKET", raising=False)
+    with pytest.raises(ValueError, match="STUDY_S3_BUCKET"):
+        resources_for("cluster")
+
+
+def test_environments_do_not_leak_into_each_other(monkeypatch, tmp_path):
+    from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
+    from resources.storage import LocalStorage, S3Storage
+
+    (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
+    monkeypatch.setenv("STUDY_LAUNCHER_CONFIG", str(tmp_path / "launcher.yaml"))
+    monkeypatch.setenv("STUDY_S3_BUCKET", "study-bucket")
+    monkeypatch.setenv("STUDY_STORAGE_DIR", str(tmp_path / "local"))
+    cluster, local = resources_for("cluster"), resources_for("local")
+    assert isinstance(cluster["storage"], S3Storage) and cluster["storage"].uri("x").startswith("s3://study-bucket/")
+    assert isinstance(cluster["launcher"], KubernetesLauncher) and cluster["launcher"].env_from_secrets == ["study-s3"]
+    assert str(tmp_path) not in repr(cluster)
+    assert isinstance(local["storage"], LocalStorage) and isinstance(local["launcher"], LocalSubprocessLauncher)
+    assert "s3://" not in local["storage"].uri("x") and "study-bucket" not in repr(local)
+
+
+def test_cluster_definitions_load_with_every_job(monkeypatch, tmp_path):
+    from resources.recipe import load_recipe
+    from tests.conftest import FULL_RECIPE
+
+    (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
+    monkeypatch.setenv("STUDY_LAUNCHER_CONFIG", str(tmp_path / "launcher.yaml"))
+    monkeypatch.setenv("STUDY_S3_BUCKET", "study-bucket")
+    defs = build_definitions(load_recipe(FULL_RECIPE), "cluster")
+    for name in JOB_ORDER:
+        assert defs.resolve_job_def(name).name == name
+
+
+def test_the_deployments_launcher_config_builds_a_launcher():
+    import yaml
+
+    from resources.launcher import KubernetesLauncher
+    from resources.recipe import PROJECT_ROOT
+
+    configmap = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "launcher-configmap.yaml").read_text())
+    launcher = KubernetesLauncher(**yaml.safe_load(configmap["data"]["launcher.yaml"]))
+    assert launcher.command("train", launcher.gpus_for("train", 1))[:3] == ["torchrun", "--nproc-per-node", "8"]
+    assert launcher.gpus_for("verify", 1) == 0
+    values = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "values.yaml").read_text())
+    deployment = values["dagster-user-deployments"]["deployments"][0]
+    assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "orchestration.definitions"]
+    env = {e["name"]: e["value"] for e in deployment["env"]}
+    assert env["STUDY_ENV"] == "cluster" and not any("SECRET" in k or "PASSWORD" in k for k in env)
