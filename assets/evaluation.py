@@ -9,6 +9,7 @@ from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, Materi
 from assets.keys import Keys
 from assets.metadata import preview
 from assets.partitions import BASE_STEP, CHECKPOINTS, parse_checkpoint_key
+from assets.policies import WORKLOAD_RETRIES
 from assets.training import read_manifest
 from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
@@ -53,6 +54,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="evaluation",
+        retry_policy=WORKLOAD_RETRIES,
         partitions_def=CHECKPOINTS,
         code_version=eval_code_version(recipe),
         deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],

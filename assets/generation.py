@@ -6,16 +6,17 @@ from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     MaterializeResult,
-    AssetCheckSpec,
     asset,
 )
 
 from assets.keys import Keys
 from assets.metadata import preview
 from assets.partitions import shard_index, shard_partitions
+from assets.policies import WORKLOAD_RETRIES
 from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
@@ -35,6 +36,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="generation",
+        retry_policy=WORKLOAD_RETRIES,
         partitions_def=shards,
         deps=["raw_queries", AssetDep("base_models", partition_mapping=AllPartitionMapping())],
         pool="inference",
@@ -82,6 +84,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="verification",
+        retry_policy=WORKLOAD_RETRIES,
         # A new verifier version makes every shard's verdicts stale: re-verify, never regenerate.
         code_version=",".join(sorted({verifier_version(src.loader) for src in recipe.queries.values()})),
         partitions_def=shards,

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.keys import Keys
 from assets.partitions import model_partitions
+from assets.policies import WORKLOAD_RETRIES
 from resources.launcher import ComputeLauncher
 from resources.recipe import Recipe
 from resources.storage import Storage
@@ -15,6 +16,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="models",
+        retry_policy=WORKLOAD_RETRIES,
         partitions_def=model_partitions(recipe),
         description="A local model folder per recipe model: converted from a packaged GGUF, copied from "
         "the hub, or a small student built from another model's config. Carries the study chat template.",

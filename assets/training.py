@@ -2,6 +2,7 @@
 
 
 import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -10,9 +11,10 @@ import polars as pl  # noqa: E402
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset  # noqa: E402
 
 from assets.datasets import dataset_asset_name  # noqa: E402
-from assets.keys import Keys  # noqa: E402
+from assets.keys import Keys
 from assets.metadata import png_markdown, preview  # noqa: E402
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions  # noqa: E402
+from assets.policies import WORKLOAD_RETRIES  # noqa: E402
 from resources.launcher import ComputeLauncher  # noqa: E402
 from resources.recipe import DATASET_VARIANTS, Recipe, run_name  # noqa: E402
 from resources.storage import Storage  # noqa: E402
@@ -63,6 +65,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="training",
+        retry_policy=WORKLOAD_RETRIES,
         partitions_def=run_partitions(recipe),
         deps=[dataset_asset_name(v) for v in DATASET_VARIANTS]
         + [AssetDep("base_models", partition_mapping=AllPartitionMapping())],

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
-
+from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from workloads.countdown import countdown_prompt, solver_response
 from workloads.queries import read_records
-from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
 
 @dataclass
@@ -32,8 +31,6 @@ class BenchArgs:
 
 
 def examples(count: int) -> list[list[dict]]:
-    import os
-
     data = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "queries" / "countdown_3to4_train.jsonl"
     rows = read_records(str(data)).head(count).iter_rows(named=True)
     return [[{"role": "user", "content": countdown_prompt(r["nums"], r["target"])},

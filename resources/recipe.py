@@ -172,7 +172,9 @@ MODEL_SOURCES = ("gguf-package", "local", "hub", "tiny-config")
 QUERY_LOADERS = ("math", "countdown")
 TEACHER_BACKENDS = ("vllm", "countdown-solver")
 BENCHMARK_CATEGORIES = ("reasoning", "out-of-domain", "safety")
-BENCHMARK_KINDS = ("math", "multiple-choice")
+# Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS).
+# "safety-judge" has a loader only: it joins when the judge call that scores it exists.
+BENCHMARK_KINDS = ("math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval")
 
 
 def run_name(student: str, dataset: str) -> str:

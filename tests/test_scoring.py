@@ -102,7 +102,7 @@ def test_countdown_verdict(final, reference, expected):
 
 
 def test_scorer_registry_covers_every_verdict():
-    assert set(SCORERS) == set(VERDICTS) == {"math", "countdown", "multiple-choice"}
+    assert set(SCORERS) == set(VERDICTS) == {"math", "countdown", "multiple-choice", "yes-no", "refusal", "ifeval"}
     assert SCORERS["math"].__name__ == "math_score"
 
 

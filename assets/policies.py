@@ -1,0 +1,8 @@
+"""Execution policies shared by the assets that launch workloads."""
+
+from dagster import Backoff, RetryPolicy
+
+# A pod evicted or a node lost fails the step; the retry starts where the work stopped
+# (generation resumes from its part files, training from its last full checkpoint) and every
+# output key is written once per partition, so a retry never duplicates outputs.
+WORKLOAD_RETRIES = RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL)
