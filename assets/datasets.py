@@ -22,7 +22,7 @@ from assets.metadata import percentiles, preview
 from assets.partitions import shard_key
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
-from workloads.artifacts import local_folder
+from workloads.artifacts import TOKENIZER_FILES, local_folder
 from workloads.scoring import verifier_version
 from workloads.sft_data import TRACE_VARIANTS, build_variants, dataset_card, thinking_format_errors, unverified_examples
 
@@ -32,9 +32,6 @@ DESCRIPTIONS = {
     "countdown-cot": "Countdown tasks with one verified response each, thinking kept (Countdown-CoT).",
     "reference": "The Math-CoT queries with their reference solutions as responses (NuminaMath's role).",
 }
-
-
-TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "chat_template", "config.json")
 
 
 def dataset_asset_name(variant: str) -> str:

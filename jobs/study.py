@@ -11,8 +11,8 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
-    SensorEvaluationContext,
     ScheduleEvaluationContext,
+    SensorEvaluationContext,
     SensorResult,
     SkipReason,
     define_asset_job,
@@ -21,8 +21,8 @@ from dagster import (
 )
 
 from assets.datasets import dataset_asset_name
-from assets.keys import Keys
 from assets.evaluation import eval_code_version
+from assets.keys import Keys
 from assets.partitions import BASE_STEP, CHECKPOINTS, parse_checkpoint_key, run_partitions, shard_partitions
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe

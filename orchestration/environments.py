@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
-from resources.llm import VllmOfflineEndpoint
+from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.recipe import PROJECT_ROOT
 from resources.storage import LocalStorage, S3Storage
 
@@ -21,12 +21,26 @@ STORAGE_DIR_ENV = "STUDY_STORAGE_DIR"
 DEFAULT_STORAGE_DIR = PROJECT_ROOT / ".study" / "storage"
 
 
+def teacher_endpoint(default: LLMEndpoint) -> LLMEndpoint:
+    """STUDY_TEACHER_BASE_URL switches the teacher to an OpenAI-compatible server (a vLLM server or
+    a provider; STUDY_TEACHER_MODEL names the served model, the key is read by the workload from
+    the variable STUDY_TEACHER_API_KEY_ENV names)."""
+    base_url = os.environ.get("STUDY_TEACHER_BASE_URL")
+    if not base_url:
+        return default
+    return OpenAICompatibleEndpoint(
+        base_url=base_url,
+        model=os.environ.get("STUDY_TEACHER_MODEL") or None,
+        api_key_env=os.environ.get("STUDY_TEACHER_API_KEY_ENV", "OPENAI_API_KEY"),
+    )
+
+
 def local_resources() -> dict:
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
     return {
         "storage": LocalStorage(root=str(root)),
         "launcher": LocalSubprocessLauncher(),
-        "teacher_endpoint": VllmOfflineEndpoint(),
+        "teacher_endpoint": teacher_endpoint(VllmOfflineEndpoint()),
         "eval_endpoint": VllmOfflineEndpoint(),
     }
 
@@ -63,7 +77,7 @@ def cluster_resources() -> dict:
     return {
         "storage": S3Storage(s3=s3, bucket=_required("STUDY_S3_BUCKET"), prefix=os.environ.get("STUDY_S3_PREFIX", "")),
         "launcher": KubernetesLauncher(**(yaml.safe_load(launcher_file.read_text()) or {})),
-        "teacher_endpoint": gpu_engine("STUDY_TEACHER_TENSOR_PARALLEL"),
+        "teacher_endpoint": teacher_endpoint(gpu_engine("STUDY_TEACHER_TENSOR_PARALLEL")),
         "eval_endpoint": gpu_engine("STUDY_EVAL_TENSOR_PARALLEL"),
     }
 

@@ -104,3 +104,16 @@ def test_the_deployments_launcher_config_builds_a_launcher():
     assert deployment["dagsterApiGrpcArgs"] == ["--module-name", "orchestration.definitions"]
     env = {e["name"]: e["value"] for e in deployment["env"]}
     assert env["STUDY_ENV"] == "cluster" and not any("SECRET" in k or "PASSWORD" in k for k in env)
+
+
+def test_the_teacher_switches_to_an_http_endpoint_without_carrying_a_key(monkeypatch):
+    from resources.llm import OpenAICompatibleEndpoint, VllmOfflineEndpoint
+
+    assert isinstance(resources_for("local")["teacher_endpoint"], VllmOfflineEndpoint)
+    monkeypatch.setenv("STUDY_TEACHER_BASE_URL", "http://127.0.0.1:8000/v1")
+    monkeypatch.setenv("STUDY_TEACHER_API_KEY_ENV", "TEACHER_KEY")
+    monkeypatch.setenv("TEACHER_KEY", "sk-not-to-be-seen")
+    endpoint = resources_for("local")["teacher_endpoint"]
+    assert isinstance(endpoint, OpenAICompatibleEndpoint) and endpoint.api_key_env == "TEACHER_KEY"
+    settings = endpoint.settings(model="/models/teacher", max_model_len=2048)
+    assert "sk-not-to-be-seen" not in repr(endpoint) + repr(settings)

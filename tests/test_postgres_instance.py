@@ -73,7 +73,7 @@ def postgres():
 
 def test_runs_event_logs_and_partitions_live_in_postgres(postgres, tmp_path, monkeypatch):
     import psycopg2
-    from dagster import DagsterInstance, asset, define_asset_job, Definitions
+    from dagster import DagsterInstance, Definitions, asset, define_asset_job
 
     home = tmp_path / "home"
     home.mkdir()

@@ -16,6 +16,8 @@ from pathlib import Path
 import polars as pl
 
 COMPLETE_MARKER = "_COMPLETE"
+# What a tokenizer needs from a model folder (for ``local_folder(..., only=TOKENIZER_FILES)``).
+TOKENIZER_FILES = ("tokenizer", "special_tokens_map", "chat_template", "config.json", "generation_config.json")
 
 
 def is_remote(location: str) -> bool:

@@ -6,7 +6,7 @@ file, so a shard killed midway restarts without regenerating what it had finishe
 
 from __future__ import annotations
 
-import os
+import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 from dagster_pipes import open_dagster_pipes
 
+from workloads.artifacts import TOKENIZER_FILES, is_remote, list_names, local_folder, read_parquet, write_parquet
 from workloads.countdown import SOLVER_NAME, SOLVER_VERSION, solver_response
 from workloads.engine import config_hash, make_llm, render_prompt, sampling_params
 from workloads.prompts import teacher_messages
@@ -70,9 +71,25 @@ class SolverTeacher:
         return rows
 
 
+def _render_prompts(tokenizer, teacher: dict, loader: str, problems) -> list[str]:
+    """The teacher prompts of a chunk, rendered by the model's chat template (both backends)."""
+    return [
+        render_prompt(
+            tokenizer,
+            teacher_messages(p, source_loader=loader, few_shot=teacher["few_shot"]),
+            thinking_prompt=teacher["thinking_prompt"],
+        )
+        for p in problems
+    ]
+
+
 class VllmTeacher:
+    """vLLM's offline engine in this process."""
+
     def __init__(self, teacher: dict, endpoint: dict, sampling: dict, loader: str, chash: str):
-        self.llm = make_llm(endpoint)
+        # vLLM reads a local folder: a model in object storage is copied to scratch space first.
+        self.scratch = tempfile.mkdtemp(prefix="teacher-")
+        self.llm = make_llm({**endpoint, "model": str(local_folder(endpoint["model"], Path(self.scratch)))})
         self.tokenizer = self.llm.get_tokenizer()
         self.teacher, self.loader, self.chash = teacher, loader, chash
         self.params = sampling_params(sampling)
@@ -80,14 +97,7 @@ class VllmTeacher:
 
     def generate(self, chunk: pl.DataFrame) -> list[dict]:
         prefilled = self.teacher["thinking_prompt"] == "prefill"
-        prompts = [
-            render_prompt(
-                self.tokenizer,
-                teacher_messages(p, source_loader=self.loader, few_shot=self.teacher["few_shot"]),
-                thinking_prompt=self.teacher["thinking_prompt"],
-            )
-            for p in chunk["problem"]
-        ]
+        prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
         outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
         rows = []
         for q_id, prompt, out in zip(chunk["query_id"], prompts, outputs):
@@ -97,25 +107,70 @@ class VllmTeacher:
         return rows
 
 
+class HttpTeacher:
+    """The same teacher behind an OpenAI-compatible server (``workloads/openai_backend.py``).
+
+    Prompts are rendered here by the model's chat template, exactly as the offline path renders
+    them, and sent to ``/completions``; rows are the offline path's, so resume and verification
+    don't know which backend wrote them. The API key comes from the environment variable the
+    endpoint names.
+    """
+
+    def __init__(self, teacher: dict, endpoint: dict, sampling: dict, loader: str, chash: str):
+        from transformers import AutoTokenizer
+
+        from workloads.openai_backend import CompletionsClient
+
+        tokenizer = endpoint["tokenizer"]
+        if is_remote(tokenizer):  # the tokenizer files of a model folder in object storage
+            tokenizer = str(local_folder(tokenizer, Path(tempfile.mkdtemp(prefix="tokenizer-")), only=TOKENIZER_FILES))
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+        self.client = CompletionsClient.from_settings(
+            endpoint, token_counter=lambda text: len(self.tokenizer.encode(text, add_special_tokens=False))
+        )
+        self.teacher, self.loader, self.chash, self.sampling = teacher, loader, chash, sampling
+        self.name = teacher["name"]
+
+    def generate(self, chunk: pl.DataFrame) -> list[dict]:
+        prefilled = self.teacher["thinking_prompt"] == "prefill"
+        prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
+        results = self.client.complete(prompts, self.sampling)
+        rows = []
+        for q_id, prompt, completions in zip(chunk["query_id"], prompts, results):
+            for idx, c in enumerate(completions):
+                rows.append(_row(q_id, idx, self.name, prompt, c.text, c.finish_reason,
+                                 c.prompt_tokens, c.completion_tokens, self.chash, prefilled))
+        return rows
+
+    def close(self) -> None:
+        self.client.close()
+
+
+ENDPOINT_TEACHERS = {"vllm-offline": VllmTeacher, "openai-compatible": HttpTeacher}
+
+
 def make_teacher(job: dict, sampling: dict):
     """The teacher backend a query source asked for; started only when there is work for it."""
     chash = config_hash({"teacher": job["teacher"], "sampling": sampling})
     if job["teacher"]["backend"] == "countdown-solver":
         return SolverTeacher(chash)
-    return VllmTeacher(job["teacher"], job["endpoint"], sampling, job["loader"], chash)
+    backend = job["endpoint"]["backend"]
+    if backend not in ENDPOINT_TEACHERS:
+        raise ValueError(f"unsupported generation backend {backend!r}; known: {sorted(ENDPOINT_TEACHERS)}")
+    return ENDPOINT_TEACHERS[backend](job["teacher"], job["endpoint"], sampling, job["loader"], chash)
 
 
-def _write_atomic(table: pl.DataFrame, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    table.write_parquet(tmp)
-    os.replace(tmp, path)
+def generate_shard(queries: pl.DataFrame, parts: str | Path, make_teacher, chunk_size: int, log) -> tuple[pl.DataFrame, int]:
+    """Generate every query not already in a part file under ``parts`` (a local folder or an S3
+    prefix). Returns (all traces, queries resumed)."""
+    parts = str(parts).rstrip("/")
 
+    def read_parts() -> tuple[list[str], pl.DataFrame]:
+        names = [n for n in list_names(parts, ".parquet") if n.startswith("part-")]
+        tables = [read_parquet(f"{parts}/{n}") for n in names]
+        return names, pl.concat(tables) if tables else pl.DataFrame(schema=TRACE_SCHEMA)
 
-def generate_shard(queries: pl.DataFrame, parts_dir: Path, make_teacher, chunk_size: int, log) -> tuple[pl.DataFrame, int]:
-    """Generate every query not already in a part file. Returns (all traces, queries resumed)."""
-    parts_dir.mkdir(parents=True, exist_ok=True)
-    existing = sorted(parts_dir.glob("part-*.parquet"))
-    done = pl.concat([pl.read_parquet(p) for p in existing]) if existing else pl.DataFrame(schema=TRACE_SCHEMA)
+    existing, done = read_parts()
     todo = queries.filter(~pl.col("query_id").is_in(done["query_id"].unique().implode()))
     resumed = queries.height - todo.height
     if resumed:
@@ -123,12 +178,10 @@ def generate_shard(queries: pl.DataFrame, parts_dir: Path, make_teacher, chunk_s
     teacher = make_teacher() if todo.height else None
     for start in range(0, todo.height, chunk_size):
         chunk = todo.slice(start, chunk_size)
-        rows = teacher.generate(chunk)
-        part = pl.DataFrame(rows, schema=TRACE_SCHEMA)
-        _write_atomic(part, parts_dir / f"part-{len(existing) + start // chunk_size:05d}.parquet")
+        part = pl.DataFrame(teacher.generate(chunk), schema=TRACE_SCHEMA)
+        write_parquet(part, f"{parts}/part-{len(existing) + start // chunk_size:05d}.parquet")
         log(f"generated {min(start + chunk_size, todo.height)}/{todo.height} queries")
-    parts = sorted(parts_dir.glob("part-*.parquet"))
-    traces = pl.concat([pl.read_parquet(p) for p in parts]) if parts else pl.DataFrame(schema=TRACE_SCHEMA)
+    _, traces = read_parts()
     return traces.sort("query_id", "sample_idx"), resumed
 
 
@@ -136,7 +189,7 @@ def main() -> None:
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
-        queries = pl.read_parquet(extras["queries_path"])
+        queries = read_parquet(extras["queries_path"])
         all_traces = []
         resumed_total = 0
         for source, group in queries.group_by("source", maintain_order=True):
@@ -144,7 +197,7 @@ def main() -> None:
             job = extras["sources"][source]
             traces, resumed = generate_shard(
                 group,
-                Path(extras["parts_dir"]) / source,
+                f"{extras['parts_dir'].rstrip('/')}/{source}",
                 partial(make_teacher, job, extras["sampling"]),
                 extras["chunk_size"],
                 pipes.log.info,
@@ -152,7 +205,7 @@ def main() -> None:
             all_traces.append(traces)
             resumed_total += resumed
         table = pl.concat(all_traces)
-        _write_atomic(table, Path(extras["output_path"]))
+        write_parquet(table, extras["output_path"])
         seconds = time.time() - started
         pipes.report_asset_materialization(
             metadata={

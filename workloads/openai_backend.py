@@ -18,7 +18,6 @@ import logging
 import os
 import random
 import threading
-import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable, NamedTuple
 
@@ -145,8 +144,11 @@ class CompletionsClient:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="completions") as pool:
             futures = [pool.submit(self._one, i, {**body, "prompt": p}, failed) for i, p in enumerate(prompts)]
             try:
-                wait(futures, return_when=FIRST_EXCEPTION)
-                return [f.result() for f in futures]  # raises the first failure, if any
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    if f.exception() is not None:
+                        raise f.exception()
+                return [f.result() for f in futures]
             except BaseException:
                 # Stop the rest: queued requests are dropped, in-flight ones don't retry.
                 failed.set()
@@ -179,7 +181,8 @@ class CompletionsClient:
             delay = self._delay(attempt, retry_after)
             log.warning("completions request %d: %s; retry %d/%d in %.1f s",
                         index, problem, attempt + 1, self.max_retries, delay)
-            time.sleep(delay)
+            if failed.wait(delay):  # another prompt failed for good meanwhile: stop here
+                break
         tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
         # Raised here, outside any ``except``: no HTTP exception (request, headers) is chained.
         raise EndpointError(f"POST {self.url} (prompt {index}) failed {tries}: {problem}")
