@@ -12,7 +12,7 @@ from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, Materi
 
 from assets.keys import Keys  # noqa: E402
 from assets.metadata import png_markdown, preview  # noqa: E402
-from assets.partitions import CHECKPOINTS, parse_checkpoint_key  # noqa: E402
+from assets.partitions import recipe_checkpoints  # noqa: E402
 from resources.recipe import Recipe  # noqa: E402
 from resources.storage import Storage  # noqa: E402
 from workloads.dynamics import (  # noqa: E402
@@ -50,10 +50,7 @@ def build(recipe: Recipe) -> list:
         "recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs safety.",
     )
     def training_dynamics(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
-        checkpoints = [
-            c for c in context.instance.get_dynamic_partitions(CHECKPOINTS.name)
-            if parse_checkpoint_key(c)[0] in recipe.runs
-        ]
+        checkpoints = recipe_checkpoints(context.instance, recipe)
         evaluated = [c for c in checkpoints if storage.exists(keys.eval_table(c))]
         missing = sorted(set(checkpoints) - set(evaluated))
         if not evaluated:

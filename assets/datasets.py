@@ -19,7 +19,7 @@ from dagster import (
 
 from assets.keys import Keys
 from assets.metadata import percentiles, preview
-from assets.partitions import shard_key
+from assets.partitions import shard_keys
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
 from workloads.artifacts import TOKENIZER_FILES, local_folder
@@ -116,9 +116,8 @@ def build(recipe: Recipe) -> list:
     def sft_datasets(context: AssetExecutionContext, storage: Storage):
         from transformers import AutoTokenizer
 
-        shard_keys = [shard_key(i) for i in range(recipe.generation.shards)]
-        traces = pl.concat([storage.read_table(keys.traces(s)) for s in shard_keys])
-        verdicts = pl.concat([storage.read_table(keys.verdicts(s)) for s in shard_keys])
+        traces = pl.concat([storage.read_table(keys.traces(s)) for s in shard_keys(recipe)])
+        verdicts = pl.concat([storage.read_table(keys.verdicts(s)) for s in shard_keys(recipe)])
         queries = storage.read_table(keys.queries())
         loaders = {name: src.loader for name, src in recipe.queries.items()}
         variants = build_variants(queries, traces, verdicts, loaders=loaders, seed=recipe.seed)

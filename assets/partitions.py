@@ -13,8 +13,12 @@ def model_partitions(recipe: Recipe) -> StaticPartitionsDefinition:
     return StaticPartitionsDefinition(list(recipe.models))
 
 
+def shard_keys(recipe: Recipe) -> list[str]:
+    return [shard_key(i) for i in range(recipe.generation.shards)]
+
+
 def shard_partitions(recipe: Recipe) -> StaticPartitionsDefinition:
-    return StaticPartitionsDefinition([shard_key(i) for i in range(recipe.generation.shards)])
+    return StaticPartitionsDefinition(shard_keys(recipe))
 
 
 def run_partitions(recipe: Recipe) -> MultiPartitionsDefinition:
@@ -32,6 +36,12 @@ def shard_key(index: int) -> str:
 
 def shard_index(key: str) -> int:
     return int(key.removeprefix("shard-"))
+
+
+def recipe_checkpoints(instance, recipe: Recipe) -> list[str]:
+    """The registered checkpoint partitions that belong to this recipe's runs (the partition set
+    is instance-wide, shared with other recipes)."""
+    return [c for c in instance.get_dynamic_partitions(CHECKPOINTS.name) if parse_checkpoint_key(c)[0] in recipe.runs]
 
 
 def parse_checkpoint_key(key: str) -> tuple[str, int]:

@@ -23,7 +23,7 @@ from dagster import (
 from assets.datasets import dataset_asset_name
 from assets.evaluation import eval_code_version
 from assets.keys import Keys
-from assets.partitions import BASE_STEP, CHECKPOINTS, parse_checkpoint_key, run_partitions, shard_partitions
+from assets.partitions import BASE_STEP, CHECKPOINTS, recipe_checkpoints, run_partitions, shard_partitions
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
@@ -78,11 +78,8 @@ def build_eval_refresh_schedule(recipe: Recipe):
         "computed under another eval definition (benchmarks, protocol, scorer or code version).",
     )
     def eval_refresh_schedule(context: ScheduleEvaluationContext):
-        checkpoints = [
-            c for c in context.instance.get_dynamic_partitions(CHECKPOINTS.name) if parse_checkpoint_key(c)[0] in recipe.runs
-        ]
         requests = []
-        for checkpoint in checkpoints:
+        for checkpoint in recipe_checkpoints(context.instance, recipe):
             records = context.instance.fetch_materializations(
                 AssetRecordsFilter(asset_key=AssetKey("checkpoint_eval"), asset_partitions=[checkpoint]), limit=1
             ).records

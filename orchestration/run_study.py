@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, MultiPartitionKey
 
-from assets.partitions import CHECKPOINTS, parse_checkpoint_key, shard_key
+from assets.partitions import recipe_checkpoints, shard_keys
 from jobs.study import JOB_ORDER
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
 from resources.recipe import load_recipe
@@ -30,12 +30,11 @@ def partitions_for(job: str, recipe, instance) -> list:
     if job == "models_job":
         return list(recipe.models)
     if job == "generation_job":
-        return [shard_key(i) for i in range(recipe.generation.shards)]
+        return shard_keys(recipe)
     if job == "training_job":
         return [MultiPartitionKey({"student": s, "dataset": d}) for s in recipe.training.students for d in recipe.training.datasets]
     if job == "evaluation_job":
-        keys = instance.get_dynamic_partitions(CHECKPOINTS.name)
-        return [k for k in keys if parse_checkpoint_key(k)[0] in recipe.runs]
+        return recipe_checkpoints(instance, recipe)
     return [None]
 
 

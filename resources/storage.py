@@ -3,12 +3,13 @@
 
 
 import io
-import os
 from pathlib import Path
 
 import polars as pl
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
+
+from workloads import artifacts
 
 
 class Storage(ConfigurableResource):
@@ -43,21 +44,12 @@ class LocalStorage(Storage):
         return str(Path(self.root, key).resolve())
 
     def write_table(self, key: str, table: pl.DataFrame) -> str:
-        return self._write_atomic(key, table.write_parquet)
-
-    def _write_atomic(self, key: str, write) -> str:
-        target = Path(self.uri(key))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            write(tmp)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return str(target)
+        artifacts.write_parquet(table, self.uri(key))
+        return self.uri(key)
 
     def write_bytes(self, key: str, data: bytes) -> str:
-        return self._write_atomic(key, lambda tmp: tmp.write_bytes(data))
+        artifacts.write_bytes(self.uri(key), data)
+        return self.uri(key)
 
     def read_table(self, key: str) -> pl.DataFrame:
         path = Path(self.uri(key))
