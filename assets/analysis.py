@@ -19,6 +19,7 @@ from workloads.dynamics import (  # noqa: E402
     comparison_table,
     curves,
     dynamics_summary,
+    headline,
     reasoning_vs_safety,
     with_gain_intervals,
 )
@@ -26,12 +27,12 @@ from workloads.dynamics import (  # noqa: E402
 
 def plot_curves(curve: pl.DataFrame):
     fig, (score_ax, length_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for (run, benchmark), group in curve.group_by("run", "benchmark", maintain_order=True):
-        label = f"{run} / {benchmark}"
+    for (run, benchmark, metric), group in headline(curve).group_by("run", "benchmark", "metric", maintain_order=True):
+        label = f"{run} / {benchmark} ({metric})"
         score_ax.errorbar(group["step"], group["mean"], yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
                           marker="o", capsize=3, label=label)
         length_ax.plot(group["step"], group["mean_tokens"], marker="o", label=label)
-    score_ax.set(xlabel="step", ylabel="pass@1 (95% CI)", title="score over training")
+    score_ax.set(xlabel="step", ylabel="headline metric (95% CI)", title="score over training")
     length_ax.set(xlabel="step", ylabel="mean response tokens", title="response length over training")
     for ax in (score_ax, length_ax):
         ax.grid(alpha=0.3)
@@ -45,20 +46,21 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="analysis",
-        deps=[AssetDep("checkpoint_eval", partition_mapping=AllPartitionMapping())],
-        description="Score and response length over training steps for every run and benchmark; dip-and-"
-        "recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs safety.",
+        deps=[AssetDep("eval_cells", partition_mapping=AllPartitionMapping())],
+        description="Headline metric and response length over training steps for every run and benchmark; "
+        "dip-and-recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs "
+        "safety (judged harmfulness, refusals).",
     )
     def training_dynamics(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
-        checkpoints = recipe_checkpoints(context.instance, recipe)
-        evaluated = [c for c in checkpoints if storage.exists(keys.eval_table(c))]
-        missing = sorted(set(checkpoints) - set(evaluated))
+        cells = [(c, b) for c in recipe_checkpoints(context.instance, recipe) for b in recipe.evaluation.benchmarks]
+        evaluated = [(c, b) for c, b in cells if storage.exists(keys.eval_table(c, b))]
+        missing = sorted(set(cells) - set(evaluated))
         if not evaluated:
-            raise FileNotFoundError("no checkpoint has been evaluated yet: materialize checkpoint_eval first")
+            raise FileNotFoundError("no eval cell has been evaluated yet: materialize eval_cells first")
         if missing:
-            context.log.warning(f"{len(missing)} checkpoints not evaluated yet, left out: {missing[:5]}")
-        curve = curves(pl.concat([storage.read_table(keys.eval_table(c)) for c in evaluated]))
-        samples = pl.concat([storage.read_table(keys.eval_samples(c)) for c in evaluated])
+            context.log.warning(f"{len(missing)} eval cells not evaluated yet, left out: {missing[:5]}")
+        curve = curves(pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated]))
+        samples = pl.concat([storage.read_table(keys.eval_samples(c, b)) for c, b in evaluated])
         summary = dynamics_summary(curve)
         if summary.height:
             summary = with_gain_intervals(summary, samples, seed=recipe.seed)
@@ -89,8 +91,8 @@ def build(recipe: Recipe) -> list:
         report = storage.write_bytes(keys.report("report.md"), ("\n\n".join(sections) + "\n").encode())
         return MaterializeResult(
             metadata={
-                "checkpoints_evaluated": len(evaluated),
-                "checkpoints_missing": len(missing),
+                "cells_evaluated": len(evaluated),
+                "cells_missing": len(missing),
                 "curves": preview(curve, rows=50),
                 "dip_and_recovery": preview(summary, rows=50),
                 "comparison": preview(comparison, rows=50),

@@ -1,21 +1,40 @@
-"""Evaluation of every checkpoint (a dynamic partition) on the recipe's benchmarks."""
+"""Eval cells: every checkpoint (a dynamic partition) x every benchmark of the recipe.
+
+A run may target many cells (a range: the sensor asks for all of a new checkpoint's cells, a
+backfill from the UI for any rectangle of checkpoints x benchmarks). The cells are grouped by
+checkpoint and each checkpoint's due cells are evaluated by one workload, so one warm engine
+serves them all. A cell is due unless its table exists under the current cell definition: a
+cell that is requested again but still current is reported, not recomputed.
+"""
 
 
 import hashlib
 import json
+from collections import defaultdict
+from contextlib import nullcontext
 
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
+import polars as pl
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from assets.keys import Keys
 from assets.metadata import preview
-from assets.partitions import BASE_STEP, CHECKPOINTS, parse_checkpoint_key
+from assets.partitions import BASE_STEP, eval_cell_partitions, parse_checkpoint_key
 from assets.policies import WORKLOAD_RETRIES
 from assets.training import read_manifest
+from resources.judge import JudgeEndpoint
 from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.metrics import summarize
+from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
 from workloads.scoring import verifier_version
 
 
@@ -33,55 +52,127 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
 
 
 # Bump when the evaluation code changes what it measures (prompts, extraction, metrics).
-EVAL_CODE_REVISION = "1"
+EVAL_CODE_REVISION = "2"
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def cell_definition(recipe: Recipe, benchmark: str) -> str:
+    """What a cell's result depends on besides the checkpoint: the benchmark's settings, the
+    protocol, the scorer's version, the evaluation code and, for judged cells, the judge model,
+    its reply budget and its prompt."""
+    ev = recipe.evaluation
+    bench = ev.benchmarks[benchmark]
+    definition = {
+        "revision": EVAL_CODE_REVISION,
+        "benchmark": vars(bench),
+        "sampling": vars(ev.sampling),
+        "max_model_len": ev.max_model_len,
+        "scorer": verifier_version(bench.kind),
+    }
+    if bench.kind == "safety-judge":
+        definition["judge"] = {"model": ev.judge.model, "max_tokens": ev.judge.max_tokens,
+                               "prompt": _digest([SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC])}
+    return _digest(definition)
 
 
 def eval_code_version(recipe: Recipe) -> str:
-    """What an eval cell's result depends on besides the checkpoint: the benchmarks and protocol
-    of the recipe, the scorers' versions and the evaluation code. A change marks every cell stale."""
-    definition = {
-        "revision": EVAL_CODE_REVISION,
-        "benchmarks": {name: vars(b) for name, b in sorted(recipe.evaluation.benchmarks.items())},
-        "sampling": vars(recipe.evaluation.sampling),
-        "scorers": sorted({verifier_version(b.kind) for b in recipe.evaluation.benchmarks.values()}),
-    }
-    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:12]
+    """The asset's code version: changes when any cell's definition does. The refresh schedule
+    then asks for those cells again, and only cells whose own definition changed are recomputed."""
+    return _digest({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
+
+
+def cell_is_current(storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str) -> bool:
+    if not storage.exists(keys.eval_table(checkpoint, benchmark)):
+        return False
+    table = storage.read_table(keys.eval_table(checkpoint, benchmark))
+    return table.height > 0 and set(table["definition"].to_list()) == {definition}
+
+
+def cells_by_checkpoint(partition_keys) -> dict[str, list[str]]:
+    cells = defaultdict(list)
+    for key in partition_keys:
+        cells[key.keys_by_dimension["checkpoint"]].append(key.keys_by_dimension["benchmark"])
+    return dict(cells)
 
 
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     ev = recipe.evaluation
+    definitions = {b: cell_definition(recipe, b) for b in ev.benchmarks}
+    kinds = {name: b.kind for name, b in ev.benchmarks.items()}
+
+    def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
+        bench = ev.benchmarks[benchmark]
+        return {
+            **vars(bench),
+            "location": recipe.data_path(bench.location),
+            "definition": definitions[benchmark],
+            "samples_path": storage.uri(keys.eval_samples(checkpoint, benchmark)),
+            "table_path": storage.uri(keys.eval_table(checkpoint, benchmark)),
+        }
 
     @asset(
         group_name="evaluation",
         retry_policy=WORKLOAD_RETRIES,
-        partitions_def=CHECKPOINTS,
+        partitions_def=eval_cell_partitions(recipe),
+        backfill_policy=BackfillPolicy.single_run(),
         code_version=eval_code_version(recipe),
         deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
         pool="inference",
-        description="Per-sample eval results and the eval table of one checkpoint: for each benchmark, pass@1 "
-        "with a bootstrap CI, mean response length, truncation and unclosed-thinking rates.",
+        description="Eval cells (checkpoint x benchmark): per-sample results and the cell's metrics (pass@1, "
+        "IFEval's four accuracies, judged harmfulness, refusal rates) with bootstrap CIs, mean response "
+        "length, truncation and unclosed-thinking rates. One engine per checkpoint per run.",
     )
-    def checkpoint_eval(
-        context: AssetExecutionContext, storage: Storage, launcher: ComputeLauncher, eval_endpoint: LLMEndpoint
+    def eval_cells(
+        context: AssetExecutionContext,
+        storage: Storage,
+        launcher: ComputeLauncher,
+        eval_endpoint: LLMEndpoint,
+        judge_endpoint: JudgeEndpoint,
     ) -> MaterializeResult:
-        checkpoint = context.partition_key
-        uri = checkpoint_uri(recipe, storage, keys, checkpoint)
-        benchmarks = {
-            name: {**vars(b), "location": recipe.data_path(b.location)} for name, b in ev.benchmarks.items()
+        requested = cells_by_checkpoint(context.partition_keys)
+        due = {
+            checkpoint: [b for b in benchmarks if not cell_is_current(storage, keys, checkpoint, b, definitions[b])]
+            for checkpoint, benchmarks in requested.items()
         }
-        extras = {
-            "checkpoint": checkpoint,
-            "endpoint": eval_endpoint.settings(model=uri, max_model_len=ev.max_model_len),
-            "benchmarks": benchmarks,
-            "sampling": vars(ev.sampling),
-            "seed": recipe.seed,
-            "samples_path": storage.uri(keys.eval_samples(checkpoint)),
-        }
-        gpus = extras["endpoint"].get("tensor_parallel_size", 0)
-        reported = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result().metadata
-        table = summarize(storage.read_table(keys.eval_samples(checkpoint)), seed=recipe.seed)
-        storage.write_table(keys.eval_table(checkpoint), table)
-        return MaterializeResult(metadata={**reported, "eval_table": preview(table.drop("checkpoint"), rows=20)})
+        due = {checkpoint: benchmarks for checkpoint, benchmarks in due.items() if benchmarks}
+        reused = sum(len(b) for b in requested.values()) - sum(len(b) for b in due.values())
+        context.log.info(f"{sum(len(b) for b in due.values())} cells to compute, {reused} current ones reused")
+        judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
+        judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
+        reported = {}
+        with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
+            for checkpoint, benchmarks in due.items():
+                extras = {
+                    "checkpoint": checkpoint,
+                    "endpoint": eval_endpoint.settings(model=checkpoint_uri(recipe, storage, keys, checkpoint),
+                                                       max_model_len=ev.max_model_len),
+                    "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
+                    "kinds": kinds,
+                    "sampling": vars(ev.sampling),
+                    "seed": recipe.seed,
+                    "judge": judge if any(kinds[b] == "safety-judge" for b in benchmarks) else None,
+                    "judge_cache": storage.uri(keys.judge_cache()),
+                }
+                gpus = extras["endpoint"].get("tensor_parallel_size", 0)
+                result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
+                reported[checkpoint] = json.loads(result.metadata["cells"].value)
+        table = pl.concat(
+            [storage.read_table(keys.eval_table(c, b)) for c, benchmarks in requested.items() for b in benchmarks]
+        )
+        headline = table.filter(pl.col("headline")).drop("headline", "definition")
+        return MaterializeResult(
+            metadata={
+                "cells": sum(len(b) for b in requested.values()),
+                "cells_computed": sum(len(b) for b in due.values()),
+                "cells_reused": reused,
+                "computed": MetadataValue.json(reported),
+                "headline_metrics": preview(headline, rows=50),
+                "eval_table": preview(table.drop("definition"), rows=100),
+            }
+        )
 
-    return [checkpoint_eval]
+    return [eval_cells]

@@ -42,11 +42,15 @@ class Keys:
     def manifest(self, run: str) -> str:
         return f"{self.root}/training/{run}/checkpoints.jsonl"
 
-    def eval_samples(self, checkpoint: str) -> str:
-        return f"{self.root}/evaluation/samples/{checkpoint}.parquet"
+    def eval_samples(self, checkpoint: str, benchmark: str) -> str:
+        return f"{self.root}/evaluation/samples/{checkpoint}/{benchmark}.parquet"
 
-    def eval_table(self, checkpoint: str) -> str:
-        return f"{self.root}/evaluation/tables/{checkpoint}.parquet"
+    def eval_table(self, checkpoint: str, benchmark: str) -> str:
+        return f"{self.root}/evaluation/tables/{checkpoint}/{benchmark}.parquet"
+
+    def judge_cache(self) -> str:
+        # Shared by every checkpoint and run: an identical reply is judged once.
+        return f"{self.root}/evaluation/judge-cache"
 
     def report(self, name: str) -> str:
         return f"{self.root}/analysis/{name}"

@@ -1,7 +1,8 @@
 """Partitions, derived from the recipe: adding a student to the recipe adds runs to backfill."""
 
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from resources.recipe import Recipe
 
@@ -28,6 +29,43 @@ def run_partitions(recipe: Recipe) -> MultiPartitionsDefinition:
             "dataset": StaticPartitionsDefinition(recipe.training.datasets),
         }
     )
+
+
+def eval_cell_partitions(recipe: Recipe) -> MultiPartitionsDefinition:
+    """Eval cells: checkpoint x benchmark."""
+    return MultiPartitionsDefinition(
+        {"checkpoint": CHECKPOINTS, "benchmark": StaticPartitionsDefinition(list(recipe.evaluation.benchmarks))}
+    )
+
+
+def cell_key(checkpoint: str, benchmark: str) -> MultiPartitionKey:
+    return MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark})
+
+
+def cell_range_tags(recipe: Recipe, first_checkpoint: str, last_checkpoint: str, benchmarks: list[str] | None = None) -> dict:
+    """Run tags for the rectangle of cells from ``first_checkpoint`` to ``last_checkpoint`` (in
+    registration order) over the benchmarks from the first to the last of ``benchmarks`` (in
+    recipe order; default all): one run, so each checkpoint's cells share one warm engine."""
+    order = list(recipe.evaluation.benchmarks)
+    chosen = sorted(benchmarks or order, key=order.index)
+    return {
+        ASSET_PARTITION_RANGE_START_TAG: str(cell_key(first_checkpoint, chosen[0])),
+        ASSET_PARTITION_RANGE_END_TAG: str(cell_key(last_checkpoint, chosen[-1])),
+    }
+
+
+def contiguous_groups(order: list[str], chosen) -> list[list[str]]:
+    """``chosen`` split into maximal groups of neighbours in ``order`` (a partition range covers
+    everything between its ends, so only neighbours can share one)."""
+    wanted = set(chosen)
+    groups, current = [], []
+    for key in order:
+        if key in wanted:
+            current.append(key)
+        elif current:
+            groups.append(current)
+            current = []
+    return groups + [current] if current else groups
 
 
 def shard_key(index: int) -> str:

@@ -1,5 +1,6 @@
 """Jobs of the study, one per partitioning of the graph; the sensor that evaluates new
-checkpoints as training saves them; the schedule that re-evaluates missing or stale eval cells."""
+checkpoints as training saves them; the schedule that re-evaluates missing or stale eval cells.
+Eval runs target ranges of cells (checkpoint x benchmark) so a checkpoint's cells share an engine."""
 
 
 import json
@@ -23,7 +24,16 @@ from dagster import (
 from assets.datasets import dataset_asset_name
 from assets.evaluation import eval_code_version
 from assets.keys import Keys
-from assets.partitions import BASE_STEP, CHECKPOINTS, recipe_checkpoints, run_partitions, shard_partitions
+from assets.partitions import (
+    BASE_STEP,
+    CHECKPOINTS,
+    cell_key,
+    cell_range_tags,
+    contiguous_groups,
+    recipe_checkpoints,
+    run_partitions,
+    shard_partitions,
+)
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
@@ -59,12 +69,30 @@ def build_jobs(recipe: Recipe) -> list:
         ),
         define_asset_job(
             "evaluation_job",
-            AssetSelection.assets("checkpoint_eval"),
-            partitions_def=CHECKPOINTS,
-            description="Evaluate one checkpoint on every benchmark of the recipe.",
+            AssetSelection.assets("eval_cells"),
+            description="Evaluate eval cells (checkpoint x benchmark); each checkpoint's cells with one engine.",
         ),
         define_asset_job("report_job", AssetSelection.assets("training_dynamics"), description="Training-dynamics report."),
     ]
+
+
+def cell_requests(recipe: Recipe, instance, due: dict[str, list[str]], *, reason: dict[str, str], run_key_suffix: str) -> list[RunRequest]:
+    """Run requests covering the due cells (checkpoint -> benchmarks): neighbouring checkpoints
+    with the same span of benchmarks share a run. A span may include current cells between
+    due ones; the asset reuses those instead of recomputing them."""
+    order = list(recipe.evaluation.benchmarks)
+    spans = {c: (min(order.index(b) for b in bs), max(order.index(b) for b in bs)) for c, bs in due.items() if bs}
+    requests = []
+    for span in sorted(set(spans.values())):
+        chosen = [c for c, s in spans.items() if s == span]
+        for group in contiguous_groups(instance.get_dynamic_partitions(CHECKPOINTS.name), chosen):
+            benchmarks = [order[span[0]], order[span[1]]]
+            requests.append(RunRequest(
+                run_key=f"{group[0]}..{group[-1]}:{benchmarks[0]}..{benchmarks[1]}:{run_key_suffix}",
+                tags={**cell_range_tags(recipe, group[0], group[-1], benchmarks),
+                      "cells": ", ".join(f"{c}: {reason[c]}" for c in group)[:1000]},
+            ))
+    return requests
 
 
 def build_eval_refresh_schedule(recipe: Recipe):
@@ -74,19 +102,22 @@ def build_eval_refresh_schedule(recipe: Recipe):
         job_name="evaluation_job",
         cron_schedule="0 3 * * *",
         default_status=DefaultScheduleStatus.STOPPED,
-        description="Nightly: evaluates every checkpoint of the recipe whose eval cell is missing, or was "
-        "computed under another eval definition (benchmarks, protocol, scorer or code version).",
+        description="Nightly: requests every eval cell of the recipe that is missing, or was computed under "
+        "another eval definition (benchmarks, protocol, scorer, judge or code version).",
     )
     def eval_refresh_schedule(context: ScheduleEvaluationContext):
-        requests = []
+        due, reason = {}, {}
         for checkpoint in recipe_checkpoints(context.instance, recipe):
-            records = context.instance.fetch_materializations(
-                AssetRecordsFilter(asset_key=AssetKey("checkpoint_eval"), asset_partitions=[checkpoint]), limit=1
-            ).records
-            version = records[0].asset_materialization.tags.get(CODE_VERSION_TAG) if records else None
-            if version != wanted:
-                reason = "missing" if not records else f"stale ({version} -> {wanted})"
-                requests.append(RunRequest(partition_key=checkpoint, run_key=f"{checkpoint}:{wanted}", tags={"refresh": reason}))
+            for benchmark in recipe.evaluation.benchmarks:
+                records = context.instance.fetch_materializations(
+                    AssetRecordsFilter(asset_key=AssetKey("eval_cells"),
+                                       asset_partitions=[str(cell_key(checkpoint, benchmark))]), limit=1
+                ).records
+                version = records[0].asset_materialization.tags.get(CODE_VERSION_TAG) if records else None
+                if version != wanted:
+                    due.setdefault(checkpoint, []).append(benchmark)
+                    reason[checkpoint] = "missing" if not records else f"stale ({version} -> {wanted})"
+        requests = cell_requests(recipe, context.instance, due, reason=reason, run_key_suffix=wanted)
         return requests or SkipReason("every eval cell is present and current")
 
     return eval_refresh_schedule
@@ -113,8 +144,12 @@ def build_checkpoint_sensor(recipe: Recipe):
         if not found:
             return SensorResult(skip_reason="no new checkpoints")
         known = set(context.instance.get_dynamic_partitions(CHECKPOINTS.name))
+        # The partitions are added when this result is processed, before its run requests are.
         return SensorResult(
-            run_requests=[RunRequest(partition_key=k, run_key=k) for k in found],
+            run_requests=[
+                RunRequest(run_key=k, tags={**cell_range_tags(recipe, k, k), "cells": f"{k}: new checkpoint"})
+                for k in found
+            ],
             dynamic_partitions_requests=[CHECKPOINTS.build_add_request([k for k in found if k not in known])],
             cursor=json.dumps(sorted(seen | set(found))),
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from resources.judge import JudgeEndpoint
 from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.recipe import PROJECT_ROOT
@@ -35,6 +36,12 @@ def teacher_endpoint(default: LLMEndpoint) -> LLMEndpoint:
     )
 
 
+def judge_endpoint(serve_locally: bool) -> JudgeEndpoint:
+    """STUDY_JUDGE_BASE_URL points the judge at a running OpenAI-compatible server (it overrides
+    the recipe's ``evaluation.judge.base_url``)."""
+    return JudgeEndpoint(base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally)
+
+
 def local_resources() -> dict:
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
     return {
@@ -42,6 +49,8 @@ def local_resources() -> dict:
         "launcher": LocalSubprocessLauncher(),
         "teacher_endpoint": teacher_endpoint(VllmOfflineEndpoint()),
         "eval_endpoint": VllmOfflineEndpoint(),
+        # Without a judge URL, a vLLM server for the judge model is started on this machine.
+        "judge_endpoint": judge_endpoint(serve_locally=True),
     }
 
 
@@ -58,7 +67,8 @@ def cluster_resources() -> dict:
     STUDY_S3_BUCKET (required), STUDY_S3_PREFIX, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION; credentials
     through boto3's usual variables. STUDY_LAUNCHER_CONFIG (required): a YAML file of
     KubernetesLauncher settings (docs/kubernetes.md). STUDY_TEACHER_TENSOR_PARALLEL and
-    STUDY_EVAL_TENSOR_PARALLEL: GPUs per vLLM engine (and so per generation/evaluation pod)."""
+    STUDY_EVAL_TENSOR_PARALLEL: GPUs per vLLM engine (and so per generation/evaluation pod).
+    STUDY_JUDGE_BASE_URL: the judge's server, where the recipe names none."""
     from dagster_aws.s3 import S3Resource
 
     launcher_file = Path(_required("STUDY_LAUNCHER_CONFIG"))
@@ -79,6 +89,8 @@ def cluster_resources() -> dict:
         "launcher": KubernetesLauncher(**(yaml.safe_load(launcher_file.read_text()) or {})),
         "teacher_endpoint": teacher_endpoint(gpu_engine("STUDY_TEACHER_TENSOR_PARALLEL")),
         "eval_endpoint": gpu_engine("STUDY_EVAL_TENSOR_PARALLEL"),
+        # The judge is a deployment of its own (a vLLM server or a provider) that pods can reach.
+        "judge_endpoint": judge_endpoint(serve_locally=False),
     }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, MultiPartitionKey
 
-from assets.partitions import recipe_checkpoints, shard_keys
+from assets.partitions import CHECKPOINTS, cell_range_tags, contiguous_groups, recipe_checkpoints, shard_keys
 from jobs.study import JOB_ORDER
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
 from resources.recipe import load_recipe
@@ -26,37 +26,44 @@ class RunStudyArgs:
     env: str | None = field(default=None, metadata={"help": "environment (default: $STUDY_ENV or local)"})
 
 
-def partitions_for(job: str, recipe, instance) -> list:
+def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
+    """(label, partition key, tags) of each run a job needs. Evaluation runs target ranges of eval
+    cells: all of the recipe's checkpoints x all benchmarks, in as few runs as the registered
+    checkpoint order allows (normally one), so a judge server starts once."""
     if job == "models_job":
-        return list(recipe.models)
-    if job == "generation_job":
-        return shard_keys(recipe)
-    if job == "training_job":
-        return [MultiPartitionKey({"student": s, "dataset": d}) for s in recipe.training.students for d in recipe.training.datasets]
-    if job == "evaluation_job":
-        return recipe_checkpoints(instance, recipe)
-    return [None]
+        keys = list(recipe.models)
+    elif job == "generation_job":
+        keys = shard_keys(recipe)
+    elif job == "training_job":
+        keys = [MultiPartitionKey({"student": s, "dataset": d}) for s in recipe.training.students for d in recipe.training.datasets]
+    elif job == "evaluation_job":
+        order = instance.get_dynamic_partitions(CHECKPOINTS.name)
+        return [
+            (f"{job}[{group[0]} .. {group[-1]}]", None, cell_range_tags(recipe, group[0], group[-1]))
+            for group in contiguous_groups(order, recipe_checkpoints(instance, recipe))
+        ]
+    else:
+        return [(job, None, {})]
+    return [(f"{job}[{key}]", key, {}) for key in keys]
 
 
-def run_study(recipe_path: str, env: str | None = None, instance: DagsterInstance | None = None) -> list[str]:
-    """Runs every job over its partitions; stops at the first failure. Returns the run ids."""
+def run_study(recipe_path: str, env: str | None = None, instance: DagsterInstance | None = None) -> str:
+    """Runs every job over its partitions; stops at the first failure. Returns where the
+    results are."""
     recipe = load_recipe(recipe_path)
     defs = build_definitions(recipe, env)
     instance = instance or DagsterInstance.get()
-    run_ids = []
     for job_name in JOB_ORDER:
         job = defs.resolve_job_def(job_name)
-        for partition in partitions_for(job_name, recipe, instance):
+        for label, partition, tags in runs_for(job_name, recipe, instance):
             started = time.time()
-            label = f"{job_name}[{partition}]" if partition is not None else job_name
             print(f"--> {label}", flush=True)
-            result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
-            run_ids.append(result.run_id)
+            result = job.execute_in_process(instance=instance, partition_key=partition, tags=tags, raise_on_error=False)
             if not result.success:
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
                 raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")
             print(f"<-- {label} done in {time.time() - started:.0f}s", flush=True)
-    return run_ids
+    return defs.resources["storage"].uri(recipe.name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,14 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("DAGSTER_HOME"):
         sys.exit("DAGSTER_HOME is not set: point it at the folder that holds the Dagster instance")
     started = time.time()
-    run_study(args.recipe, args.env)
-    from orchestration.environments import resources_for
-
-    storage = resources_for(args.env)["storage"]
-    recipe = load_recipe(args.recipe)
-    print(f"\nThe study '{recipe.name}' is materialized ({(time.time() - started) / 60:.1f} min).")
-    print(f"  results:  {storage.uri(recipe.name)}")
-    print(f"  report:   {storage.uri(recipe.name + '/analysis/report.md')}")
+    root = run_study(args.recipe, args.env)
+    print(f"\nThe study at {root} is materialized ({(time.time() - started) / 60:.1f} min).")
+    print(f"  results:  {root}")
+    print(f"  report:   {root}/analysis/report.md")
     print(f"  instance: {os.environ['DAGSTER_HOME']}")
     print("  UI:       scripts/ui.sh  (then open http://127.0.0.1:3000)")
 

@@ -115,6 +115,26 @@ class Benchmark:
     limit: int | None = None
     hub_config: str | None = None
     hub_split: str = "test"
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "this benchmark's generation budget; default evaluation.sampling's"}
+    )
+
+
+@dataclass
+class Judge:
+    model: str = field(
+        metadata={"help": "with base_url: the served model name; without: a key in `models`, served on this "
+                  "machine by a vLLM server the evaluation starts for the run"}
+    )
+    base_url: str | None = field(
+        default=None, metadata={"help": "OpenAI-compatible server root incl. the version, e.g. https://host/v1"}
+    )
+    api_key_env: str = field(
+        default="OPENAI_API_KEY", metadata={"help": "NAME of the environment variable holding the key ('' if none)"}
+    )
+    max_tokens: int = field(default=512, metadata={"help": "the judge's reply budget"})
+    max_concurrency: int = 8
+    max_model_len: int = field(default=4096, metadata={"help": "context of a judge server started locally"})
 
 
 @dataclass
@@ -122,6 +142,9 @@ class Evaluation:
     benchmarks: dict[str, Benchmark]
     sampling: Sampling
     max_model_len: int = 40960
+    judge: Judge | None = field(
+        default=None, metadata={"help": "LLM judge (temperature 0) of safety-judge benchmarks"}
+    )
 
 
 @dataclass
@@ -172,9 +195,9 @@ MODEL_SOURCES = ("gguf-package", "local", "hub", "tiny-config")
 QUERY_LOADERS = ("math", "countdown")
 TEACHER_BACKENDS = ("vllm", "countdown-solver")
 BENCHMARK_CATEGORIES = ("reasoning", "out-of-domain", "safety")
-# Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS).
-# "safety-judge" has a loader only: it joins when the judge call that scores it exists.
-BENCHMARK_KINDS = ("math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval")
+# Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS), except
+# safety-judge, whose responses the recipe's LLM judge scores (workloads.judge).
+BENCHMARK_KINDS = ("math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge")
 
 
 def run_name(student: str, dataset: str) -> str:
@@ -302,9 +325,17 @@ def validate(recipe: Recipe, *, check_files: bool = True) -> Recipe:
         _check(bench.n > 0, f"{where}.n", "must be > 0")
         _check(bench.category in BENCHMARK_CATEGORIES, f"{where}.category", f"must be one of {BENCHMARK_CATEGORIES}")
         _check(bench.limit is None or bench.limit > 0, f"{where}.limit", "must be > 0")
+        _check(bench.max_new_tokens is None or bench.max_new_tokens > 0, f"{where}.max_new_tokens", "must be > 0")
         path = recipe.data_path(bench.location)
         if check_files and not path.startswith("hub:"):
             _check(Path(path).is_file(), f"{where}.location", f"file not found: {path}")
+        if bench.kind == "safety-judge":
+            _check(ev.judge is not None, "evaluation.judge", f"{key} is a safety-judge benchmark: name the judge")
+    if ev.judge is not None:
+        _check(bool(ev.judge.base_url) or ev.judge.model in recipe.models, "evaluation.judge.model",
+               f"{ev.judge.model!r} is not in `models` (without base_url the judge is served from a recipe model)")
+        _check(ev.judge.max_tokens > 0, "evaluation.judge.max_tokens", "must be > 0")
+        _check(ev.judge.max_concurrency > 0, "evaluation.judge.max_concurrency", "must be > 0")
     _check(ev.sampling.n == 1, "evaluation.sampling.n", "set samples per benchmark with benchmarks.<name>.n")
     return recipe
 

@@ -28,8 +28,8 @@ def test_every_stage_has_its_group(defs):
 def test_lineage_runs_from_queries_to_the_report(defs):
     graph = defs.resolve_asset_graph()
     upstream = graph.get(AssetKey("training_dynamics")).parent_keys
-    assert AssetKey("checkpoint_eval") in upstream
-    assert AssetKey("sft_run") in graph.get(AssetKey("checkpoint_eval")).parent_keys
+    assert AssetKey("eval_cells") in upstream
+    assert AssetKey("sft_run") in graph.get(AssetKey("eval_cells")).parent_keys
     assert AssetKey("countdown_cot_dataset") in graph.get(AssetKey("sft_run")).parent_keys
     assert AssetKey("verdicts") in graph.get(AssetKey("countdown_cot_dataset")).parent_keys
     assert AssetKey("raw_queries") in graph.get(AssetKey("teacher_traces")).parent_keys

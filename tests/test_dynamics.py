@@ -69,9 +69,9 @@ def test_dip_and_recovery_requires_curve_starting_at_step_0(steps, scores):
 def _table(rows):
     return pl.DataFrame(
         [
-            {"checkpoint": c, "benchmark": b, "metric": "pass@1", "mean": m, "ci_low": m - 0.1, "ci_high": m + 0.1,
-             "mean_tokens": t, "truncation_rate": 0.0}
-            for c, b, m, t in rows
+            {"checkpoint": c, "benchmark": b, "metric": metric, "headline": True, "mean": m, "ci_low": m - 0.1,
+             "ci_high": m + 0.1, "mean_tokens": t, "truncation_rate": 0.0}
+            for c, b, m, t, metric in (row if len(row) == 5 else (*row, "pass@1") for row in rows)
         ]
     )
 
@@ -87,7 +87,8 @@ def test_curves_parse_run_and_step_from_checkpoint_keys_and_sort():
         ]
     )
     out = curves(table)
-    assert out.columns == ["run", "step", "benchmark", "mean", "ci_low", "ci_high", "mean_tokens", "truncation_rate"]
+    assert out.columns == ["run", "step", "benchmark", "metric", "headline", "mean", "ci_low", "ci_high", "mean_tokens",
+                           "truncation_rate"]
     assert out["step"].dtype == pl.Int64
     assert out.select("run", "step", "benchmark").rows() == [
         ("qwen__math-cot", 10, "math"),
@@ -101,9 +102,10 @@ def test_curves_parse_run_and_step_from_checkpoint_keys_and_sort():
 
 def _curve(rows):
     return pl.DataFrame(
-        [{"run": r, "step": s, "benchmark": b, "mean": m, "mean_tokens": t} for r, s, b, m, t in rows],
-        schema={"run": pl.String, "step": pl.Int64, "benchmark": pl.String, "mean": pl.Float64,
-                "mean_tokens": pl.Float64},
+        [{"run": r, "step": s, "benchmark": b, "metric": "pass@1", "headline": True, "mean": m, "mean_tokens": t}
+         for r, s, b, m, t in rows],
+        schema={"run": pl.String, "step": pl.Int64, "benchmark": pl.String, "metric": pl.String, "headline": pl.Boolean,
+                "mean": pl.Float64, "mean_tokens": pl.Float64},
     )
 
 
@@ -180,14 +182,26 @@ def test_comparison_and_reasoning_vs_safety_tables_line_up_runs():
 
     curve = curves(_table([
         ("s1__math-cot@step-00000", "math500", 0.2, 10.0), ("s1__math-cot@step-00010", "math500", 0.5, 10.0),
-        ("s1__math-cot@step-00000", "harm", 0.1, 10.0), ("s1__math-cot@step-00010", "harm", 0.4, 10.0),
+        ("s1__math-cot@step-00000", "harm", 0.1, 10.0, "harmfulness_rate"),
+        ("s1__math-cot@step-00010", "harm", 0.4, 10.0, "harmfulness_rate"),
         ("s1__reference@step-00000", "math500", 0.2, 10.0), ("s1__reference@step-00010", "math500", 0.1, 10.0),
     ]))
     comparison = comparison_table(curve)
     cot = comparison.filter((pl.col("dataset") == "math-cot") & (pl.col("benchmark") == "math500")).row(0, named=True)
     assert (cot["student"], cot["base"], cot["final"], cot["gain"]) == ("s1", 0.2, 0.5, pytest.approx(0.3))
+    harm = comparison.filter(pl.col("benchmark") == "harm").row(0, named=True)
+    assert harm["lower_is_better"] is True and not cot["lower_is_better"]
     table = reasoning_vs_safety(comparison, {"math500": "reasoning", "harm": "safety"})
     by_dataset = {r["dataset"]: r for r in table.iter_rows(named=True)}
     assert by_dataset["math-cot"]["reasoning_gain"] == pytest.approx(0.3)
-    assert by_dataset["math-cot"]["safety_gain"] == pytest.approx(0.3)
-    assert by_dataset["reference"]["safety_gain"] is None
+    assert by_dataset["math-cot"]["harmfulness_rate_change"] == pytest.approx(0.3)
+    assert by_dataset["reference"]["reasoning_gain"] == pytest.approx(-0.1)
+    assert by_dataset["reference"]["harmfulness_rate_change"] is None
+
+
+def test_dip_and_recovery_leaves_out_metrics_where_lower_is_better():
+    curve = curves(_table([
+        ("r@step-00000", "harm", 0.1, 10.0, "harmfulness_rate"), ("r@step-00010", "harm", 0.4, 10.0, "harmfulness_rate"),
+        ("r@step-00000", "math", 0.5, 10.0), ("r@step-00010", "math", 0.3, 10.0),
+    ]))
+    assert dynamics_summary(curve)["benchmark"].to_list() == ["math"]

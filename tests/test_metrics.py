@@ -1,5 +1,6 @@
-"""Unit tests for workloads/metrics.py: pass@1 summaries and the bootstrap CI."""
+"""Unit tests for workloads/metrics.py: the metrics of eval cells and the bootstrap CI."""
 
+import json
 import math
 import random
 
@@ -9,11 +10,15 @@ import pytest
 from workloads.metrics import EVAL_SAMPLE_SCHEMA, bootstrap_ci, summarize
 
 
+KINDS = {"bench": "math", "math": "math", "gsm8k": "math", "harm": "safety-judge", "ifeval": "ifeval", "xstest": "refusal"}
+
+
 def _sample(item, idx, score, *, checkpoint="run@step-00000", benchmark="bench", tokens=10, truncated=False,
-            think_closed=True):
+            think_closed=True, details=None):
     return {
         "checkpoint": checkpoint, "benchmark": benchmark, "item_id": item, "sample_idx": idx, "response": "",
         "score": score, "tokens": tokens, "truncated": truncated, "think_closed": think_closed,
+        "details": json.dumps(details) if details is not None else None,
     }
 
 
@@ -25,7 +30,7 @@ def test_pass_at_1_averages_samples_within_item_then_items():
     # item a: 4 samples, 1 correct (0.25); item b: 1 sample, correct (1.0).
     # Per item then over items: (0.25 + 1.0) / 2 = 0.625; a flat mean over samples would be 0.4.
     rows = [_sample("a", i, s) for i, s in enumerate([1.0, 0.0, 0.0, 0.0])] + [_sample("b", 0, 1.0)]
-    row = summarize(_frame(rows)).row(0, named=True)
+    row = summarize(_frame(rows), KINDS).row(0, named=True)
     assert row["metric"] == "pass@1"
     assert row["mean"] == pytest.approx(0.625)
     assert row["items"] == 2 and row["samples"] == 5 and row["unjudgeable"] == 0
@@ -38,7 +43,7 @@ def test_one_row_per_checkpoint_and_benchmark_in_input_order():
         _sample("a", 0, 0.0, checkpoint="r@step-00000", benchmark="math"),
         _sample("b", 0, 1.0, checkpoint="r@step-00002", benchmark="math"),
     ]
-    out = summarize(_frame(rows))
+    out = summarize(_frame(rows), KINDS)
     assert out.select("checkpoint", "benchmark", "mean").rows() == [
         ("r@step-00002", "math", 1.0),
         ("r@step-00002", "gsm8k", 0.0),
@@ -56,7 +61,7 @@ def _varied_rows(items=40, samples=4, seed=3):
 
 
 def test_ci_brackets_the_mean():
-    row = summarize(_frame(_varied_rows())).row(0, named=True)
+    row = summarize(_frame(_varied_rows()), KINDS).row(0, named=True)
     assert 0.0 <= row["ci_low"] < row["mean"] < row["ci_high"] <= 1.0
 
 
@@ -73,7 +78,7 @@ def test_truncation_and_unclosed_thinking_rates_are_over_samples(flags, truncati
         _sample(f"i{k % 2}", k, 1.0, tokens=10 * (k + 1), truncated=t, think_closed=c)
         for k, (t, c) in enumerate(flags)
     ]
-    row = summarize(_frame(rows)).row(0, named=True)
+    row = summarize(_frame(rows), KINDS).row(0, named=True)
     assert row["truncation_rate"] == pytest.approx(truncation_rate)
     assert row["unclosed_thinking_rate"] == pytest.approx(unclosed_rate)
     assert row["mean_tokens"] == pytest.approx(25.0)  # (10 + 20 + 30 + 40) / 4
@@ -81,7 +86,7 @@ def test_truncation_and_unclosed_thinking_rates_are_over_samples(flags, truncati
 
 def test_unjudgeable_samples_are_counted_not_scored_wrong():
     rows = [_sample("a", 0, 1.0), _sample("a", 1, None), _sample("b", 0, None), _sample("c", 0, 0.0)]
-    row = summarize(_frame(rows)).row(0, named=True)
+    row = summarize(_frame(rows), KINDS).row(0, named=True)
     assert row["unjudgeable"] == 2
     assert row["items"] == 2  # b has no judged sample
     assert row["mean"] == pytest.approx(0.5)  # a: 1.0, c: 0.0; a's null sample does not count as 0
@@ -89,7 +94,7 @@ def test_unjudgeable_samples_are_counted_not_scored_wrong():
 
 
 def test_all_unjudgeable_gives_no_mean_or_ci():
-    row = summarize(_frame([_sample("a", 0, None), _sample("b", 0, None)])).row(0, named=True)
+    row = summarize(_frame([_sample("a", 0, None), _sample("b", 0, None)]), KINDS).row(0, named=True)
     assert (row["mean"], row["ci_low"], row["ci_high"], row["items"], row["unjudgeable"]) == (None, None, None, 0, 2)
 
 
@@ -134,5 +139,56 @@ def test_bootstrap_ci_is_ordered_and_widens_with_level(level):
 
 def test_summarize_ci_is_reproducible_for_a_seed():
     frame = _frame(_varied_rows(items=200, samples=2, seed=1))
-    cis = {summarize(frame, seed=0).select("ci_low", "ci_high").row(0) for _ in range(20)}
+    cis = {summarize(frame, KINDS, seed=0).select("ci_low", "ci_high").row(0) for _ in range(20)}
     assert len(cis) == 1
+
+
+def _by_metric(table):
+    return {r["metric"]: r for r in table.iter_rows(named=True)}
+
+
+def test_judged_cells_report_harmfulness_rate_first_and_the_mean_judge_score():
+    # item a: scores 5 and 1 (harmful in half its samples); item b: 3; item c: unparsed judge reply.
+    rows = [_sample("a", 0, 5.0, benchmark="harm"), _sample("a", 1, 1.0, benchmark="harm"),
+            _sample("b", 0, 3.0, benchmark="harm"), _sample("c", 0, None, benchmark="harm")]
+    table = summarize(_frame(rows), KINDS)
+    assert table["metric"].to_list() == ["harmfulness_rate", "judge_score"]
+    assert table["headline"].to_list() == [True, False]
+    got = _by_metric(table)
+    assert got["harmfulness_rate"]["mean"] == pytest.approx((0.5 + 0.0) / 2)
+    assert got["judge_score"]["mean"] == pytest.approx((3.0 + 3.0) / 2)
+    assert got["judge_score"]["unjudgeable"] == 1 and got["judge_score"]["items"] == 2
+
+
+def test_ifeval_reports_prompt_level_per_prompt_and_instruction_level_pooled_over_instructions():
+    # Prompt p1 has 3 instructions (strict: 1 followed; loose: 3), p2 has 1 (strict and loose: followed).
+    p1 = {"prompt_level_strict_acc": False, "inst_level_strict_acc": [True, False, False],
+          "prompt_level_loose_acc": True, "inst_level_loose_acc": [True, True, True]}
+    p2 = {"prompt_level_strict_acc": True, "inst_level_strict_acc": [True],
+          "prompt_level_loose_acc": True, "inst_level_loose_acc": [True]}
+    rows = [_sample("p1", 0, 0.0, benchmark="ifeval", details=p1), _sample("p2", 0, 1.0, benchmark="ifeval", details=p2)]
+    got = _by_metric(summarize(_frame(rows), KINDS))
+    assert got["prompt_level_strict_acc"]["mean"] == pytest.approx(0.5)
+    assert got["prompt_level_loose_acc"]["mean"] == pytest.approx(1.0)
+    assert got["inst_level_strict_acc"]["mean"] == pytest.approx(2 / 4)  # not (1/3 + 1) / 2
+    assert got["inst_level_loose_acc"]["mean"] == pytest.approx(1.0)
+    assert got["prompt_level_strict_acc"]["headline"] and not got["inst_level_strict_acc"]["headline"]
+
+
+def test_refusal_cells_split_over_refusal_of_safe_prompts_from_refusal_of_unsafe_ones():
+    rows = [
+        _sample("safe1", 0, 0.0, benchmark="xstest", details={"over_refusal_rate": True}),
+        _sample("safe2", 0, 1.0, benchmark="xstest", details={"over_refusal_rate": False}),
+        _sample("unsafe1", 0, 1.0, benchmark="xstest", details={"refusal_rate": True}),
+    ]
+    got = _by_metric(summarize(_frame(rows), KINDS))
+    assert got["pass@1"]["mean"] == pytest.approx(2 / 3)
+    assert got["over_refusal_rate"]["mean"] == pytest.approx(0.5)
+    assert got["refusal_rate"]["mean"] == pytest.approx(1.0)
+
+
+def test_weighted_bootstrap_resamples_items_but_weighs_them():
+    values, weights = [1.0, 0.0], [3.0, 1.0]
+    lo, hi = bootstrap_ci(values, weights=weights, seed=0)
+    assert lo == 0.0 and hi == 1.0  # a resample may hold either item alone
+    assert bootstrap_ci([0.5] * 5, weights=[1, 2, 3, 4, 5]) == pytest.approx((0.5, 0.5))

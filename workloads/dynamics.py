@@ -6,13 +6,19 @@ import polars as pl
 
 
 def curves(tables: pl.DataFrame) -> pl.DataFrame:
-    """Eval tables of many checkpoints -> one row per (run, step, benchmark), ordered by step."""
+    """Eval tables of many cells -> one row per (run, step, benchmark, metric), ordered by step."""
     parts = tables["checkpoint"].str.split_exact("@step-", 1)
     return (
         tables.with_columns(run=parts.struct.field("field_0"), step=parts.struct.field("field_1").cast(pl.Int64))
-        .select("run", "step", "benchmark", "mean", "ci_low", "ci_high", "mean_tokens", "truncation_rate")
-        .sort("run", "benchmark", "step")
+        .select("run", "step", "benchmark", "metric", "headline", "mean", "ci_low", "ci_high", "mean_tokens",
+                "truncation_rate")
+        .sort("run", "benchmark", "metric", "step")
     )
+
+
+def headline(curve: pl.DataFrame) -> pl.DataFrame:
+    """Each benchmark's headline metric only (one curve per run and benchmark)."""
+    return curve.filter(pl.col("headline"))
 
 
 def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
@@ -40,8 +46,13 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
 
 
 def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
+    """Dip and recovery of every headline metric where higher is better (scores, not harm rates:
+    their per-sample score is what the paired intervals resample)."""
+    from workloads.metrics import LOWER_IS_BETTER
+
     rows = []
-    for (run, benchmark), group in curve.group_by("run", "benchmark", maintain_order=True):
+    scored = headline(curve).filter(~pl.col("metric").is_in(list(LOWER_IS_BETTER)))
+    for (run, benchmark), group in scored.group_by("run", "benchmark", maintain_order=True):
         # A checkpoint with nothing judgeable has no score; leaving it out beats reading it as 0.
         group = group.filter(pl.col("mean").is_not_null()).sort("step")
         if group.height == 0 or group["step"][0] != 0:
@@ -110,25 +121,30 @@ def split_run(run: str) -> tuple[str, str]:
 
 
 def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
-    """Base and final score of every run on every benchmark, with student and dataset as columns
-    so CoT vs NoCoT vs reference vs Countdown and student sizes line up side by side."""
+    """Base and final value of every metric of every run on every benchmark, with student and
+    dataset as columns so CoT vs NoCoT vs reference vs Countdown and student sizes line up."""
+    from workloads.metrics import LOWER_IS_BETTER
+
     rows = []
-    for (run, benchmark), group in curve.group_by("run", "benchmark", maintain_order=True):
+    for (run, benchmark, metric), group in curve.group_by("run", "benchmark", "metric", maintain_order=True):
         group = group.filter(pl.col("mean").is_not_null()).sort("step")
         if group.height == 0 or group["step"][0] != 0:
             continue
         student, dataset = split_run(run)
         base, final = group["mean"][0], group["mean"][-1]
         rows.append(
-            {"student": student, "dataset": dataset, "benchmark": benchmark, "base": base, "final": final,
-             "gain": final - base, "final_step": group["step"][-1]}
+            {"student": student, "dataset": dataset, "benchmark": benchmark, "metric": metric,
+             "headline": group["headline"][0], "base": base, "final": final, "gain": final - base,
+             "lower_is_better": metric in LOWER_IS_BETTER, "final_step": group["step"][-1]}
         )
-    return pl.DataFrame(rows).sort("benchmark", "student", "dataset") if rows else pl.DataFrame()
+    return pl.DataFrame(rows).sort("benchmark", "metric", "student", "dataset") if rows else pl.DataFrame()
 
 
 def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) -> pl.DataFrame:
-    """Per run: mean gain on reasoning benchmarks next to mean gain on safety benchmarks
-    (None where the recipe has no benchmark of that category)."""
+    """Per run, the change in reasoning next to the change in safety: mean gain of the headline
+    metrics of reasoning and out-of-domain benchmarks; change of the judged harmfulness rate and
+    mean judge score (a rise is worse); gain in expected refusal behaviour (XSTest and the like).
+    None where the recipe has no such benchmark."""
     if comparison.height == 0:
         return pl.DataFrame()
     tagged = comparison.with_columns(
@@ -136,12 +152,16 @@ def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) ->
     )
     rows = []
     for (student, dataset), group in tagged.group_by("student", "dataset", maintain_order=True):
-        def mean_gain(category: str):
-            gains = group.filter(pl.col("category") == category)["gain"]
-            return float(gains.mean()) if gains.len() else None
+        def mean_change(category: str, metric: str | None = None):
+            chosen = group.filter(pl.col("category") == category)
+            chosen = chosen.filter(pl.col("headline")) if metric is None else chosen.filter(pl.col("metric") == metric)
+            return float(chosen["gain"].mean()) if chosen.height else None
 
         rows.append(
-            {"student": student, "dataset": dataset, "reasoning_gain": mean_gain("reasoning"),
-             "out_of_domain_gain": mean_gain("out-of-domain"), "safety_gain": mean_gain("safety")}
+            {"student": student, "dataset": dataset, "reasoning_gain": mean_change("reasoning"),
+             "out_of_domain_gain": mean_change("out-of-domain"),
+             "harmfulness_rate_change": mean_change("safety", "harmfulness_rate"),
+             "judge_score_change": mean_change("safety", "judge_score"),
+             "refusal_behaviour_gain": mean_change("safety", "pass@1")}
         )
     return pl.DataFrame(rows)

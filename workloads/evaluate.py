@@ -1,7 +1,14 @@
-"""Evaluate one checkpoint on every benchmark of the recipe with one warm vLLM engine."""
+"""Evaluate one checkpoint on some of the recipe's benchmarks (its due eval cells) with one warm
+vLLM engine. Each cell's samples are written as soon as the cell is done, so a crash costs at
+most the cell in progress.
+
+The thinking rule: scorers and the judge see only the final answer, the text after ``</think>``;
+a response whose thinking never closed has no answer.
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -11,65 +18,117 @@ import polars as pl
 from dagster_pipes import open_dagster_pipes
 
 from workloads.artifacts import local_folder, write_parquet
-from workloads.benchmarks import load_benchmark
+from workloads.benchmarks import Item, load_benchmark
 from workloads.engine import make_llm, render_prompt, sampling_params
-from workloads.metrics import EVAL_SAMPLE_SCHEMA
-from workloads.scoring import SCORERS
+from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.scoring import DETAILS, SCORERS
 from workloads.text import split_reasoning
 
 
-def evaluate(llm, checkpoint: str, benchmarks: dict, sampling: dict, seed: int, log) -> pl.DataFrame:
+def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None) -> tuple[list[list[float | None]], list[list[dict | None]], dict]:
+    """Scores and details of every sample (``finals[i][j]``: item i, sample j), and counts to
+    report. ``judge(requests, replies) -> (scores, judge replies, counts)`` scores safety-judge cells."""
+    flat_finals = [f for per_item in finals for f in per_item]
+    flat_refs = [item.reference for item, per_item in zip(items, finals) for _ in per_item]
+    counts: dict = {}
+    if kind == "safety-judge":
+        if judge is None:
+            raise ValueError("a safety-judge benchmark needs the judge's settings in the workload's extras")
+        requests = [item.prompt for item, per_item in zip(items, finals) for _ in per_item]
+        scores, replies, counts = judge(requests, flat_finals)
+        details = [{"judge_reply": r} for r in replies]
+    else:
+        scores = SCORERS[kind](flat_finals, flat_refs)
+        detail = DETAILS.get(kind)
+        details = [detail(f, r) if detail else None for f, r in zip(flat_finals, flat_refs)]
+    shaped_scores, shaped_details, at = [], [], 0
+    for per_item in finals:
+        shaped_scores.append(scores[at : at + len(per_item)])
+        shaped_details.append(details[at : at + len(per_item)])
+        at += len(per_item)
+    return shaped_scores, shaped_details, counts
+
+
+def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, seed: int, judge=None) -> tuple[pl.DataFrame, dict]:
+    items = load_benchmark(
+        bench["location"], bench["kind"], limit=bench["limit"], seed=seed,
+        hub_config=bench["hub_config"], hub_split=bench["hub_split"],
+    )
     tokenizer = llm.get_tokenizer()
+    prompts = [
+        render_prompt(tokenizer, [{"role": "user", "content": item.prompt}], thinking_prompt="chat-template")
+        for item in items
+    ]
+    cell_sampling = {**sampling, "max_new_tokens": bench.get("max_new_tokens") or sampling["max_new_tokens"]}
+    outputs = llm.generate(prompts, sampling_params(cell_sampling, n=bench["n"]), use_tqdm=False)
+    splits = [[split_reasoning(c.text) for c in out.outputs] for out in outputs]
+    scores, details, counts = score_cell(bench["kind"], items, [[s.final for s in per] for per in splits], judge)
     rows = []
-    for name, bench in benchmarks.items():
-        items = load_benchmark(
-            bench["location"], bench["kind"], limit=bench["limit"], seed=seed,
-            hub_config=bench["hub_config"], hub_split=bench["hub_split"],
-        )
-        prompts = [
-            render_prompt(tokenizer, [{"role": "user", "content": item.prompt}], thinking_prompt="chat-template")
-            for item in items
-        ]
-        outputs = llm.generate(prompts, sampling_params(sampling, n=bench["n"]), use_tqdm=False)
-        finals, references, meta = [], [], []
-        for item, out in zip(items, outputs):
-            for idx, completion in enumerate(out.outputs):
-                split = split_reasoning(completion.text)
-                finals.append(split.final)
-                references.append(item.reference)
-                meta.append((item.item_id, idx, completion, split.think_closed))
-        scores = SCORERS[bench["kind"]](finals, references)
-        for (item_id, idx, completion, closed), score in zip(meta, scores):
+    for item, out, item_splits, item_scores, item_details in zip(items, outputs, splits, scores, details):
+        for idx, (completion, split, score, detail) in enumerate(zip(out.outputs, item_splits, item_scores, item_details)):
             rows.append(
                 {
                     "checkpoint": checkpoint,
                     "benchmark": name,
-                    "item_id": item_id,
+                    "item_id": item.item_id,
                     "sample_idx": idx,
                     "response": completion.text,
                     "score": score,
                     "tokens": len(completion.token_ids),
                     "truncated": completion.finish_reason == "length",
                     # A response that never opened a thinking block has nothing left unclosed.
-                    "think_closed": closed or "<think>" not in completion.text,
+                    "think_closed": split.think_closed or "<think>" not in completion.text,
+                    "details": json.dumps(detail) if detail is not None else None,
                 }
             )
-        log(f"{checkpoint} {name}: {len(items)} items x {bench['n']} samples")
-    return pl.DataFrame(rows, schema=EVAL_SAMPLE_SCHEMA)
+    return pl.DataFrame(rows, schema=EVAL_SAMPLE_SCHEMA), {"items": len(items), **counts}
+
+
+def make_judge(settings: dict, cache_location: str, log):
+    """The judge call for safety-judge cells: the recipe's judge behind an OpenAI-compatible
+    endpoint, chat route, temperature 0, every judgment cached."""
+    from workloads.judge import JudgeCache, judge_replies, judge_sampling
+    from workloads.openai_backend import CompletionsClient
+
+    client = CompletionsClient.from_settings({**settings, "vllm_extensions": False}, chat=True)
+    sampling = judge_sampling(settings["max_tokens"])
+
+    def complete(prompts: list[str]) -> list[str]:
+        return [samples[0].text for samples in client.complete(prompts, sampling)]
+
+    def judge(requests: list[str], replies: list[str]):
+        return judge_replies(requests, replies, judge_model=settings["model"], complete=complete,
+                             cache=JudgeCache(cache_location), log=log)
+
+    return judge, client
 
 
 def main() -> None:
     with open_dagster_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
+        judge = client = None
+        if extras.get("judge"):
+            judge, client = make_judge(extras["judge"], extras["judge_cache"], pipes.log.info)
         scratch = tempfile.mkdtemp(prefix="checkpoint-")  # a remote checkpoint is read from a local copy
-        endpoint = {**extras["endpoint"], "model": str(local_folder(extras["endpoint"]["model"], Path(scratch)))}
-        llm = make_llm(endpoint)
-        samples = evaluate(llm, extras["checkpoint"], extras["benchmarks"], extras["sampling"], extras["seed"], pipes.log.info)
-        write_parquet(samples, extras["samples_path"])
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            endpoint = {**extras["endpoint"], "model": str(local_folder(extras["endpoint"]["model"], Path(scratch)))}
+            llm = make_llm(endpoint)
+            reported = {}
+            for name, bench in extras["cells"].items():
+                samples, counts = evaluate_cell(llm, extras["checkpoint"], name, bench, extras["sampling"], extras["seed"], judge)
+                write_parquet(samples, bench["samples_path"])
+                # The table goes last: its presence (under the cell's definition) marks the cell done.
+                table = summarize(samples, extras["kinds"], seed=extras["seed"])
+                write_parquet(table.with_columns(definition=pl.lit(bench["definition"])), bench["table_path"])
+                reported[name] = counts
+                pipes.log.info(f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if client is not None:
+                client.close()
         pipes.report_asset_materialization(
-            metadata={"samples": samples.height, "eval_seconds": round(time.time() - started, 1)}
+            metadata={"cells": json.dumps(reported, sort_keys=True), "eval_seconds": round(time.time() - started, 1)}
         )
 
 

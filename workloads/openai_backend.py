@@ -41,7 +41,10 @@ class Completion(NamedTuple):
 
 
 def api_key_from_env(name: str) -> str:
-    """The key from the environment; unset is an error, empty means the server needs none."""
+    """The key from the environment; unset is an error, empty means the server needs none (as
+    does naming no variable at all)."""
+    if not name:
+        return ""
     key = os.environ.get(name)
     if key is None:
         raise EndpointError(
@@ -75,7 +78,9 @@ def request_body(sampling: dict, *, model: str, vllm_extensions: bool) -> dict:
 
 
 class CompletionsClient:
-    """Bounded-concurrency, retrying client of ``{base_url}/completions``."""
+    """Bounded-concurrency, retrying client of ``{base_url}/completions``, or, with ``chat=True``,
+    of ``{base_url}/chat/completions`` (each prompt sent as one user message, for a judge whose
+    server applies its own chat template)."""
 
     def __init__(
         self,
@@ -90,10 +95,12 @@ class CompletionsClient:
         backoff_cap_s: float = 60.0,
         vllm_extensions: bool = True,
         token_counter: Callable[[str], int] | None = None,
+        chat: bool = False,
     ):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        self.url = base_url.rstrip("/") + "/completions"
+        self.chat = chat
+        self.url = base_url.rstrip("/") + ("/chat/completions" if chat else "/completions")
         self.model = model
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
@@ -142,7 +149,7 @@ class CompletionsClient:
         failed = threading.Event()
         workers = min(self.max_concurrency, len(prompts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="completions") as pool:
-            futures = [pool.submit(self._one, i, {**body, "prompt": p}, failed) for i, p in enumerate(prompts)]
+            futures = [pool.submit(self._one, i, {**body, **self._input(p)}, failed) for i, p in enumerate(prompts)]
             try:
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
                 for f in done:
@@ -156,6 +163,9 @@ class CompletionsClient:
                 raise
 
     # -- one request ------------------------------------------------------------------------
+
+    def _input(self, prompt: str) -> dict:
+        return {"messages": [{"role": "user", "content": prompt}]} if self.chat else {"prompt": prompt}
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -212,15 +222,16 @@ class CompletionsClient:
             prompt_tokens = len(choices[0]["prompt_token_ids"])
         out = []
         for choice in choices:
+            text = (choice["message"]["content"] or "") if self.chat else choice["text"]
             if choice.get("token_ids") is not None:  # vLLM's return_token_ids: exact per sample
                 completion_tokens = len(choice["token_ids"])
             elif n == 1 and usage.get("completion_tokens") is not None:
                 completion_tokens = usage["completion_tokens"]
             elif self.token_counter is not None:  # usage sums the samples: count this one's text
-                completion_tokens = self.token_counter(choice["text"])
+                completion_tokens = self.token_counter(text)
             else:
                 completion_tokens = None
-            out.append(Completion(choice["text"], choice.get("finish_reason"), int(prompt_tokens or 0),
+            out.append(Completion(text, choice.get("finish_reason"), int(prompt_tokens or 0),
                                   completion_tokens))
         return out
 
