@@ -65,14 +65,10 @@ def data_file(relative: str) -> str:
 # --- the registry --------------------------------------------------------------------------
 
 
-def test_every_recipe_kind_has_a_loader_and_a_scorer():
-    assert set(BENCHMARK_KINDS) <= set(LOADERS)
-    assert set(BENCHMARK_KINDS) <= set(SCORERS) == set(VERDICTS)
-
-
-def test_safety_judge_has_a_loader_but_is_not_a_recipe_kind_until_its_judge_exists():
-    assert set(LOADERS) - set(BENCHMARK_KINDS) == {"safety-judge"}
-    assert "safety-judge" not in SCORERS
+def test_every_recipe_kind_has_a_loader_and_a_scorer_or_the_judge():
+    assert set(BENCHMARK_KINDS) == set(LOADERS)
+    assert set(BENCHMARK_KINDS) - set(SCORERS) == {"safety-judge"}  # scored by the LLM judge
+    assert set(SCORERS) == set(VERDICTS)
 
 
 @pytest.mark.parametrize(
@@ -165,6 +161,33 @@ def test_halueval_qa_record_gives_a_no_item_and_a_yes_item():
     assert right.item_id != hallucinated.item_id
 
 
+# The hub layouts of HaluEval's dialogue and summarization tasks (no local copy of those files).
+DIALOGUE_RECORD = {"knowledge": "Inception is directed by Christopher Nolan.",
+                   "dialogue_history": "[Human]: Who directed Inception? [Assistant]:",
+                   "right_response": "Christopher Nolan directed it.", "hallucinated_response": "Steven Spielberg did."}
+SUMMARY_RECORD = {"document": "The council approved the new park on Monday.",
+                  "right_summary": "The council approved a park.", "hallucinated_summary": "The council rejected a park."}
+
+
+@pytest.mark.parametrize(
+    "record, context, texts",
+    [
+        pytest.param(DIALOGUE_RECORD, ("Inception is directed", "[Human]: Who directed"),
+                     ("Response: Christopher Nolan directed it.\n", "Response: Steven Spielberg did.\n"), id="dialogue"),
+        pytest.param(SUMMARY_RECORD, ("The council approved the new park",),
+                     ("Summary: The council approved a park.\n", "Summary: The council rejected a park.\n"),
+                     id="summarization"),
+    ],
+)
+def test_halueval_dialogue_and_summarization_records_give_a_no_and_a_yes_item(record, context, texts):
+    right, hallucinated = yes_no_items([record], "halueval.jsonl")
+    assert (right.reference, hallucinated.reference) == ("No", "Yes")
+    for item, text in zip((right, hallucinated), texts):
+        assert text in item.prompt and all(c in item.prompt for c in context)
+        assert item.prompt.endswith(EVAL_YES_NO_INSTRUCTION)
+    assert right.item_id != hallucinated.item_id
+
+
 @pytest.mark.parametrize("flag, reference", [("yes", "Yes"), ("no", "No"), (" YES ", "Yes"), ("unsure", "")])
 def test_halueval_general_record_gives_one_item_labelled_by_its_flag(flag, reference):
     [item] = yes_no_items([{**GENERAL_RECORD, "hallucination": flag}], "general.jsonl")
@@ -178,6 +201,9 @@ def test_halueval_general_record_gives_one_item_labelled_by_its_flag(flag, refer
         pytest.param({"question": "q"}, "not a HaluEval record", id="unknown_layout"),
         pytest.param({k: v for k, v in QA_RECORD.items() if k != "knowledge"}, "knowledge", id="qa_without_knowledge"),
         pytest.param({"chatgpt_response": "r", "hallucination": "no"}, "user_query", id="general_without_query"),
+        pytest.param({k: v for k, v in DIALOGUE_RECORD.items() if k != "dialogue_history"}, "dialogue_history",
+                     id="dialogue_without_history"),
+        pytest.param({"right_summary": "s", "hallucinated_summary": "t"}, "document", id="summary_without_document"),
     ],
 )
 def test_yes_no_items_name_the_missing_field(record, match):

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance
 
+from assets.partitions import cell_key
 from orchestration.run_study import run_study
 from resources.recipe import load_recipe
 
@@ -25,7 +26,9 @@ TINY = {
                  "max_length": 384, "save_every": 1},
     "evaluation": {
         "sampling": {"max_new_tokens": 24},
-        "benchmarks": {"math500": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}},
+        "benchmarks": {"math500": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}, "ifeval": {"limit": 2},
+                       "advbench": {"limit": 2, "max_new_tokens": 16}},
+        "judge": {"max_tokens": 32},  # the small recipe's judge: a vLLM server started for the run
     },
 }
 
@@ -43,6 +46,7 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
         checkpoints = instance.get_dynamic_partitions("checkpoints")
         run = recipe.runs[0]
         assert checkpoints == [f"{run}@step-00000", f"{run}@step-00001", f"{run}@step-00002"]
+        materialized_cells = instance.get_materialized_partitions(AssetKey("eval_cells"))
 
     root = tmp_path / "storage" / "e2e"
     queries = pl.read_parquet(root / "queries" / "queries.parquet")
@@ -56,8 +60,17 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
     assert countdown.height > 0 and countdown["tokens"].min() > 0
     assert (root / "datasets" / "countdown-cot" / "README.md").read_text().startswith("---")
 
-    samples = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002.parquet")
-    assert set(samples["benchmark"]) == {"math500", "truthfulqa-mc1"} and samples.height == 4
+    cells = sorted((p.parent.name, p.stem) for p in (root / "evaluation" / "tables").glob("*/*.parquet"))
+    assert cells == sorted((c, b) for c in checkpoints for b in ("math500", "truthfulqa-mc1", "ifeval", "advbench"))
+    table = pl.concat([pl.read_parquet(p) for p in (root / "evaluation" / "tables").glob(f"{run}@step-00002/*.parquet")])
+    assert set(table["metric"]) == {"pass@1", "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
+                                    "inst_level_loose_acc", "harmfulness_rate", "judge_score"}
+    judged = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002" / "advbench.parquet")
+    assert judged.height == 2 and judged["details"].str.contains("judge_reply").all()
+    # Every non-empty reply was judged once and cached (an empty one needs no judge).
+    cache = pl.concat([pl.read_parquet(p) for p in (root / "evaluation" / "judge-cache").glob("part-*.parquet")])
+    assert cache["key"].n_unique() == cache.height > 0
+    assert materialized_cells == {str(cell_key(c, b)) for c, b in cells}
 
     curve = pl.read_parquet(root / "analysis" / "curves.parquet")
     assert sorted(curve["step"].unique()) == [0, 1, 2]

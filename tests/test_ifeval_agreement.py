@@ -25,7 +25,9 @@ One place where both implementations are random: upstream's ``LetterFrequencyChe
 ``letter`` that isn't a-z with a random ASCII letter, and two prompts of the file carry one (1122:
 ``#``, 1129: ``!``), so their letter-frequency verdict changes from process to process in both
 (google-research issue #3427). The comparison pins that draw (``random.choice`` returns ``e``),
-asserts that it's drawn for exactly those two prompts, and forbids any other random draw.
+asserts that it's drawn for exactly those two prompts, and forbids any other random draw. Language
+detection is seeded (``_ifeval`` does it) and so gives one answer per text: both sides call the same
+``langdetect.detect`` on the same texts, so the test keeps its answers for the second caller.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ PINNED_LETTER = "e"
 # unless a cause can be named.
 KNOWN_DIFFERENCES: dict[tuple[int, str], str] = {}
 
-WORDS = (
-    "rivers carve deep valleys through old hills while water carries small stones down to the quiet "
-    "sea where boats wait for morning light and gulls circle above green fields of summer grain"
-).split()
+WORDS = [
+    "rivers", "carve", "deep", "valleys", "through", "old", "hills", "while", "water", "carries", "small",
+    "stones", "down", "to", "the", "quiet", "sea", "where", "boats", "wait", "for", "morning", "light", "and",
+    "gulls", "circle", "above", "green", "fields", "of", "summer", "grain",
+]
 
 # Short sentences written for this test, one per language the file asks for.
 LANGUAGE_SAMPLES = {
@@ -102,10 +105,11 @@ def _count(relation: str | None, threshold: int, follow: bool) -> int:
     """How many of something to write: meets ``relation threshold`` when ``follow``, just misses
     it otherwise."""
     at_least = relation != "less than"
-    return (threshold if at_least else threshold - 1) if follow else (threshold - 1 if at_least else threshold)
+    meets = threshold if at_least else threshold - 1
+    return meets if follow else (threshold - 1 if at_least else threshold)
 
 
-def fragment(instruction: str, kw: dict, prompt: str, follow: bool) -> str:
+def fragment(instruction: str, kw: dict, follow: bool) -> str:
     """A response that follows ``instruction`` (with its kwargs) when ``follow``, and one that
     narrowly fails it otherwise."""
     kind = instruction.split(":", 1)[1]
@@ -126,7 +130,8 @@ def fragment(instruction: str, kw: dict, prompt: str, follow: bool) -> str:
         n = _count(kw.get("relation"), kw["frequency"], follow)
         return " ".join([filler] + [kw["keyword"]] * n)
     if kind == "repeat_prompt":
-        return f"{kw['prompt_to_repeat']}\n{filler}" if follow else f"Sure.\n{kw['prompt_to_repeat']}\n{filler}"
+        repeated = f"{kw['prompt_to_repeat']}\n{filler}"
+        return repeated if follow else f"Sure.\n{repeated}"  # loose drops that first line
     if kind == "quotation":
         return f'"{filler}"' if follow else f'"{filler}'
     if kind == "english_lowercase":
@@ -154,9 +159,11 @@ def fragment(instruction: str, kw: dict, prompt: str, follow: bool) -> str:
     if kind == "end_checker":
         return f"{filler} {kw['end_phrase']}" if follow else f"{filler} {kw['end_phrase']}\nBye now"
     if kind == "postscript":
-        return f"{filler}\n\n{kw['postscript_marker']} {_words(3)}" if follow else f"{filler}\n\nPS {_words(3)}"
+        marker = kw["postscript_marker"] if follow else "PS"
+        return f"{filler}\n\n{marker} {_words(3)}"
     if kind == "english_capital":
-        return f"{filler} and the end of the day".upper() if follow else f"{filler} and the end".upper() + " ok"
+        text = f"{filler} and the end of the day".upper()
+        return text if follow else f"{text} ok"
     if kind == "capital_word_frequency":
         n = _count(kw.get("capital_relation"), kw["capital_frequency"], follow)
         return " ".join([filler] + [WORDS[i % len(WORDS)].upper() for i in range(n)])
@@ -185,14 +192,14 @@ _TRAILING = ("end_checker", "postscript")
 _WRAPPING = ("quotation", "json_format")
 
 
-def compose(ids: list[str], kwargs: list[dict], prompt: str, follows: list[bool]) -> str:
+def compose(ids: list[str], kwargs: list[dict], follows: list[bool]) -> str:
     """One response made of every instruction's fragment, in an order that gives each its best
     chance: the repeated prompt first, the end phrase and postscript last, case changes applied to
     the whole, then quotation / JSON wrapping."""
-    parts = {i: fragment(ids[i], kwargs[i], prompt, follows[i]) for i in range(len(ids))}
+    parts = {i: fragment(ids[i], kwargs[i], follows[i]) for i in range(len(ids))}
     kind = [ident.split(":", 1)[1] for ident in ids]
     order = sorted(range(len(ids)), key=lambda i: (kind[i] not in _LEADING) + 2 * (kind[i] in _TRAILING))
-    text = "\n\n".join(parts[i] for i in order if kind[i] not in _WRAPPING)
+    text = "\n\n".join(parts[i] for i in order if kind[i] not in _WRAPPING) or _words(8)
     for i in range(len(ids)):
         if kind[i] == "english_lowercase":
             text = text.lower() if follows[i] else text
@@ -203,14 +210,14 @@ def compose(ids: list[str], kwargs: list[dict], prompt: str, follows: list[bool]
             text = f'"{text}"' if follows[i] else f'"{text}'
         if kind[i] == "json_format":
             text = f"```json\n{json.dumps({'answer': text})}\n```" if follows[i] else f"JSON: {text}"
-    return text or _words(5)
+    return text
 
 
 def responses_for(record: dict, rng: random.Random) -> dict[str, str]:
     """Tagged responses for one prompt (tags name them in failure messages)."""
-    ids, kwargs, prompt = record["instruction_id_list"], record["kwargs"], record["prompt"]
+    ids, kwargs = record["instruction_id_list"], record["kwargs"]
     n = len(ids)
-    every = compose(ids, kwargs, prompt, [True] * n)
+    every = compose(ids, kwargs, [True] * n)
     out = {
         "empty": "",
         "blank": " \n\t \n",
@@ -219,17 +226,17 @@ def responses_for(record: dict, rng: random.Random) -> dict[str, str]:
         "all+chatty": f"Sure! Here is the response you asked for:\n{every}\nI hope this helps, let me know!",
         "all+bold": every.replace(WORDS[0], f"**{WORDS[0]}**").replace(WORDS[2], f"*{WORDS[2]}*"),
         "all+bold+chatty": f"**Answer:**\n{every.replace(WORDS[1], f'**{WORDS[1]}**')}\n**Done.**",
-        "none": compose(ids, kwargs, prompt, [False] * n),
+        "none": compose(ids, kwargs, [False] * n),
     }
     for i, ident in enumerate(ids):
-        out[f"follow:{ident}"] = fragment(ident, kwargs[i], prompt, True)
-        out[f"miss:{ident}"] = fragment(ident, kwargs[i], prompt, False)
+        out[f"follow:{ident}"] = fragment(ident, kwargs[i], True)
+        out[f"miss:{ident}"] = fragment(ident, kwargs[i], False)
         out[f"follow:{ident}+chatty"] = f"Okay, here goes.\n{out[f'follow:{ident}']}\nThanks for reading."
         if n > 1:
-            out[f"all-but:{ident}"] = compose(ids, kwargs, prompt, [j != i for j in range(n)])
+            out[f"all-but:{ident}"] = compose(ids, kwargs, [j != i for j in range(n)])
     for r in range(3):
         follows = [rng.random() < 0.7 for _ in range(n)]
-        text = compose(ids, kwargs, prompt, follows)
+        text = compose(ids, kwargs, follows)
         if rng.random() < 0.5:
             text = f"{rng.choice(['Sure.', '**Note**', 'Answer below:'])}\n{text}"
         if rng.random() < 0.5:
@@ -292,7 +299,7 @@ def official_results(record: dict, response: str) -> dict:
     """The four results as upstream's evaluation_lib gives them, from if-verifiable's checkers."""
     from if_verifiable import IFEvalSample, evaluate_output_for_sample
 
-    assert response == response.strip() or not response.strip(), "reference strips surrounding whitespace"
+    assert response == response.strip() or not response.strip(), "the reference strips surrounding space"
     assert "<think>" not in response and "</think>" not in response, "reference drops <think> blocks"
     sample = IFEvalSample(key=record["key"], prompt=record["prompt"],
                           instruction_id_list=record["instruction_id_list"], kwargs=record["kwargs"])
@@ -327,12 +334,15 @@ def test_the_reference_is_googles_checker_set():
         cls.__name__ for cls in ours.INSTRUCTION_DICT.values()}
 
 
-def test_ifeval_results_agree_with_the_official_implementation(records, pinned_random, shared_langdetect):
-    _ifeval()  # the bundled Punkt model on NLTK's path (both sides count sentences through it), langdetect seeded
+def test_ifeval_results_agree_with_the_official_implementation(
+    records, pinned_random, shared_langdetect
+):
+    _ifeval()  # the bundled Punkt model first on NLTK's path (both sides count sentences through it)
     current, drawn = pinned_random
     rng = random.Random(20240101)  # its own generator: the module-level one is pinned above
     pairs, loose_only, mismatches = 0, 0, {}
     outcomes = {metric: Counter() for metric in IFEVAL_METRICS}
+    per_instruction = {"strict": Counter(), "loose": Counter()}  # (instruction, followed) -> count
     completions, references, official = [], [], []
 
     for record in records:
@@ -348,12 +358,14 @@ def test_ifeval_results_agree_with_the_official_implementation(records, pinned_r
             official.append(theirs)
             for metric in IFEVAL_METRICS:
                 outcomes[metric].update(_as_list(theirs[metric]))
+            for level, counts in per_instruction.items():
+                counts.update(zip(record["instruction_id_list"], theirs[f"inst_level_{level}_acc"]))
             if ours != theirs:
                 mismatches[(record["key"], tag)] = (response, ours, theirs)
 
-    summary = f"{pairs} (prompt, response) pairs over {len(records)} prompts, {loose_only} followed loosely only; " + "; ".join(
-        f"{metric}: {c[True]} followed / {c[False]} not" for metric, c in outcomes.items())
-    print(summary)
+    print(f"{pairs} (prompt, response) pairs over {len(records)} prompts, {len(mismatches)} disagreements, "
+          f"{loose_only} followed loosely only; "
+          + "; ".join(f"{metric}: {c[True]} followed / {c[False]} not" for metric, c in outcomes.items()))
 
     unexplained = {k: v for k, v in mismatches.items() if k not in KNOWN_DIFFERENCES}
     assert not unexplained, f"{len(unexplained)} disagreements, first: {list(unexplained.items())[:3]}"
@@ -365,6 +377,10 @@ def test_ifeval_results_agree_with_the_official_implementation(records, pinned_r
     for metric, counts in outcomes.items():  # not vacuous: each metric has both outcomes, plenty of each
         assert counts[True] >= 500 and counts[False] >= 500, (metric, counts)
     assert loose_only >= 500, loose_only  # the loose variants matter: followed loosely, not strictly
+    instructions = {i for record in records for i in record["instruction_id_list"]}
+    for level, counts in per_instruction.items():  # every checker says both yes and no somewhere
+        one_sided = sorted(i for i in instructions if not (counts[(i, True)] and counts[(i, False)]))
+        assert not one_sided, (level, one_sided)
 
     # The pooled accuracies agree too (prompt level: the share of responses; instruction level:
     # the share of instructions, pooled), on every 5th pair to keep the test short.

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
-import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import polars as pl
 import pytest
 
+from resources.judge import free_port, vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
+from tests.fake_openai import FakeServer
 from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher
 from workloads.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
 
@@ -27,88 +22,9 @@ SAMPLING = {"n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0
 FAKE_KEY = "sk-test-0123456789-DO-NOT-LEAK"
 
 
-class FakeServer:
-    """A /v1/completions stand-in: answers the scripted statuses first, then succeeds; counts
-    requests and the most it ever had in flight at once."""
-
-    def __init__(self, statuses=(), delay_s=0.0, echo_auth=False, token_ids=True):
-        self.statuses, self.delay_s, self.echo_auth, self.token_ids = list(statuses), delay_s, echo_auth, token_ids
-        self.requests = self.in_flight = self.max_in_flight = 0
-        self.auth: list[str | None] = []
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def _handler(self):
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                auth = self.headers.get("Authorization")
-                with server.lock:
-                    server.requests += 1
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                    server.auth.append(auth)
-                    status = server.statuses.pop(0) if server.statuses else 200
-                try:
-                    time.sleep(server.delay_s)
-                    if status != 200:
-                        text = f"error; you sent {auth}" if server.echo_auth else "error"
-                        self._send(status, {"error": {"message": text}})
-                    else:
-                        self._send(200, server.completion(body))
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-
-            def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
-
-    def completion(self, body: dict) -> dict:
-        choices = []
-        for i in reversed(range(body["n"])):  # out of order on purpose: the client sorts by index
-            text = f"{body['prompt']}|{i}</think>done"
-            choice = {"index": i, "text": text, "finish_reason": "stop" if i == 0 else "length"}
-            if self.token_ids:
-                choice["token_ids"] = list(range(3 + i))
-            choices.append(choice)
-        return {"choices": choices, "usage": {"prompt_tokens": 7, "completion_tokens": 99}}
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def client(server: FakeServer, **kwargs) -> CompletionsClient:
     kwargs = {"backoff_s": 0.01, "max_retries": 3, **kwargs}
     return CompletionsClient(server.base_url, "fake-model", **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- requests and responses --------------------------------------------------------------------
@@ -281,41 +197,14 @@ def smollm2_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def vllm_server(smollm2_dir, tmp_path, monkeypatch):
+def vllm_server(smollm2_dir, monkeypatch):
     """A vLLM OpenAI server on 127.0.0.1 requiring an API key (passed through the environment,
     never on its command line); yields its base URL; stopped by PID afterwards."""
-    port = free_port()
     monkeypatch.setenv("STUDY_TEST_KEY", FAKE_KEY)
-    log_path = tmp_path / "vllm-server.log"
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2_dir),
-        "--dtype", "bfloat16", "--enforce-eager", "--max-model-len", "1024", "--gpu-memory-utilization", "0.3",
-        "--port", str(port), "--host", "127.0.0.1",
-    ]  # no per-request seed anywhere: vLLM's CPU backend crashes on per-request generators
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                env={**os.environ, "VLLM_API_KEY": FAKE_KEY})
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vLLM server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"vLLM server not healthy after 180 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+    # Served under its folder's path: the endpoint's default model name.
+    with start_vllm_server(str(smollm2_dir), served_name=str(smollm2_dir), max_model_len=1024, startup_timeout_s=180,
+                           env={"VLLM_API_KEY": FAKE_KEY}) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -47,6 +47,14 @@ def test_full_recipe_carries_the_papers_protocol():
          "queries.countdown.references: reference solutions are for math sources"),
         ({"queries": {"math": {"references": {"location": "nope.jsonl"}}}}, (),
          "queries.math.references.location: file not found"),
+        ({"evaluation": {"judge": None}}, (), "evaluation.judge: advbench is a safety-judge benchmark: name the judge"),
+        ({"evaluation": {"judge": {"model": "gpt-judge"}}}, (),
+         "evaluation.judge.model: 'gpt-judge' is not in `models` (without base_url"),
+        ({"evaluation": {"judge": {"max_tokens": 0}}}, (), "evaluation.judge.max_tokens: must be > 0"),
+        ({"evaluation": {"benchmarks": {"advbench": {"max_new_tokens": 0}}}}, (),
+         "evaluation.benchmarks.advbench.max_new_tokens: must be > 0"),
+        ({"evaluation": {"benchmarks": {"advbench": {"kind": "harm-o-meter"}}}}, (),
+         "evaluation.benchmarks.advbench.kind: must be one of"),
     ],
 )
 def test_malformed_recipe_names_the_offending_field(write_recipe, overrides, drop, message):

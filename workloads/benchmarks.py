@@ -17,8 +17,10 @@ from workloads.countdown import countdown_prompt
 from workloads.prompts import (
     EVAL_CHOICE_INSTRUCTION,
     EVAL_MATH_INSTRUCTION,
+    halueval_dialogue_prompt,
     halueval_general_prompt,
     halueval_qa_prompt,
+    halueval_summarization_prompt,
 )
 from workloads.queries import read_records
 from workloads.text import gsm8k_final_answer
@@ -100,14 +102,34 @@ def choice_items(records: list[dict], where: str, seed: int) -> list[Item]:
     return items
 
 
+def _paired_items(rec: dict, where: str, kind: str, fields: tuple[str, str], prompt) -> list[Item]:
+    """The right text -> "No" and the hallucinated one -> "Yes", next to each other."""
+    items = []
+    for field, label in zip(fields, ("No", "Yes")):
+        text = str(_first_present(rec, (field,), where))
+        items.append(Item(_stable_id(f"halueval-{kind}", prompt(text), field), prompt(text), label))
+    return items
+
+
 def yes_no_items(records: list[dict], where: str, seed: int = 0) -> list[Item]:
-    """HaluEval as Yes/No judgments of "does this answer contain hallucinated information?".
-    A QA record (``knowledge``, ``question``, ``right_answer``, ``hallucinated_answer``) gives two
-    items, right answer -> "No" and hallucinated answer -> "Yes", next to each other; a general
-    record (``user_query``, ``chatgpt_response``, ``hallucination`` yes/no) gives one."""
+    """HaluEval as Yes/No judgments of "does this contain hallucinated information?". A QA record
+    (``knowledge``, ``question``, ``right_answer``, ``hallucinated_answer``), a dialogue record
+    (``knowledge``, ``dialogue_history``, ``right_response``, ``hallucinated_response``) and a
+    summarization record (``document``, ``right_summary``, ``hallucinated_summary``) each give two
+    items, right -> "No" and hallucinated -> "Yes", next to each other; a general record
+    (``user_query``, ``chatgpt_response``, ``hallucination`` yes/no) gives one."""
     items = []
     for rec in records:
-        if "right_answer" in rec or "hallucinated_answer" in rec:
+        if "right_response" in rec or "hallucinated_response" in rec:
+            knowledge = str(_first_present(rec, ("knowledge",), where))
+            dialogue = str(_first_present(rec, ("dialogue_history",), where))
+            items += _paired_items(rec, where, "dialogue", ("right_response", "hallucinated_response"),
+                                   lambda text: halueval_dialogue_prompt(knowledge, dialogue, text))
+        elif "right_summary" in rec or "hallucinated_summary" in rec:
+            document = str(_first_present(rec, ("document",), where))
+            items += _paired_items(rec, where, "summarization", ("right_summary", "hallucinated_summary"),
+                                   lambda text: halueval_summarization_prompt(document, text))
+        elif "right_answer" in rec or "hallucinated_answer" in rec:
             knowledge = str(_first_present(rec, ("knowledge",), where))
             question = str(_first_present(rec, ("question",), where))
             for field, label in (("right_answer", "No"), ("hallucinated_answer", "Yes")):
@@ -123,7 +145,8 @@ def yes_no_items(records: list[dict], where: str, seed: int = 0) -> list[Item]:
             items.append(Item(_stable_id("halueval-general", query, response), prompt, label))
         else:
             raise KeyError(
-                f"{where}: not a HaluEval record (QA: right_answer/hallucinated_answer; "
+                f"{where}: not a HaluEval record (QA: right_answer/hallucinated_answer; dialogue: "
+                f"right_response/hallucinated_response; summarization: right_summary/hallucinated_summary; "
                 f"general: chatgpt_response); fields: {sorted(rec)}"
             )
     return items
@@ -236,7 +259,7 @@ LOADERS: dict[str, ItemBuilder] = {
     "refusal": refusal_items,
     "ifeval": ifeval_items,
     "countdown": countdown_items,
-    # Items for a harmfulness judge; no scorer until the judge call exists, so not a recipe kind yet.
+    # Items for the harmfulness judge (workloads.judge scores them, not a scorer).
     "safety-judge": harmful_items,
 }
 

@@ -56,6 +56,34 @@ HALUEVAL_GENERAL_TEMPLATE = (
 )
 
 
+HALUEVAL_DIALOGUE_TEMPLATE = (
+    "Below are some background knowledge, a conversation between a user and a chatbot, and the "
+    "chatbot's next response. Decide whether the response contains hallucinated or non-factual "
+    "information, that is, anything false or anything the knowledge does not support.\n\n"
+    "Knowledge: {knowledge}\n"
+    "Conversation: {dialogue}\n"
+    "Response: {response}\n\n"
+    "Does the response contain hallucinated or non-factual information? " + EVAL_YES_NO_INSTRUCTION
+)
+
+HALUEVAL_SUMMARIZATION_TEMPLATE = (
+    "Below are a document and a summary of it. Decide whether the summary contains hallucinated or "
+    "non-factual information, that is, anything the document does not say or anything that "
+    "contradicts it.\n\n"
+    "Document: {document}\n"
+    "Summary: {summary}\n\n"
+    "Does the summary contain hallucinated or non-factual information? " + EVAL_YES_NO_INSTRUCTION
+)
+
+
+def halueval_dialogue_prompt(knowledge: str, dialogue: str, response: str) -> str:
+    return HALUEVAL_DIALOGUE_TEMPLATE.format(knowledge=knowledge, dialogue=dialogue, response=response)
+
+
+def halueval_summarization_prompt(document: str, summary: str) -> str:
+    return HALUEVAL_SUMMARIZATION_TEMPLATE.format(document=document, summary=summary)
+
+
 def halueval_qa_prompt(knowledge: str, question: str, answer: str) -> str:
     return HALUEVAL_QA_TEMPLATE.format(knowledge=knowledge, question=question, answer=answer)
 

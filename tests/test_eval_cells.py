@@ -1,0 +1,107 @@
+"""The eval_cells asset's bookkeeping: which requested cells it computes (missing or under another
+definition) and which it reuses, one workload per checkpoint. The workload itself (vLLM) runs in
+the end-to-end test; here a recording launcher stands in for it and writes what it would."""
+
+import copy
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import DagsterInstance, MaterializeResult, TextMetadataValue
+
+from assets.evaluation import cell_definition, cell_is_current, eval_code_version
+from assets.keys import Keys
+from assets.partitions import CHECKPOINTS, cell_range_tags
+from orchestration.definitions import build_definitions
+from resources.launcher import ComputeLauncher
+from resources.storage import LocalStorage
+from workloads.metrics import EVAL_TABLE_SCHEMA
+
+
+def _table(checkpoint, benchmark, definition):
+    row = {"checkpoint": checkpoint, "benchmark": benchmark, "metric": "pass@1", "headline": True, "mean": 0.5,
+           "ci_low": 0.0, "ci_high": 1.0, "items": 2, "samples": 2, "unjudgeable": 0, "mean_tokens": 3.0,
+           "truncation_rate": 0.0, "unclosed_thinking_rate": 0.0}
+    return pl.DataFrame([row], schema=EVAL_TABLE_SCHEMA).with_columns(definition=pl.lit(definition))
+
+
+CALLS: list = []  # module-level: Dagster hands the asset a copy of the resource
+
+
+class RecordingLauncher(ComputeLauncher):
+    """Records each evaluate call's cells and writes their tables as the workload would."""
+
+    def run(self, context, workload, extras, *, gpus=None):
+        CALLS.append((extras["checkpoint"], sorted(extras["cells"]), extras["judge"]))
+        for name, cell in extras["cells"].items():
+            _table(extras["checkpoint"], name, cell["definition"]).write_parquet(cell["table_path"])
+        cells = TextMetadataValue(json.dumps({name: {"items": 2} for name in extras["cells"]}))
+
+        class Done:
+            def get_materialize_result(self):
+                return MaterializeResult(metadata={"cells": cells})
+
+        return Done()
+
+
+@pytest.fixture
+def setup(small_recipe, tmp_path):
+    CALLS.clear()
+    storage = LocalStorage(root=str(tmp_path))
+    keys = Keys(small_recipe)
+    run = small_recipe.runs[0]
+    checkpoints = [f"{run}@step-00000", f"{run}@step-00002"]
+    storage.write_bytes(keys.manifest(run), json.dumps({"run": run, "step": 2, "uri": "/checkpoints/2"}).encode() + b"\n")
+    for checkpoint in checkpoints:
+        for benchmark in small_recipe.evaluation.benchmarks:
+            storage.write_table(keys.eval_table(checkpoint, benchmark),
+                                _table(checkpoint, benchmark, cell_definition(small_recipe, benchmark)))
+    return storage, keys, checkpoints
+
+
+def _materialize(recipe, storage, launcher, checkpoints, benchmarks=None):
+    defs = build_definitions(recipe, "local")
+    job = defs.resolve_job_def("evaluation_job")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
+    resources = {"storage": storage, "launcher": launcher}
+    result = job.execute_in_process(
+        instance=instance, resources=resources,
+        tags=cell_range_tags(recipe, checkpoints[0], checkpoints[-1], benchmarks),
+    )
+    (event,) = result.get_asset_materialization_events()[:1]
+    return result, instance, event.materialization.metadata
+
+
+def test_current_cells_are_reported_without_running_anything(small_recipe, setup):
+    storage, _, checkpoints = setup
+    launcher = RecordingLauncher()
+    result, instance, metadata = _materialize(small_recipe, storage, launcher, checkpoints)
+    assert result.success and CALLS == []
+    cells = len(checkpoints) * len(small_recipe.evaluation.benchmarks)
+    assert metadata["cells_reused"].value == cells and metadata["cells_computed"].value == 0
+    assert len(result.get_asset_materialization_events()) == cells  # one per cell of the range
+
+
+def test_only_cells_whose_definition_changed_are_recomputed_one_workload_per_checkpoint(small_recipe, setup):
+    storage, keys, checkpoints = setup
+    changed = copy.deepcopy(small_recipe)
+    changed.evaluation.benchmarks["truthfulqa-mc1"].limit = 3
+    assert eval_code_version(changed) != eval_code_version(small_recipe)
+    launcher = RecordingLauncher()
+    result, _, metadata = _materialize(changed, storage, launcher, checkpoints)
+    assert result.success
+    # One workload per checkpoint, for the one changed benchmark; no judge needed for it.
+    assert CALLS == [(c, ["truthfulqa-mc1"], None) for c in checkpoints]
+    assert metadata["cells_computed"].value == 2
+    assert cell_is_current(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1"))
+
+
+def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_recipe, setup):
+    storage, keys, checkpoints = setup
+    Path(storage.uri(keys.eval_table(checkpoints[1], "math500"))).unlink()
+    launcher = RecordingLauncher()
+    result, _, _ = _materialize(small_recipe, storage, launcher, checkpoints, ["math500", "truthfulqa-mc1"])
+    assert result.success and CALLS == [(checkpoints[1], ["math500"], None)]
+    assert len(result.get_asset_materialization_events()) == 4  # 2 checkpoints x the 2 requested benchmarks
