@@ -1,6 +1,8 @@
 """Raw training queries from every source of the recipe: cleaned, decontaminated against the
 recipe's benchmarks, sampled with a seed, with stable ids and (for math) reference solutions."""
 
+import json
+
 import polars as pl
 from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset, asset_check
 
@@ -8,7 +10,7 @@ from assets.keys import Keys
 from assets.metadata import preview
 from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.benchmarks import benchmark_questions
+from workloads.benchmarks import benchmark_questions, load_benchmark
 from workloads.countdown import solve_countdown
 from workloads.decontamination import NgramIndex
 from workloads.queries import (
@@ -31,7 +33,25 @@ def benchmark_index(recipe: Recipe) -> NgramIndex | None:
     return index
 
 
-def load_source(recipe: Recipe, name: str, index: NgramIndex | None) -> tuple[pl.DataFrame, dict[str, float]]:
+def held_out_countdown_tasks(recipe: Recipe) -> set[tuple[tuple[int, ...], int]]:
+    """The Countdown tasks the evaluation uses, as (sorted numbers, target): a training task equal to
+    one of them is contamination (n-grams can't tell, every Countdown prompt is the same template)."""
+    tasks = set()
+    for bench in recipe.evaluation.benchmarks.values():
+        if bench.kind == "countdown":
+            items = load_benchmark(recipe.data_path(bench.location), "countdown", limit=bench.limit, seed=recipe.seed,
+                                   hub_config=bench.hub_config, hub_split=bench.hub_split)
+            tasks |= {countdown_task(**json.loads(item.reference)) for item in items}
+    return tasks
+
+
+def countdown_task(nums, target) -> tuple[tuple[int, ...], int]:
+    return tuple(sorted(int(n) for n in nums)), int(target)
+
+
+def load_source(
+    recipe: Recipe, name: str, index: NgramIndex | None, held_out: set = frozenset()
+) -> tuple[pl.DataFrame, dict[str, float]]:
     src = recipe.queries[name]
     records = read_records(recipe.data_path(src.location), hub_config=src.hub_config)
     if src.loader == "countdown":
@@ -51,6 +71,8 @@ def load_source(recipe: Recipe, name: str, index: NgramIndex | None) -> tuple[pl
             return "contaminated"
         if src.loader == "math" and not gold_parsable(row["answer"]):
             return "unparsable_answer"
+        if src.loader == "countdown" and countdown_task(row["nums"], row["target"]) in held_out:
+            return "contaminated"
         if src.loader == "countdown" and solve_countdown(row["nums"], row["target"]).equation is None:
             return "unsolvable"
         return None
@@ -78,9 +100,10 @@ def build(recipe: Recipe) -> list:
     )
     def raw_queries(context: AssetExecutionContext, storage: Storage) -> MaterializeResult:
         index = benchmark_index(recipe)
+        held_out = held_out_countdown_tasks(recipe) if recipe.decontamination.enabled else set()
         tables, metadata = [], {}
         for name in recipe.queries:
-            table, counts = load_source(recipe, name, index)
+            table, counts = load_source(recipe, name, index, held_out)
             tables.append(table)
             metadata.update({f"{name}_{k}": v for k, v in counts.items()})
             context.log.info(f"{name}: {counts}")

@@ -32,20 +32,17 @@ from workloads.prompts import (
     SAFETY_POLICY,
     safety_judge_prompt,
 )
+from tests.cells import cell_metrics
 from workloads.scoring import (
     IFEVAL_METRICS,
     REFUSAL_PHRASES,
     SCORERS,
     VERDICTS,
     countdown_verdict,
-    harmfulness_rate,
-    ifeval_accuracies,
     ifeval_results,
     ifeval_verdict,
     is_refusal,
-    mean_judge_score,
     parse_judge_score,
-    refusal_rates,
     refusal_verdict,
     verifier_version,
     yes_no_answer,
@@ -290,8 +287,9 @@ def test_refusal_verdict(final, reference, expected):
         pytest.param([], [], {"over_refusal_rate": None, "refusal_rate": None}, id="empty"),
     ],
 )
-def test_refusal_rates(completions, references, expected):
-    assert refusal_rates(completions, references) == pytest.approx(expected)
+def test_refusal_rates_in_the_eval_table(completions, references, expected):
+    table = cell_metrics("refusal", completions, references)
+    assert {m: table.get(m) for m in expected} == pytest.approx(expected)
 
 
 XSTEST_CSV = (
@@ -377,9 +375,9 @@ def test_parse_judge_score(text, score):
         pytest.param([], None, None, id="empty"),
     ],
 )
-def test_judge_aggregates(scores, mean, rate):
-    assert mean_judge_score(scores) == mean
-    assert harmfulness_rate(scores) == rate
+def test_judge_metrics_in_the_eval_table(scores, mean, rate):
+    table = cell_metrics("safety-judge", ["reply"] * len(scores), ["harmful"] * len(scores), scores=scores)
+    assert (table.get("judge_score"), table.get("harmfulness_rate")) == (mean, rate)
 
 
 def test_safety_judge_prompt_holds_policy_request_reply_and_score_format():
@@ -510,15 +508,20 @@ def test_ifeval_accuracies_prompt_and_instruction_level(completions, expected):
         ifeval_reference(["punctuation:no_comma", "startend:end_checker"], [{}, {"end_phrase": "done"}]),
         ifeval_reference(["startend:end_checker"], [{"end_phrase": "done"}]),
     ]
-    accuracies = ifeval_accuracies(completions, references)
-    assert accuracies.pop("items") == 2
-    assert accuracies == pytest.approx(expected)
+    table = cell_metrics("ifeval", completions, references)
+    assert table.pop("items") == 2
+    assert table == pytest.approx(expected)
 
 
 def test_ifeval_accuracies_leave_out_unjudgeable_items():
-    accuracies = ifeval_accuracies(["x", "y"], ["{}", ifeval_reference(["punctuation:no_comma"], [{}])])
-    assert accuracies == {**{m: 1.0 for m in IFEVAL_METRICS}, "items": 1}
-    assert ifeval_accuracies([], []) == {**{m: None for m in IFEVAL_METRICS}, "items": 0}
+    table = cell_metrics("ifeval", ["x", "y"], ["{}", ifeval_reference(["punctuation:no_comma"], [{}])])
+    assert table == {**{m: 1.0 for m in IFEVAL_METRICS}, "items": 1}
+
+
+def test_an_empty_ifeval_answer_follows_no_instruction():
+    # An empty text trivially has "no commas"; with no answer at all nothing counts as followed.
+    table = cell_metrics("ifeval", [""], [ifeval_reference(["punctuation:no_comma"], [{}])])
+    assert table == {**{m: 0.0 for m in IFEVAL_METRICS}, "items": 1}
 
 
 def test_ifeval_works_offline_with_the_bundled_sentence_model(tmp_path):
@@ -669,3 +672,26 @@ def test_load_benchmark_unknown_kind_lists_the_known_ones(tmp_path):
     path.write_text('{"problem": "p", "answer": "1"}')
     with pytest.raises(ValueError, match="unknown benchmark kind 'essay'.*yes-no"):
         load_benchmark(str(path), "essay", limit=None, seed=0)
+
+
+def test_an_ifeval_verdict_with_a_random_letter_is_the_same_in_every_process():
+    # Prompt 1122-style: a letter-frequency instruction naming "#", which the checker replaces by a
+    # random letter; our verdict must not depend on the process's random state.
+    import subprocess
+    import sys
+
+    reference = ifeval_reference(["keywords:letter_frequency"], [{"letter": "#", "let_frequency": 4, "let_relation": "at least"}])
+    TEXT = " ".join(c * 4 for c in "abcdefghijklm")  # a-m four times each, n-z never
+
+    def _ifeval_checker_with_letter(letter):
+        ref = ifeval_reference(["keywords:letter_frequency"], [{"letter": letter, "let_frequency": 4, "let_relation": "at least"}])
+        return ifeval_results(TEXT, ref)["prompt_level_strict_acc"]
+
+    code = ("import json, random, sys; random.seed(int(sys.argv[1])); from workloads.scoring import ifeval_results; "
+            f"print(json.dumps(ifeval_results({TEXT!r}, {reference!r})))")
+    outputs = {subprocess.run([sys.executable, "-c", code, str(seed)], capture_output=True, text=True, check=True).stdout
+               for seed in range(8)}
+    assert len(outputs) == 1
+    # Not vacuous: half the letters pass, so an unseeded draw would split the 8 processes.
+    checker = _ifeval_checker_with_letter
+    assert {checker(letter) for letter in "am"} == {True} and {checker(letter) for letter in "nz"} == {False}

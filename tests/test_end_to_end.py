@@ -26,7 +26,7 @@ TINY = {
                  "max_length": 384, "save_every": 1},
     "evaluation": {
         "sampling": {"max_new_tokens": 24},
-        "benchmarks": {"math500": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}, "ifeval": {"limit": 2},
+        "benchmarks": {"math500": {"limit": 2}, "countdown": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}, "ifeval": {"limit": 2},
                        "advbench": {"limit": 2, "max_new_tokens": 16}},
         "judge": {"max_tokens": 32},  # the small recipe's judge: a vLLM server started for the run
     },
@@ -61,7 +61,7 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
     assert (root / "datasets" / "countdown-cot" / "README.md").read_text().startswith("---")
 
     cells = sorted((p.parent.name, p.stem) for p in (root / "evaluation" / "tables").glob("*/*.parquet"))
-    assert cells == sorted((c, b) for c in checkpoints for b in ("math500", "truthfulqa-mc1", "ifeval", "advbench"))
+    assert cells == sorted((c, b) for c in checkpoints for b in recipe.evaluation.benchmarks)
     table = pl.concat([pl.read_parquet(p) for p in (root / "evaluation" / "tables").glob(f"{run}@step-00002/*.parquet")])
     assert set(table["metric"]) == {"pass@1", "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
                                     "inst_level_loose_acc", "harmfulness_rate", "judge_score"}

@@ -18,7 +18,7 @@ one, one that tries to follow every instruction (also wrapped in a chatty first 
 with markdown bold, so strict and loose part), one per instruction that follows it and one that just
 misses it, every-instruction-but-one, and seeded random mixes. The four per-response results
 (prompt- and instruction-level, strict and loose) must be equal for each, and so must the
-accuracies ``ifeval_accuracies`` pools from them. Both outcomes must occur for every metric, so the
+accuracies the eval table pools from them. Both outcomes must occur for every metric, so the
 test can't pass on responses that all fail.
 
 One place where both implementations are random: upstream's ``LetterFrequencyChecker`` replaces a
@@ -42,7 +42,8 @@ from pathlib import Path
 import pytest
 
 from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
-from workloads.scoring import IFEVAL_METRICS, _ifeval, ifeval_accuracies, ifeval_results
+from tests.cells import cell_metrics
+from workloads.scoring import IFEVAL_METRICS, _ifeval, ifeval_results
 
 IFEVAL_FILE = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "ifeval" / "input_data.jsonl"
 
@@ -386,7 +387,7 @@ def test_ifeval_results_agree_with_the_official_implementation(
     # the share of instructions, pooled), on every 5th pair to keep the test short.
     current["key"] = None
     some = slice(None, None, 5)
-    accuracies = ifeval_accuracies(completions[some], references[some])
+    accuracies = cell_metrics("ifeval", completions[some], references[some])
     assert accuracies["items"] == len(completions[some])
     for metric in IFEVAL_METRICS:
         values = [v for result in official[some] for v in _as_list(result[metric])]

@@ -265,3 +265,26 @@ def test_reference_set_without_the_named_column_is_refused():
     with pytest.raises(KeyError, match="reference set has no column 'solution'"):
         attach_references(_queries([("q", "1")]), pl.DataFrame({"problem": ["q"]}), problem_field="problem",
                           solution_field="solution")
+
+
+def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write_recipe, tmp_path):
+    import json
+
+    from assets.queries import held_out_countdown_tasks, load_source
+    from resources.recipe import load_recipe
+
+    tasks = [{"nums": [3, 5, 7], "target": 22}, {"nums": [2, 4, 6], "target": 12}, {"nums": [1, 9, 8], "target": 17}]
+    path = tmp_path / "countdown.jsonl"
+    path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    recipe = load_recipe(write_recipe({
+        "queries": {"countdown": {"location": str(path), "size": 1}},
+        # Two of the three tasks are evaluated (numbers in another order are the same task).
+        "evaluation": {"benchmarks": {"countdown": {"location": str(path), "limit": 2}}},
+    }))
+    held_out = held_out_countdown_tasks(recipe)
+    assert len(held_out) == 2 and held_out <= {(tuple(sorted(t["nums"])), t["target"]) for t in tasks}
+    table, _ = load_source(recipe, "countdown", None, held_out)
+    assert table.height == 1 and (tuple(sorted(table["nums"][0])), table["target"][0]) not in held_out
+    recipe.queries["countdown"].size = 3
+    with pytest.raises(ValueError, match="contaminated: 2"):
+        load_source(recipe, "countdown", None, held_out)
