@@ -102,6 +102,8 @@ def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_
     storage, keys, checkpoints = setup
     Path(storage.uri(keys.eval_table(checkpoints[1], "math500"))).unlink()
     launcher = RecordingLauncher()
-    result, _, _ = _materialize(small_recipe, storage, launcher, checkpoints, ["math500", "truthfulqa-mc1"])
+    first_two = list(small_recipe.evaluation.benchmarks)[:2]
+    assert first_two[0] == "math500"
+    result, _, _ = _materialize(small_recipe, storage, launcher, checkpoints, first_two)
     assert result.success and CALLS == [(checkpoints[1], ["math500"], None)]
     assert len(result.get_asset_materialization_events()) == 4  # 2 checkpoints x the 2 requested benchmarks

@@ -137,6 +137,7 @@ def test_checkpoints_the_sensor_registers_persist_in_postgres(postgres, tmp_path
         manifest.write_text('{"step": 2, "uri": "x"}\n')
         result = sensor(build_sensor_context(instance=instance, resources={"storage": defs.resources["storage"]}))
         assert len(result.run_requests) == 2
-        instance.add_dynamic_partitions("checkpoints", [r.partition_key for r in result.run_requests])
+        (added,) = result.dynamic_partitions_requests
+        instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
     with DagsterInstance.get() as instance:
         assert len(instance.get_dynamic_partitions("checkpoints")) >= 2
