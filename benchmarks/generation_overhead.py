@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,36 +125,6 @@ def offline(model: str, chunk, sampling: dict, repeats: int) -> dict:
     return direct_run
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(model: str, log_path: Path) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    port = free_port()
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--dtype", "bfloat16",
-               "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN), "--gpu-memory-utilization", "0.3",
-               "--port", str(port), "--host", "127.0.0.1", "--seed", "0"]
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"vLLM server exited with {proc.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/v1"
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.terminate()
-            raise RuntimeError(f"vLLM server not healthy after 240 s; see {log_path}")
-        time.sleep(1)
-
-
 def http(model: str, chunk, sampling: dict, repeats: int, concurrency: int) -> dict:
     from openai import OpenAI
 
@@ -165,10 +132,10 @@ def http(model: str, chunk, sampling: dict, repeats: int, concurrency: int) -> d
     from workloads.engine import config_hash
     from workloads.generate import HttpTeacher, _render_prompts
 
-    log_path = Path(tempfile.mkdtemp(prefix="vllm-server-")) / "server.log"
-    print(f"starting a vLLM server on 127.0.0.1 (log: {log_path})", flush=True)
-    proc, base_url = start_server(model, log_path)
-    try:
+    from resources.vllm_server import vllm_server
+
+    print("starting a vLLM server on 127.0.0.1", flush=True)
+    with vllm_server(model, served_name=model, max_model_len=MAX_MODEL_LEN, startup_timeout_s=240) as base_url:
         os.environ.setdefault(KEY_ENV, "")
         endpoint = OpenAICompatibleEndpoint(base_url=base_url, api_key_env=KEY_ENV, max_concurrency=concurrency)
         teacher = HttpTeacher(TEACHER, endpoint.settings(model=model, max_model_len=MAX_MODEL_LEN), sampling, "math",
@@ -194,13 +161,6 @@ def http(model: str, chunk, sampling: dict, repeats: int, concurrency: int) -> d
         direct_run, ours_run = alternate(direct, ours, repeats)
         teacher.close()
         client.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
     print("OpenAI-compatible server (vLLM, same machine)")
     report("http", "openai client, /v1/completions", direct_run, "HttpTeacher.generate (ours)", ours_run)
     return ours_run

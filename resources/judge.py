@@ -8,74 +8,21 @@ on 127.0.0.1 and stopped, by its PID, when the run's evaluations are done.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.recipe import Judge
+from resources.vllm_server import vllm_server
 
 
 class JudgeServerError(RuntimeError):
-    """The judge could not be reached or started."""
+    """The judge has no URL and can't be served here."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def vllm_server(
-    model_dir: str, *, served_name: str, max_model_len: int, memory_utilization: float = 0.3,
-    startup_timeout_s: float = 600, env: dict | None = None,
-) -> Iterator[str]:
-    """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
-    Its log goes to a temporary file whose tail is quoted when it fails to start."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
-        "--served-model-name", served_name, "--dtype", "bfloat16", "--enforce-eager",
-        "--max-model-len", str(max_model_len), "--gpu-memory-utilization", str(memory_utilization),
-        "--host", "127.0.0.1", "--port", str(port),
-    ]
-    log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    try:
-        deadline = time.monotonic() + startup_timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise JudgeServerError(f"vLLM server for {model_dir} exited with {proc.returncode}:\n"
-                                       f"{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise JudgeServerError(f"vLLM server for {model_dir} not healthy after {startup_timeout_s:.0f} s:\n"
-                                       f"{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log_path.unlink(missing_ok=True)
 
 
 class JudgeEndpoint(ConfigurableResource):

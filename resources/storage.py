@@ -106,12 +106,6 @@ class S3Storage(Storage):
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+        from workloads.artifacts import object_exists
 
-        try:
-            self.s3.get_client().head_object(Bucket=self.bucket, Key=self._key(key))
-            return True
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
+        return object_exists(self.s3.get_client(), self.bucket, self._key(key))

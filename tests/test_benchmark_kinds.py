@@ -33,14 +33,12 @@ from workloads.prompts import (
     safety_judge_prompt,
 )
 from tests.cells import cell_metrics
+from workloads.ifeval import IFEVAL_METRICS, ifeval_results, ifeval_verdict
 from workloads.scoring import (
-    IFEVAL_METRICS,
     REFUSAL_PHRASES,
     SCORERS,
     VERDICTS,
     countdown_verdict,
-    ifeval_results,
-    ifeval_verdict,
     is_refusal,
     parse_judge_score,
     refusal_verdict,
@@ -531,7 +529,7 @@ def test_ifeval_works_offline_with_the_bundled_sentence_model(tmp_path):
         "import nltk, json\n"
         "def refuse(*a, **k): raise SystemExit('download attempted')\n"
         "nltk.download = refuse\n"
-        "from workloads.scoring import ifeval_verdict\n"
+        "from workloads.ifeval import ifeval_verdict\n"
         "ref = json.dumps({'key': 1, 'prompt': 'p', 'instruction_id_list': ['length_constraints:number_sentences'],"
         " 'kwargs': [{'relation': 'at least', 'num_sentences': 2}]})\n"
         "print(ifeval_verdict('Mr. Smith met Dr. Jones. They talked.', ref))\n"
@@ -687,7 +685,7 @@ def test_an_ifeval_verdict_with_a_random_letter_is_the_same_in_every_process():
         ref = ifeval_reference(["keywords:letter_frequency"], [{"letter": letter, "let_frequency": 4, "let_relation": "at least"}])
         return ifeval_results(TEXT, ref)["prompt_level_strict_acc"]
 
-    code = ("import json, random, sys; random.seed(int(sys.argv[1])); from workloads.scoring import ifeval_results; "
+    code = ("import json, random, sys; random.seed(int(sys.argv[1])); from workloads.ifeval import ifeval_results; "
             f"print(json.dumps(ifeval_results({TEXT!r}, {reference!r})))")
     outputs = {subprocess.run([sys.executable, "-c", code, str(seed)], capture_output=True, text=True, check=True).stdout
                for seed in range(8)}

@@ -43,7 +43,7 @@ import pytest
 
 from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from tests.cells import cell_metrics
-from workloads.scoring import IFEVAL_METRICS, _ifeval, ifeval_results
+from workloads.ifeval import IFEVAL_METRICS, _ifeval, ifeval_results
 
 IFEVAL_FILE = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "ifeval" / "input_data.jsonl"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from resources.judge import free_port, vllm_server as start_vllm_server
+from resources.vllm_server import free_port, vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
 from tests.fake_openai import FakeServer
 from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher

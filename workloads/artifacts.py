@@ -73,11 +73,15 @@ def write_parquet(table: pl.DataFrame, location: str) -> None:
 def exists(location: str) -> bool:
     if not is_remote(location):
         return Path(location).exists()
+    return object_exists(_client(), *_split(location))
+
+
+def object_exists(client, bucket: str, key: str) -> bool:
+    """HEAD the object: a 404 means absent; any other error (access, outage) is raised."""
     from botocore.exceptions import ClientError
 
-    bucket, key = _split(location)
     try:
-        _client().head_object(Bucket=bucket, Key=key)
+        client.head_object(Bucket=bucket, Key=key)
         return True
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):

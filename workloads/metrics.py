@@ -13,7 +13,7 @@ import random
 
 import polars as pl
 
-from workloads.scoring import IFEVAL_METRICS
+from workloads.ifeval import IFEVAL_METRICS
 
 EVAL_SAMPLE_SCHEMA = {
     "checkpoint": pl.String,
