@@ -18,6 +18,15 @@ from workloads.scoring import SCORERS, VERDICTS, choice_verdict, countdown_verdi
         pytest.param("\\boxed{72}", "$72$", id="gold_already_in_dollars"),
         pytest.param("\\boxed{72}", "\\boxed{72}", id="gold_already_boxed"),
         pytest.param("\\boxed{1,000}", "1000", id="thousands_comma"),
+        pytest.param("\\boxed{5\\text{ cm}}", "5", id="unit_in_text"),
+        pytest.param("\\boxed{3 \\text{ meters}}", "3", id="unit_word_in_text"),
+        pytest.param("\\boxed{5 \\mathrm{cm}}", "5", id="unit_in_mathrm"),
+        pytest.param("\\boxed{90^\\circ}", "90", id="degrees"),
+        pytest.param("\\boxed{10\\%}", "10", id="percent_sign"),
+        pytest.param("\\boxed{\\$12.50}", "12.5", id="dollar_amount"),
+        pytest.param("\\boxed{[2, 5)}", "[2,5)", id="interval_with_spaces"),
+        pytest.param("\\boxed{x \\in [1, 3]}", "[1,3]", id="interval_as_membership"),
+        pytest.param("\\boxed{\\dfrac{2}{4}}", "\\frac{1}{2}", id="unreduced_dfrac"),
     ],
 )
 def test_math_verdict_accepts_equivalent_forms(final, gold):
@@ -30,6 +39,7 @@ def test_math_verdict_accepts_equivalent_forms(final, gold):
         pytest.param("\\boxed{71}", "72", id="wrong_integer"),
         pytest.param("\\boxed{(1,2)}", "(1,2]", id="open_vs_half_open_interval"),
         pytest.param("\\boxed{\\frac{1}{3}}", "0.5", id="wrong_fraction"),
+        pytest.param("\\boxed{7 \\text{ dollars}}", "8", id="unit_does_not_rescue_a_wrong_number"),
     ],
 )
 def test_math_verdict_rejects_wrong_answers(final, gold):
