@@ -137,3 +137,11 @@ def test_a_local_judge_needs_its_model_folder(tmp_path):
     with pytest.raises(JudgeServerError, match="materialize base_models first"):
         with JudgeEndpoint().serving(Judge(model="smollm2-135m"), str(tmp_path / "absent")):
             pass
+
+
+def test_two_evaluations_sharing_the_cache_keep_each_others_judgments(tmp_path):
+    # Both load the cache before either writes, as two checkpoints evaluated at once do.
+    first, second = JudgeCache(str(tmp_path)), JudgeCache(str(tmp_path))
+    judge_replies(REQUESTS[:1], REPLIES[:1], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=first, log=lambda _: None)
+    judge_replies(REQUESTS[1:], REPLIES[1:], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=second, log=lambda _: None)
+    assert len(JudgeCache(str(tmp_path)).entries) == 3

@@ -38,7 +38,6 @@ class JudgeCache:
     def __init__(self, location: str):
         self.location = location.rstrip("/")
         names = [n for n in list_names(self.location, ".parquet") if n.startswith("part-")]
-        self.parts = len(names)
         tables = [read_parquet(f"{self.location}/{n}") for n in names]
         known = pl.concat(tables) if tables else pl.DataFrame(schema=JUDGE_CACHE_SCHEMA)
         self.entries: dict[str, tuple[str, int | None]] = {
@@ -48,8 +47,9 @@ class JudgeCache:
     def add(self, rows: list[dict]) -> None:
         if not rows:
             return
-        write_parquet(pl.DataFrame(rows, schema=JUDGE_CACHE_SCHEMA), f"{self.location}/part-{self.parts:05d}.parquet")
-        self.parts += 1
+        # Named by content, not by count: two evaluations writing at once never take the same name.
+        name = hashlib.sha256("".join(r["key"] for r in rows).encode()).hexdigest()[:20]
+        write_parquet(pl.DataFrame(rows, schema=JUDGE_CACHE_SCHEMA), f"{self.location}/part-{name}.parquet")
         self.entries.update({r["key"]: (r["reply"], r["score"]) for r in rows})
 
 
