@@ -21,7 +21,7 @@ from workloads.dynamics import (  # noqa: E402
     dynamics_summary,
     headline,
     reasoning_vs_safety,
-    with_gain_intervals,
+    with_intervals,
 )
 
 
@@ -63,7 +63,7 @@ def build(recipe: Recipe) -> list:
         samples = pl.concat([storage.read_table(keys.eval_samples(c, b)) for c, b in evaluated])
         summary = dynamics_summary(curve)
         if summary.height:
-            summary = with_gain_intervals(summary, samples, seed=recipe.seed)
+            summary = with_intervals(summary, curve, samples, seed=recipe.seed)
         comparison = comparison_table(curve)
         categories = {name: b.category for name, b in recipe.evaluation.benchmarks.items()}
         trade_off = reasoning_vs_safety(comparison, categories)
@@ -84,7 +84,8 @@ def build(recipe: Recipe) -> list:
         sections = [f"# Training dynamics: {recipe.name}", "![curves](dynamics.png)"]
         if warnings:
             sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
-        titles = {"dynamics": "Dip and recovery (paired bootstrap CIs vs the base model)", "comparison": "Runs compared",
+        titles = {"dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
+                  "comparison": "Runs compared",
                   "reasoning_vs_safety": "Reasoning vs safety", "curves": "Curves"}
         sections += [f"## {titles[name]}\n\n{preview(table, rows=1000).value}" for name, table in tables.items() if name != "curves"]
         sections.append(f"## {titles['curves']}\n\n{preview(curve, rows=1000).value}")

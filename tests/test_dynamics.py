@@ -164,17 +164,55 @@ def test_paired_gain_compares_the_same_items_only():
 
 
 def test_a_dip_is_significant_only_when_its_interval_is_below_zero():
-    from workloads.dynamics import with_gain_intervals
+    from workloads.dynamics import with_intervals
 
     items = [f"i{k}" for k in range(30)]
     rows = [("r@step-00000", "m", i, 1.0) for i in items]
     rows += [("r@step-00010", "m", i, 0.0) for i in items]            # every item lost: a real dip
     rows += [("r@step-00020", "m", i, 1.0) for i in items]
-    summary = dynamics_summary(curves(_table([
-        ("r@step-00000", "m", 1.0, 10.0), ("r@step-00010", "m", 0.0, 10.0), ("r@step-00020", "m", 1.0, 10.0)])))
-    got = with_gain_intervals(summary, _samples(rows)).row(0, named=True)
+    curve = curves(_table([
+        ("r@step-00000", "m", 1.0, 10.0), ("r@step-00010", "m", 0.0, 10.0), ("r@step-00020", "m", 1.0, 10.0)]))
+    got = with_intervals(dynamics_summary(curve), curve, _samples(rows)).row(0, named=True)
     assert got["dip_significant"] is True and got["dip_ci_high"] < 0
     assert got["final_gain_ci_low"] == got["final_gain_ci_high"] == 0.0
+    # Every resampled curve dips at step 10 and is back at step 20.
+    assert (got["recovery_step_ci_low"], got["recovery_step_ci_high"], got["recovery_support"]) == (20, 20, 1.0)
+    assert (got["base_ci_low"], got["base_ci_high"], got["min_ci_low"], got["min_ci_high"]) == (1.0, 1.0, 0.0, 0.0)
+
+
+def _curve_samples(final_scores):
+    """30 items: all right at step 0, all wrong at step 10, ``final_scores`` at step 20."""
+    items = [f"i{k:02d}" for k in range(30)]
+    rows = [("r@step-00000", "m", i, 1.0) for i in items] + [("r@step-00010", "m", i, 0.0) for i in items]
+    return _samples(rows + [("r@step-00020", "m", i, v) for i, v in zip(items, final_scores)])
+
+
+@pytest.mark.parametrize(
+    "final_scores, support",
+    [
+        pytest.param([1.0] * 30, (1.0, 1.0), id="back_for_sure"),
+        pytest.param([1.0] * 18 + [0.0] * 12, (0.0, 0.0), id="still_below_base_in_every_resample"),
+        # Back only when the one failing item is not drawn: (29/30)^30, about 0.36 of resamples.
+        pytest.param([1.0] * 29 + [0.0], (0.25, 0.5), id="back_in_some_resamples"),
+    ],
+)
+def test_recovery_support_is_the_share_of_resampled_curves_that_came_back(final_scores, support):
+    from workloads.dynamics import curve_intervals
+
+    got = curve_intervals(_curve_samples(final_scores), "r", "m", [0, 10, 20])
+    assert support[0] <= got["recovery_support"] <= support[1]
+    if got["recovery_support"] == 0.0:
+        assert got["recovery_step_ci_low"] is None and got["recovery_step_ci_high"] is None
+
+
+def test_curve_intervals_use_only_items_answered_at_every_step():
+    from workloads.dynamics import curve_intervals
+
+    rows = [("r@step-00000", "m", "a", 1.0), ("r@step-00010", "m", "a", 1.0),
+            ("r@step-00000", "m", "b", 0.0)]  # b has no answer at step 10: left out
+    got = curve_intervals(_samples(rows), "r", "m", [0, 10])
+    assert (got["base_ci_low"], got["base_ci_high"]) == (1.0, 1.0)
+    assert curve_intervals(_samples(rows[2:]), "r", "m", [0, 10])["base_ci_low"] is None
 
 
 def test_comparison_and_reasoning_vs_safety_tables_line_up_runs():

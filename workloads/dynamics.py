@@ -90,9 +90,51 @@ def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: st
     return {"gain": sum(diffs) / len(diffs), "gain_ci_low": lo, "gain_ci_high": hi, "paired_items": len(diffs)}
 
 
-def with_gain_intervals(summary: pl.DataFrame, samples: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
-    """Adds paired CIs to the dip (minimum vs base) and to the final gain (last step vs base).
-    A dip is significant when its whole interval lies below zero."""
+def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list[int], *, seed: int = 0,
+                    resamples: int = 1000, level: float = 0.95) -> dict:
+    """Bootstrap the whole curve at once, resampling the items answered at every step (the same
+    items at every step, so the curve's shape is kept): intervals for the base score, the minimum
+    and the recovery step. ``recovery_support`` is the share of resampled curves that dipped and
+    came back; the recovery step's interval is taken over those."""
+    import numpy as np
+
+    from workloads.train import checkpoint_key
+
+    per_step = []
+    for step in steps:
+        rows = samples.filter((pl.col("checkpoint") == checkpoint_key(run, step)) & (pl.col("benchmark") == benchmark)
+                              & pl.col("score").is_not_null())
+        per_step.append(rows.group_by("item_id").agg(pl.col("score").mean().alias(str(step))))
+    joined = per_step[0]
+    for table in per_step[1:]:
+        joined = joined.join(table, on="item_id")
+    empty = {"base_ci_low": None, "base_ci_high": None, "min_ci_low": None, "min_ci_high": None,
+             "recovery_step_ci_low": None, "recovery_step_ci_high": None, "recovery_support": None}
+    if joined.height == 0:
+        return empty
+    matrix = joined.sort("item_id").select([str(s) for s in steps]).to_numpy()
+    rng = np.random.default_rng(seed)
+    means = matrix[rng.integers(0, len(matrix), size=(resamples, len(matrix)))].mean(axis=1)
+    stats = [dip_and_recovery(steps, list(curve)) for curve in means]
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+
+    def interval(values):
+        return (float(np.percentile(values, lo)), float(np.percentile(values, hi))) if len(values) else (None, None)
+
+    dipped = [s for s in stats if s["dipped"]]
+    recovered = [s["recovery_step"] for s in dipped if s["recovery_step"] is not None]
+    (base_lo, base_hi), (min_lo, min_hi) = interval([s["base"] for s in stats]), interval([s["min"] for s in stats])
+    rec_lo, rec_hi = interval(recovered)
+    return {"base_ci_low": base_lo, "base_ci_high": base_hi, "min_ci_low": min_lo, "min_ci_high": min_hi,
+            "recovery_step_ci_low": rec_lo, "recovery_step_ci_high": rec_hi,
+            "recovery_support": len(recovered) / len(dipped) if dipped else None}
+
+
+def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
+    """Adds confidence intervals to every number of the dip-and-recovery summary: paired CIs for
+    the dip (minimum vs base) and the final gain (last step vs base), a dip being significant when
+    its whole interval lies below zero; bootstrap intervals for the base score, the minimum and the
+    recovery step (:func:`curve_intervals`)."""
     from workloads.train import checkpoint_key
 
     rows = []
@@ -101,6 +143,8 @@ def with_gain_intervals(summary: pl.DataFrame, samples: pl.DataFrame, *, seed: i
         base = checkpoint_key(run, 0)
         dip = paired_gain(samples, base, checkpoint_key(run, row["min_step"]), benchmark=bench, seed=seed)
         final = paired_gain(samples, base, checkpoint_key(run, row["final_step"]), benchmark=bench, seed=seed)
+        steps = headline(curve).filter((pl.col("run") == run) & (pl.col("benchmark") == bench)
+                                       & pl.col("mean").is_not_null()).sort("step")["step"].to_list()
         rows.append(
             {
                 **row,
@@ -109,6 +153,7 @@ def with_gain_intervals(summary: pl.DataFrame, samples: pl.DataFrame, *, seed: i
                 "dip_significant": dip["gain_ci_high"] is not None and dip["gain_ci_high"] < 0,
                 "final_gain_ci_low": final["gain_ci_low"],
                 "final_gain_ci_high": final["gain_ci_high"],
+                **curve_intervals(samples, run, bench, steps, seed=seed),
             }
         )
     return pl.DataFrame(rows)
