@@ -25,14 +25,15 @@ from workloads.dynamics import (  # noqa: E402
 )
 
 
-def plot_curves(curve: pl.DataFrame):
+def plot_run(run: str, curve: pl.DataFrame):
+    """One run: each benchmark's headline metric and its mean response length over steps."""
     fig, (score_ax, length_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for (run, benchmark, metric), group in headline(curve).group_by("run", "benchmark", "metric", maintain_order=True):
-        label = f"{run} / {benchmark} ({metric})"
+    for (benchmark, metric), group in curve.group_by("benchmark", "metric", maintain_order=True):
+        label = f"{benchmark} ({metric})"
         score_ax.errorbar(group["step"], group["mean"], yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
                           marker="o", capsize=3, label=label)
         length_ax.plot(group["step"], group["mean_tokens"], marker="o", label=label)
-    score_ax.set(xlabel="step", ylabel="headline metric (95% CI)", title="score over training")
+    score_ax.set(xlabel="step", ylabel="headline metric (95% CI)", title=f"{run}: score over training")
     length_ax.set(xlabel="step", ylabel="mean response tokens", title="response length over training")
     for ax in (score_ax, length_ax):
         ax.grid(alpha=0.3)
@@ -77,11 +78,13 @@ def build(recipe: Recipe) -> list:
             for r in summary.iter_rows(named=True)
             if r["still_in_dip"] or r["length_still_rising"]
         ]
-        figure = plot_curves(curve)
-        png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=110, bbox_inches="tight")
-        storage.write_bytes(keys.report("dynamics.png"), png.getvalue())
-        sections = [f"# Training dynamics: {recipe.name}", "![curves](dynamics.png)"]
+        plots = {}
+        for (run,), run_curve in headline(curve).group_by("run", maintain_order=True):
+            plots[run] = plot_run(run, run_curve.drop("run"))
+            png = io.BytesIO()
+            plots[run].savefig(png, format="png", dpi=110, bbox_inches="tight")
+            storage.write_bytes(keys.report(f"dynamics-{run}.png"), png.getvalue())
+        sections = [f"# Training dynamics: {recipe.name}"] + [f"![{run}](dynamics-{run}.png)" for run in plots]
         if warnings:
             sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
         titles = {"dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
@@ -99,7 +102,7 @@ def build(recipe: Recipe) -> list:
                 "comparison": preview(comparison, rows=50),
                 "reasoning_vs_safety": preview(trade_off, rows=50),
                 "warnings": "\n".join(warnings) or "none",
-                "plot": png_markdown(figure),
+                **{f"plot {run}": png_markdown(figure) for run, figure in plots.items()},
                 "report": report,
             }
         )

@@ -74,4 +74,5 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
 
     curve = pl.read_parquet(root / "analysis" / "curves.parquet")
     assert sorted(curve["step"].unique()) == [0, 1, 2]
-    assert (root / "analysis" / "dynamics.png").stat().st_size > 0
+    assert (root / "analysis" / f"dynamics-{run}.png").stat().st_size > 0
+    assert f"![{run}](dynamics-{run}.png)" in (root / "analysis" / "report.md").read_text()
