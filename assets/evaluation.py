@@ -84,11 +84,13 @@ def eval_code_version(recipe: Recipe) -> str:
     return _digest({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
 
 
-def cell_is_current(storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str) -> bool:
-    if not storage.exists(keys.eval_table(checkpoint, benchmark)):
-        return False
-    table = storage.read_table(keys.eval_table(checkpoint, benchmark))
-    return table.height > 0 and set(table["definition"].to_list()) == {definition}
+def current_table(storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str) -> pl.DataFrame | None:
+    """The cell's table if it was computed under ``definition``; None when the cell is due."""
+    try:
+        table = storage.read_table(keys.eval_table(checkpoint, benchmark))
+    except FileNotFoundError:
+        return None
+    return table if table.height > 0 and set(table["definition"].to_list()) == {definition} else None
 
 
 def cells_by_checkpoint(partition_keys) -> dict[str, list[str]]:
@@ -134,13 +136,15 @@ def build(recipe: Recipe) -> list:
         judge_endpoint: JudgeEndpoint,
     ) -> MaterializeResult:
         requested = cells_by_checkpoint(context.partition_keys)
-        due = {
-            checkpoint: [b for b in benchmarks if not cell_is_current(storage, keys, checkpoint, b, definitions[b])]
-            for checkpoint, benchmarks in requested.items()
+        tables = {
+            (c, b): current_table(storage, keys, c, b, definitions[b]) for c, benchmarks in requested.items() for b in benchmarks
         }
-        due = {checkpoint: benchmarks for checkpoint, benchmarks in due.items() if benchmarks}
-        reused = sum(len(b) for b in requested.values()) - sum(len(b) for b in due.values())
-        context.log.info(f"{sum(len(b) for b in due.values())} cells to compute, {reused} current ones reused")
+        due = {}
+        for (checkpoint, benchmark), table in tables.items():
+            if table is None:
+                due.setdefault(checkpoint, []).append(benchmark)
+        reused = sum(table is not None for table in tables.values())
+        context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
         reported = {}
@@ -161,13 +165,13 @@ def build(recipe: Recipe) -> list:
                 result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
                 reported[checkpoint] = json.loads(result.metadata["cells"].value)
         table = pl.concat(
-            [storage.read_table(keys.eval_table(c, b)) for c, benchmarks in requested.items() for b in benchmarks]
+            [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
         )
         headline = table.filter(pl.col("headline")).drop("headline", "definition")
         return MaterializeResult(
             metadata={
-                "cells": sum(len(b) for b in requested.values()),
-                "cells_computed": sum(len(b) for b in due.values()),
+                "cells": len(tables),
+                "cells_computed": len(tables) - reused,
                 "cells_reused": reused,
                 "computed": MetadataValue.json(reported),
                 "headline_metrics": preview(headline, rows=50),

@@ -82,10 +82,11 @@ def cell_requests(recipe: Recipe, instance, due: dict[str, list[str]], *, reason
     due ones; the asset reuses those instead of recomputing them."""
     order = list(recipe.evaluation.benchmarks)
     spans = {c: (min(order.index(b) for b in bs), max(order.index(b) for b in bs)) for c, bs in due.items() if bs}
+    registered = instance.get_dynamic_partitions(CHECKPOINTS.name)
     requests = []
     for span in sorted(set(spans.values())):
         chosen = [c for c, s in spans.items() if s == span]
-        for group in contiguous_groups(instance.get_dynamic_partitions(CHECKPOINTS.name), chosen):
+        for group in contiguous_groups(registered, chosen):
             benchmarks = [order[span[0]], order[span[1]]]
             requests.append(RunRequest(
                 run_key=f"{group[0]}..{group[-1]}:{benchmarks[0]}..{benchmarks[1]}:{run_key_suffix}",

@@ -23,8 +23,6 @@ class JudgeServerError(RuntimeError):
     """The judge has no URL and can't be served here."""
 
 
-
-
 class JudgeEndpoint(ConfigurableResource):
     """Where the judge answers. ``settings`` is what the evaluation workload gets (the key's
     variable NAME, never the key)."""

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, MaterializeResult, TextMetadataValue
 
-from assets.evaluation import cell_definition, cell_is_current, eval_code_version
+from assets.evaluation import cell_definition, current_table, eval_code_version
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, cell_range_tags
 from orchestration.definitions import build_definitions
@@ -95,7 +95,7 @@ def test_only_cells_whose_definition_changed_are_recomputed_one_workload_per_che
     # One workload per checkpoint, for the one changed benchmark; no judge needed for it.
     assert CALLS == [(c, ["truthfulqa-mc1"], None) for c in checkpoints]
     assert metadata["cells_computed"].value == 2
-    assert cell_is_current(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1"))
+    assert current_table(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1")) is not None
 
 
 def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_recipe, setup):

@@ -71,18 +71,22 @@ def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def item_scores(samples: pl.DataFrame, checkpoint: str, benchmark: str) -> pl.DataFrame:
+    """``item_id``, ``score``: each item's mean over its scored samples in one cell."""
+    rows = samples.filter(
+        (pl.col("checkpoint") == checkpoint) & (pl.col("benchmark") == benchmark) & pl.col("score").is_not_null()
+    )
+    return rows.group_by("item_id").agg(pl.col("score").mean())
+
+
 def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: str, seed: int = 0) -> dict:
     """Score change from checkpoint ``before`` to ``after`` on the items both answered, with a
     paired bootstrap CI over items (item difficulty cancels out, so the interval is honest)."""
     from workloads.metrics import bootstrap_ci
 
-    def per_item(checkpoint: str) -> pl.DataFrame:
-        rows = samples.filter(
-            (pl.col("checkpoint") == checkpoint) & (pl.col("benchmark") == benchmark) & pl.col("score").is_not_null()
-        )
-        return rows.group_by("item_id").agg(pl.col("score").mean())
-
-    joined = per_item(before).join(per_item(after), on="item_id", suffix="_after").sort("item_id")
+    joined = item_scores(samples, before, benchmark).join(
+        item_scores(samples, after, benchmark), on="item_id", suffix="_after"
+    ).sort("item_id")
     diffs = (joined["score_after"] - joined["score"]).to_list()
     if not diffs:
         return {"gain": None, "gain_ci_low": None, "gain_ci_high": None, "paired_items": 0}
@@ -100,11 +104,7 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
 
     from workloads.train import checkpoint_key
 
-    per_step = []
-    for step in steps:
-        rows = samples.filter((pl.col("checkpoint") == checkpoint_key(run, step)) & (pl.col("benchmark") == benchmark)
-                              & pl.col("score").is_not_null())
-        per_step.append(rows.group_by("item_id").agg(pl.col("score").mean().alias(str(step))))
+    per_step = [item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps]
     joined = per_step[0]
     for table in per_step[1:]:
         joined = joined.join(table, on="item_id")

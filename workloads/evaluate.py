@@ -92,13 +92,14 @@ def make_judge(settings: dict, cache_location: str, log):
 
     client = CompletionsClient.from_settings({**settings, "vllm_extensions": False}, chat=True)
     sampling = judge_sampling(settings["max_tokens"])
+    cache = JudgeCache(cache_location)  # read once per workload, not once per judged cell
 
     def complete(prompts: list[str]) -> list[str]:
         return [samples[0].text for samples in client.complete(prompts, sampling)]
 
     def judge(requests: list[str], replies: list[str]):
         return judge_replies(requests, replies, judge_model=settings["model"], complete=complete,
-                             cache=JudgeCache(cache_location), log=log)
+                             cache=cache, log=log)
 
     return judge, client
 
