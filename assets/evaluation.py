@@ -67,8 +67,8 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
     bench = ev.benchmarks[benchmark]
     definition = {
         "revision": EVAL_CODE_REVISION,
-        "benchmark": vars(bench),
-        "sampling": vars(ev.sampling),
+        "benchmark": bench.model_dump(),
+        "sampling": ev.sampling.model_dump(),
         "max_model_len": ev.max_model_len,
         "scorer": verifier_version(bench.kind),
     }
@@ -109,7 +109,7 @@ def build(recipe: Recipe) -> list:
     def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
         bench = ev.benchmarks[benchmark]
         return {
-            **vars(bench),
+            **bench.model_dump(),
             "location": recipe.data_path(bench.location),
             "definition": definitions[benchmark],
             "samples_path": storage.uri(keys.eval_samples(checkpoint, benchmark)),
@@ -156,7 +156,7 @@ def build(recipe: Recipe) -> list:
                                                        max_model_len=ev.max_model_len),
                     "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
                     "kinds": kinds,
-                    "sampling": vars(ev.sampling),
+                    "sampling": ev.sampling.model_dump(),
                     "seed": recipe.seed,
                     "judge": judge if any(kinds[b] == "safety-judge" for b in benchmarks) else None,
                     "judge_cache": storage.uri(keys.judge_cache()),

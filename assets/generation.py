@@ -52,7 +52,7 @@ def build(recipe: Recipe) -> list:
         sources = {}
         for name in queries["source"].unique().to_list():
             teacher = recipe.generation.teachers[name]
-            settings = {"name": teacher.model or teacher.backend, **vars(teacher)}
+            settings = {"name": teacher.model or teacher.backend, **teacher.model_dump()}
             endpoint = (
                 teacher_endpoint.settings(model=storage.uri(keys.model(teacher.model)), max_model_len=teacher.max_model_len)
                 if teacher.backend == "vllm"
@@ -64,7 +64,7 @@ def build(recipe: Recipe) -> list:
             "parts_dir": storage.uri(keys.trace_parts(shard)),
             "output_path": storage.uri(keys.traces(shard)),
             "sources": sources,
-            "sampling": vars(recipe.generation.sampling),
+            "sampling": recipe.generation.sampling.model_dump(),
             "chunk_size": CHUNK_SIZE,
         }
         # GPUs: the vLLM teachers' tensor-parallel size (none for the solver or an HTTP endpoint).

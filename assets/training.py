@@ -84,7 +84,7 @@ def build(recipe: Recipe) -> list:
             "dataset_path": storage.uri(keys.dataset(dataset)),
             "model_dir": base_uri,
             "output_dir": storage.uri(keys.run_dir(run)),
-            "training": vars(recipe.training),
+            "training": recipe.training.model_dump(),
             "seed": recipe.seed,
         }
         invocation = launcher.run(context, "train", extras, gpus=1)

@@ -1,175 +1,223 @@
 """The experiment recipe: one YAML file, validated here and nowhere else.
 
-Every section is a typed dataclass; loading rejects unknown keys, wrong types, missing files and
-impossible sizes with a message that names the offending field (``training.save_every: ...``).
+Every section is a pydantic model that forbids unknown keys; loading turns pydantic's errors and
+the cross-field rules into a ``RecipeError`` naming the file and the field's path
+(``small.yaml: training.save_every: ...``).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import difflib
 import os
-import types
-import typing
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Literal, get_args
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+
+from resources.recipe_yaml import YamlProblem, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "STUDY_DATA_DIR"
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
 
+DatasetVariant = Literal["math-cot", "math-nocot", "countdown-cot", "reference"]
+ModelSource = Literal["gguf-package", "local", "hub", "tiny-config"]
+QueryLoader = Literal["math", "countdown"]
+TeacherBackend = Literal["vllm", "countdown-solver"]
+BenchmarkCategory = Literal["reasoning", "out-of-domain", "safety"]
+# Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS), except
+# safety-judge, whose responses the recipe's LLM judge scores (workloads.judge).
+BenchmarkKind = Literal["math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge"]
+
+DATASET_VARIANTS: tuple[str, ...] = get_args(DatasetVariant)
+MODEL_SOURCES: tuple[str, ...] = get_args(ModelSource)
+QUERY_LOADERS: tuple[str, ...] = get_args(QueryLoader)
+TEACHER_BACKENDS: tuple[str, ...] = get_args(TeacherBackend)
+BENCHMARK_CATEGORIES: tuple[str, ...] = get_args(BenchmarkCategory)
+BENCHMARK_KINDS: tuple[str, ...] = get_args(BenchmarkKind)
+
 
 class RecipeError(ValueError):
-    """A recipe that cannot run; the message names the field."""
+    """A recipe that cannot run; the message names the file and the field."""
 
 
-@dataclass
-class ModelSpec:
-    source: str = field(metadata={"help": "gguf-package | local | hub | tiny-config"})
-    package: str | None = field(default=None, metadata={"help": "python package shipping the GGUF"})
-    file: str | None = field(default=None, metadata={"help": "GGUF file inside the package"})
-    path: str | None = field(default=None, metadata={"help": "local folder or hub id"})
-    base: str | None = field(default=None, metadata={"help": "tiny-config: model whose tokenizer to reuse"})
-    config: dict = field(default_factory=dict, metadata={"help": "tiny-config: architecture overrides"})
-    dtype: str = "bfloat16"
+class FieldProblem(ValueError):
+    """Raised by a validator about one of its model's fields (``where``, relative to the model)."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(message)
+        self.where = where
 
 
-@dataclass
-class References:
-    location: str = field(metadata={"help": "reference solutions (NuminaMath-1.5): hub:<id> or a data-folder path"})
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
+
+
+Count = Annotated[StrictInt, Field(gt=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class ModelSpec(Section):
+    source: ModelSource = Field(description="where the weights come from")
+    package: str | None = Field(None, description="gguf-package: python package shipping the GGUF")
+    file: str | None = Field(None, description="gguf-package: GGUF file inside the package")
+    path: str | None = Field(None, description="local: a folder; hub: a hub id")
+    base: str | None = Field(None, description="tiny-config: model whose tokenizer to reuse")
+    config: dict = Field(default_factory=dict, description="tiny-config: architecture overrides")
+    dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="weights' dtype")
+
+    @model_validator(mode="after")
+    def _source_settings(self) -> ModelSpec:
+        if self.source == "gguf-package" and not (self.package and self.file):
+            raise FieldProblem("", "gguf-package needs `package` and `file`")
+        if self.source in ("local", "hub") and not self.path:
+            raise FieldProblem("path", f"required for source {self.source}")
+        if self.source == "tiny-config" and not self.base:
+            raise FieldProblem("base", "required for source tiny-config")
+        return self
+
+
+class References(Section):
+    location: str = Field(description="reference solutions (NuminaMath-1.5): hub:<id> or a data-folder path")
     problem_field: str = "problem"
     solution_field: str = "solution"
     hub_config: str | None = None
 
 
-@dataclass
-class QuerySource:
-    loader: str = field(metadata={"help": "math | countdown"})
-    location: str = field(metadata={"help": "hub:<id> or a path relative to the data folder"})
-    size: int = field(metadata={"help": "queries sampled from this source"})
+class QuerySource(Section):
+    loader: QueryLoader = Field(description="how rows become queries")
+    location: str = Field(description="hub:<id> or a path relative to the data folder")
+    size: Count = Field(description="queries sampled from this source")
     problem_field: str = "problem"
     answer_field: str = "answer"
     solution_field: str | None = None
-    answer_format: str = "plain"
+    answer_format: Literal["plain", "gsm8k"] = "plain"
     hub_config: str | None = None
-    references: References | None = field(
-        default=None, metadata={"help": "match reference solutions by problem text (else solution_field)"}
+    references: References | None = Field(
+        None, description="match reference solutions by problem text (else solution_field)"
     )
 
-
-@dataclass
-class Sampling:
-    n: int = 1
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 20
-    min_p: float = 0.0
-    max_new_tokens: int = 16384
+    @model_validator(mode="after")
+    def _references_are_for_math(self) -> QuerySource:
+        if self.references is not None and self.loader != "math":
+            raise FieldProblem("references", "reference solutions are for math sources")
+        return self
 
 
-@dataclass
-class Teacher:
-    backend: str = field(metadata={"help": "vllm | countdown-solver"})
-    model: str | None = field(default=None, metadata={"help": "key in `models` (vllm backend)"})
-    thinking_prompt: str = field(default="prefill", metadata={"help": "chat-template | prefill"})
+class Sampling(Section):
+    n: Count = Field(1, description="samples per prompt")
+    temperature: float = Field(0.6, ge=0, description="0 is greedy")
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: StrictInt = Field(20, ge=-1, description="-1 disables top-k")
+    min_p: float = Field(0.0, ge=0, le=1)
+    max_new_tokens: Count = 16384
+
+
+class Teacher(Section):
+    backend: TeacherBackend
+    model: str | None = Field(None, description="key in `models` (vllm backend)")
+    thinking_prompt: Literal["chat-template", "prefill"] = "prefill"
     few_shot: bool = False
-    max_model_len: int = 4096
+    max_model_len: Count = 4096
 
 
-@dataclass
-class Generation:
-    shards: int
+class Generation(Section):
+    shards: Count
     sampling: Sampling
-    teachers: dict[str, Teacher] = field(metadata={"help": "query source -> teacher"})
+    teachers: dict[str, Teacher] = Field(description="query source -> teacher")
 
 
-@dataclass
-class Training:
-    students: list[str]
-    datasets: list[str]
-    learning_rate: float = 5e-5
+class Training(Section):
+    students: list[str] = Field(min_length=1, description="keys in `models`")
+    datasets: list[DatasetVariant] = Field(min_length=1)
+    learning_rate: Positive = 5e-5
     lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    max_grad_norm: float = 1.0
-    epochs: float = 8
-    global_batch_size: int = 256
-    per_device_batch_size: int = 1
-    max_length: int = 20000
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.999, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, ge=0)
+    epochs: Positive = 8
+    global_batch_size: Count = 256
+    per_device_batch_size: Count = 1
+    max_length: Count = 20000
     bf16: bool = True
     gradient_checkpointing: bool = True
-    save_every: int = 10
+    save_every: Count = 10
+
+    @model_validator(mode="after")
+    def _batches(self) -> Training:
+        if self.global_batch_size % self.per_device_batch_size:
+            raise FieldProblem("global_batch_size", "must be a multiple of per_device_batch_size")
+        return self
 
 
-@dataclass
-class Benchmark:
-    location: str = field(metadata={"help": "hub:<id> or a path relative to the data folder"})
-    kind: str = field(metadata={"help": "how items are loaded and scored (see BENCHMARK_KINDS)"})
-    category: str = field(
-        default="reasoning", metadata={"help": "reasoning | out-of-domain | safety: groups benchmarks in the analysis"}
-    )
-    n: int = 1
-    limit: int | None = None
+class Benchmark(Section):
+    location: str = Field(description="hub:<id> or a path relative to the data folder")
+    kind: BenchmarkKind = Field(description="how items are loaded and scored")
+    category: BenchmarkCategory = Field("reasoning", description="groups benchmarks in the analysis")
+    n: Count = 1
+    limit: Count | None = None
     hub_config: str | None = None
     hub_split: str = "test"
-    max_new_tokens: int | None = field(
-        default=None, metadata={"help": "this benchmark's generation budget; default evaluation.sampling's"}
+    max_new_tokens: Count | None = Field(
+        None, description="this benchmark's generation budget; default evaluation.sampling's"
     )
 
 
-@dataclass
-class Judge:
-    model: str = field(
-        metadata={"help": "with base_url: the served model name; without: a key in `models`, served on this "
-                  "machine by a vLLM server the evaluation starts for the run"}
+class Judge(Section):
+    model: str = Field(
+        description="with base_url: the served model name; without: a key in `models`, served on this "
+        "machine by a vLLM server the evaluation starts for the run"
     )
-    base_url: str | None = field(
-        default=None, metadata={"help": "OpenAI-compatible server root incl. the version, e.g. https://host/v1"}
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible server root incl. the version, e.g. https://host/v1"
     )
-    api_key_env: str = field(
-        default="OPENAI_API_KEY", metadata={"help": "NAME of the environment variable holding the key ('' if none)"}
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="NAME of the environment variable holding the key ('' if none)"
     )
-    max_tokens: int = field(default=512, metadata={"help": "the judge's reply budget"})
-    max_concurrency: int = 8
-    max_model_len: int = field(default=4096, metadata={"help": "context of a judge server started locally"})
+    max_tokens: Count = Field(512, description="the judge's reply budget")
+    max_concurrency: Count = 8
+    max_model_len: Count = Field(4096, description="context of a judge server started locally")
 
 
-@dataclass
-class Evaluation:
-    benchmarks: dict[str, Benchmark]
+class Evaluation(Section):
+    benchmarks: dict[str, Benchmark] = Field(min_length=1)
     sampling: Sampling
-    max_model_len: int = 40960
-    judge: Judge | None = field(
-        default=None, metadata={"help": "LLM judge (temperature 0) of safety-judge benchmarks"}
-    )
+    max_model_len: Count = 40960
+    judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
+
+    @model_validator(mode="after")
+    def _judge(self) -> Evaluation:
+        if self.sampling.n != 1:
+            raise FieldProblem("sampling.n", "set samples per benchmark with benchmarks.<name>.n")
+        for key, bench in self.benchmarks.items():
+            if bench.kind == "safety-judge" and self.judge is None:
+                raise FieldProblem("judge", f"{key} is a safety-judge benchmark: name the judge")
+        return self
 
 
-@dataclass
-class Decontamination:
+class Decontamination(Section):
     enabled: bool = True
-    ngram: int = field(default=8, metadata={"help": "word n-gram length"})
-    min_overlap: float = field(
-        default=0.5, metadata={"help": "share of a query's n-grams found in one eval item that drops it"}
+    ngram: Count = Field(8, description="word n-gram length")
+    min_overlap: float = Field(
+        0.5, gt=0, le=1, description="share of a query's n-grams found in one eval item that drops it"
     )
 
 
-@dataclass
-class Recipe:
+class Recipe(Section):
     name: str
-    seed: int
+    seed: StrictInt = Field(ge=0)
     models: dict[str, ModelSpec]
     queries: dict[str, QuerySource]
     generation: Generation
     training: Training
     evaluation: Evaluation
-    decontamination: Decontamination = field(default_factory=Decontamination)
-    dataset_targets: dict[str, int] = field(
-        default_factory=dict, metadata={"help": "dataset variant -> examples it should reach (a warning check)"}
+    decontamination: Decontamination = Field(default_factory=Decontamination)
+    dataset_targets: dict[DatasetVariant, Count] = Field(
+        default_factory=dict, description="dataset variant -> examples it should reach (a warning check)"
     )
-    data_dir: str | None = field(default=None, metadata={"help": f"data folder; default ${DATA_DIR_ENV}"})
+    data_dir: str | None = Field(None, description=f"data folder; default ${DATA_DIR_ENV}")
 
     def data_path(self, location: str) -> str:
         """Hub ids pass through; file locations resolve against the data folder."""
@@ -189,181 +237,155 @@ class Recipe:
                     return student
         raise KeyError(f"run {run!r} is not in this recipe (runs: {self.runs})")
 
+    @model_validator(mode="after")
+    def _references(self) -> Recipe:
+        """Rules across sections: every name a section uses exists in the section it points at."""
+        for key, model in self.models.items():
+            if model.source == "tiny-config":
+                _require(
+                    model.base in self.models and model.base != key,
+                    f"models.{key}.base",
+                    "must name another model in `models`",
+                )
+        total = sum(s.size for s in self.queries.values())
+        gen = self.generation
+        _require(gen.shards <= total, "generation.shards", f"{gen.shards} shards for only {total} queries")
+        for src, teacher in gen.teachers.items():
+            where = f"generation.teachers.{src}"
+            _require(src in self.queries, where, f"no query source named {src!r}")
+            if teacher.backend == "vllm":
+                _require(teacher.model in self.models, f"{where}.model", "must name a model in `models`")
+            if teacher.backend == "countdown-solver":
+                _require(
+                    self.queries[src].loader == "countdown", f"{where}.backend", "the solver only answers countdown"
+                )
+        for src in self.queries:
+            _require(src in gen.teachers, f"generation.teachers.{src}", "every query source needs a teacher")
+        for i, s in enumerate(self.training.students):
+            _require(s in self.models, f"training.students[{i}]", f"{s!r} is not in `models`")
+        judge = self.evaluation.judge
+        if judge is not None:
+            _require(
+                bool(judge.base_url) or judge.model in self.models,
+                "evaluation.judge.model",
+                f"{judge.model!r} is not in `models` (without base_url the judge is served from a recipe model)",
+            )
+        return self
 
-DATASET_VARIANTS = ("math-cot", "math-nocot", "countdown-cot", "reference")
-MODEL_SOURCES = ("gguf-package", "local", "hub", "tiny-config")
-QUERY_LOADERS = ("math", "countdown")
-TEACHER_BACKENDS = ("vllm", "countdown-solver")
-BENCHMARK_CATEGORIES = ("reasoning", "out-of-domain", "safety")
-# Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS), except
-# safety-judge, whose responses the recipe's LLM judge scores (workloads.judge).
-BENCHMARK_KINDS = ("math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge")
+    def check_files(self) -> None:
+        """Local data files exist (hub ids are checked when loaded)."""
+        locations = [(f"queries.{k}.location", s.location) for k, s in self.queries.items()]
+        locations += [
+            (f"queries.{k}.references.location", s.references.location)
+            for k, s in self.queries.items()
+            if s.references is not None
+        ]
+        locations += [
+            (f"evaluation.benchmarks.{k}.location", b.location) for k, b in self.evaluation.benchmarks.items()
+        ]
+        for where, location in locations:
+            path = self.data_path(location)
+            if not path.startswith("hub:"):
+                _require(Path(path).is_file(), where, f"file not found: {path}")
+
+
+def _require(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise FieldProblem(where, message)
 
 
 def run_name(student: str, dataset: str) -> str:
     return f"{student}__{dataset}"
 
 
-# --- generic dataclass building with named errors --------------------------------------------
-
-
-def _build(tp, value, where: str):
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None:
-            return None
-        return _build(options[0], value, where)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
-        hints = typing.get_type_hints(tp)
-        fields = {f.name: f for f in dataclasses.fields(tp)}
-        unknown = sorted(set(value) - set(fields))
-        if unknown:
-            raise RecipeError(f"{where}.{unknown[0]}: unknown key (allowed: {', '.join(fields)})")
-        kwargs = {}
-        for name, f in fields.items():
-            if name in value:
-                kwargs[name] = _build(hints[name], value[name], f"{where}.{name}")
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise RecipeError(f"{where}.{name}: required field is missing")
-        return tp(**kwargs)
-    if origin is dict:
-        key_tp, val_tp = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return {str(k): _build(val_tp, v, f"{where}.{k}") for k, v in value.items()}
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise RecipeError(f"{where}: expected a list, got {type(value).__name__}")
-        return [_build(item_tp, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if tp is dict:
-        if not isinstance(value, dict):
-            raise RecipeError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return value
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is float and isinstance(value, str):
-        try:
-            return float(value)  # YAML reads 5e-5 as a string
-        except ValueError:
-            pass
-    if isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
-        return value
-    raise RecipeError(f"{where}: expected {tp.__name__}, got {type(value).__name__} ({value!r})")
-
-
-def _check(ok: bool, where: str, message: str) -> None:
-    if not ok:
-        raise RecipeError(f"{where}: {message}")
-
-
-def validate(recipe: Recipe, *, check_files: bool = True) -> Recipe:
-    """Cross-field rules the types alone can't express."""
-    _check(recipe.seed >= 0, "seed", "must be >= 0")
-    for key, model in recipe.models.items():
-        _check(model.source in MODEL_SOURCES, f"models.{key}.source", f"must be one of {MODEL_SOURCES}")
-        if model.source == "gguf-package":
-            _check(bool(model.package and model.file), f"models.{key}", "gguf-package needs `package` and `file`")
-        if model.source in ("local", "hub"):
-            _check(bool(model.path), f"models.{key}.path", f"required for source {model.source}")
-        if model.source == "tiny-config":
-            _check(model.base in recipe.models, f"models.{key}.base", "must name another model in `models`")
-    for key, src in recipe.queries.items():
-        where = f"queries.{key}"
-        _check(src.loader in QUERY_LOADERS, f"{where}.loader", f"must be one of {QUERY_LOADERS}")
-        _check(src.size > 0, f"{where}.size", "must be > 0")
-        _check(src.answer_format in ("plain", "gsm8k"), f"{where}.answer_format", "must be plain or gsm8k")
-        for sub, location in (("location", src.location), ("references.location", src.references and src.references.location)):
-            path = recipe.data_path(location) if location else "hub:"
-            if check_files and not path.startswith("hub:"):
-                _check(Path(path).is_file(), f"{where}.{sub}", f"file not found: {path}")
-        if src.references is not None:
-            _check(src.loader == "math", f"{where}.references", "reference solutions are for math sources")
-    _check(recipe.decontamination.ngram > 0, "decontamination.ngram", "must be > 0")
-    _check(0 < recipe.decontamination.min_overlap <= 1, "decontamination.min_overlap", "must be in (0, 1]")
-    gen = recipe.generation
-    _check(gen.shards > 0, "generation.shards", "must be > 0")
-    total = sum(s.size for s in recipe.queries.values())
-    _check(gen.shards <= total, "generation.shards", f"{gen.shards} shards for only {total} queries")
-    _check(gen.sampling.n > 0, "generation.sampling.n", "must be > 0")
-    _check(gen.sampling.max_new_tokens > 0, "generation.sampling.max_new_tokens", "must be > 0")
-    _check(0 < gen.sampling.top_p <= 1, "generation.sampling.top_p", "must be in (0, 1]")
-    for src, teacher in gen.teachers.items():
-        where = f"generation.teachers.{src}"
-        _check(src in recipe.queries, where, f"no query source named {src!r}")
-        _check(teacher.backend in TEACHER_BACKENDS, f"{where}.backend", f"must be one of {TEACHER_BACKENDS}")
-        if teacher.backend == "vllm":
-            _check(teacher.model in recipe.models, f"{where}.model", "must name a model in `models`")
-        if teacher.backend == "countdown-solver":
-            _check(recipe.queries[src].loader == "countdown", f"{where}.backend", "the solver only answers countdown")
-        _check(teacher.thinking_prompt in ("chat-template", "prefill"), f"{where}.thinking_prompt",
-               "must be chat-template or prefill")
-    for src in recipe.queries:
-        _check(src in gen.teachers, f"generation.teachers.{src}", "every query source needs a teacher")
-    tr = recipe.training
-    _check(len(tr.students) > 0, "training.students", "name at least one student")
-    for i, s in enumerate(tr.students):
-        _check(s in recipe.models, f"training.students[{i}]", f"{s!r} is not in `models`")
-    for i, d in enumerate(tr.datasets):
-        _check(d in DATASET_VARIANTS, f"training.datasets[{i}]", f"must be one of {DATASET_VARIANTS}")
-    for name in ("epochs", "global_batch_size", "per_device_batch_size", "max_length", "save_every", "learning_rate"):
-        _check(getattr(tr, name) > 0, f"training.{name}", "must be > 0")
-    _check(tr.global_batch_size % tr.per_device_batch_size == 0, "training.global_batch_size",
-           "must be a multiple of per_device_batch_size")
-    _check(0 <= tr.warmup_ratio < 1, "training.warmup_ratio", "must be in [0, 1)")
-    for variant, target in recipe.dataset_targets.items():
-        _check(variant in DATASET_VARIANTS, f"dataset_targets.{variant}", f"must be one of {DATASET_VARIANTS}")
-        _check(target > 0, f"dataset_targets.{variant}", "must be > 0")
-    ev = recipe.evaluation
-    _check(len(ev.benchmarks) > 0, "evaluation.benchmarks", "name at least one benchmark")
-    for key, bench in ev.benchmarks.items():
-        where = f"evaluation.benchmarks.{key}"
-        _check(bench.kind in BENCHMARK_KINDS, f"{where}.kind", f"must be one of {BENCHMARK_KINDS}")
-        _check(bench.n > 0, f"{where}.n", "must be > 0")
-        _check(bench.category in BENCHMARK_CATEGORIES, f"{where}.category", f"must be one of {BENCHMARK_CATEGORIES}")
-        _check(bench.limit is None or bench.limit > 0, f"{where}.limit", "must be > 0")
-        _check(bench.max_new_tokens is None or bench.max_new_tokens > 0, f"{where}.max_new_tokens", "must be > 0")
-        path = recipe.data_path(bench.location)
-        if check_files and not path.startswith("hub:"):
-            _check(Path(path).is_file(), f"{where}.location", f"file not found: {path}")
-        if bench.kind == "safety-judge":
-            _check(ev.judge is not None, "evaluation.judge", f"{key} is a safety-judge benchmark: name the judge")
-    if ev.judge is not None:
-        _check(bool(ev.judge.base_url) or ev.judge.model in recipe.models, "evaluation.judge.model",
-               f"{ev.judge.model!r} is not in `models` (without base_url the judge is served from a recipe model)")
-        _check(ev.judge.max_tokens > 0, "evaluation.judge.max_tokens", "must be > 0")
-        _check(ev.judge.max_concurrency > 0, "evaluation.judge.max_concurrency", "must be > 0")
-    _check(ev.sampling.n == 1, "evaluation.sampling.n", "set samples per benchmark with benchmarks.<name>.n")
-    return recipe
+# --- loading, with errors that name the field -------------------------------------------------
 
 
 def parse_recipe(data: dict, *, check_files: bool = True) -> Recipe:
-    return validate(_build(Recipe, data, "recipe"), check_files=check_files)
+    if not isinstance(data, dict):
+        raise RecipeError("a recipe is a YAML mapping")
+    try:
+        recipe = Recipe.model_validate(data)
+        if check_files:
+            recipe.check_files()
+    except ValidationError as err:
+        raise RecipeError("\n".join(_describe(e) for e in err.errors(include_url=False))) from None
+    except FieldProblem as problem:
+        raise RecipeError(f"{problem.where}: {problem}") from None
+    return recipe
 
 
-def load_recipe(path: str | Path, *, check_files: bool = True, overrides: dict | None = None) -> Recipe:
+def load_recipe(path: str | Path, *, check_files: bool = True) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file not found: {path}")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping")
-    if overrides:
-        data = _merge(data, overrides)
     try:
-        return parse_recipe(data, check_files=check_files)
-    except RecipeError as err:
-        raise RecipeError(f"{path.name}: {err}") from None
+        return parse_recipe(read_yaml(path), check_files=check_files)
+    except (RecipeError, YamlProblem) as err:
+        raise RecipeError("\n".join(f"{path.name}: {line}" for line in str(err).splitlines())) from None
 
 
-def _merge(base: dict, extra: dict) -> dict:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
+def _describe(error: dict) -> str:
+    """One pydantic error as ``field.path: what is wrong (what is allowed)``."""
+    loc = list(error["loc"])
+    kind, ctx = error["type"], error.get("ctx") or {}
+    message = error["msg"]
+    if isinstance(ctx.get("error"), FieldProblem):
+        problem = ctx["error"]
+        loc += [p for p in problem.where.split(".") if p]
+        message = str(problem)
+    elif kind == "value_error":
+        message = str(ctx.get("error", message))
+    elif kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        message = f"unknown key{hint} (allowed: {', '.join(allowed)})"
+    elif kind == "missing":
+        message = "required field is missing"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        message = f"{error['input']!r} is out of range: must be {_allowed_range(loc, ctx)}"
+    elif isinstance(error.get("input"), (str, int, float)):
+        message = f"{message} (got {error['input']!r})"
+    if "[key]" in loc:
+        loc.remove("[key]")
+        message = f"not a valid key: {message}"
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    return f"{path or 'recipe'}: {message}"
+
+
+def _section_at(loc: list) -> type[BaseModel]:
+    """The model of the section at ``loc`` (walking dict values and optional sections)."""
+    model: type[BaseModel] = Recipe
+    for part in loc:
+        if isinstance(part, str) and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            nested = [
+                a for a in (annotation, *get_args(annotation)) if isinstance(a, type) and issubclass(a, BaseModel)
+            ]
+            if nested:
+                model = nested[-1]
+    return model
+
+
+def _allowed_keys(loc: list) -> list[str]:
+    return list(_section_at(loc).model_fields)
+
+
+def _allowed_range(loc: list, ctx: dict) -> str:
+    """A numeric field's bounds as an interval, e.g. ``in (0, 1]`` or ``>= -1`` (pydantic's error
+    carries only the bound that failed)."""
+    info = _section_at(loc[:-1]).model_fields.get(str(loc[-1]))
+    bounds = {
+        k: getattr(m, k) for m in (info.metadata if info else []) for k in ("gt", "ge", "lt", "le") if hasattr(m, k)
+    }
+    bounds = bounds or ctx
+    low = ("(", bounds["gt"]) if "gt" in bounds else ("[", bounds["ge"]) if "ge" in bounds else None
+    high = (")", bounds["lt"]) if "lt" in bounds else ("]", bounds["le"]) if "le" in bounds else None
+    if low and high:
+        return f"in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low:
+        return f"{'>' if low[0] == '(' else '>='} {low[1]}"
+    if high:
+        return f"{'<' if high[0] == ')' else '<='} {high[1]}"
+    return "in range"

@@ -13,7 +13,13 @@ def test_small_recipe_loads_and_names_its_runs():
 def test_full_recipe_carries_the_papers_protocol():
     recipe = load_recipe(FULL_RECIPE)
     tr = recipe.training
-    assert (tr.learning_rate, tr.epochs, tr.global_batch_size, tr.max_length, tr.save_every) == (5e-5, 8, 256, 20000, 10)
+    assert (tr.learning_rate, tr.epochs, tr.global_batch_size, tr.max_length, tr.save_every) == (
+        5e-5,
+        8,
+        256,
+        20000,
+        10,
+    )
     assert recipe.queries["math"].size == 20480 and recipe.queries["countdown"].size == 20000
     assert recipe.generation.sampling.max_new_tokens == 16384
     assert recipe.evaluation.benchmarks["aime24"].n == 10
@@ -25,36 +31,76 @@ def test_full_recipe_carries_the_papers_protocol():
 @pytest.mark.parametrize(
     "overrides, drop, message",
     [
-        ({"training": {"learning_rat": 1e-4}}, (), "training.learning_rat: unknown key"),
-        ({"training": {"epochs": "many"}}, (), "training.epochs: expected float"),
-        ({"generation": {"shards": 2.5}}, (), "generation.shards: expected int"),
+        ({"training": {"learning_rat": 1e-4}}, (), "training.learning_rat: unknown key; did you mean 'learning_rate'?"),
+        ({"training": {"epochs": "many"}}, (), "training.epochs: Input should be a valid number"),
+        ({"generation": {"shards": 2.5}}, (), "generation.shards: Input should be a valid integer (got 2.5)"),
         ({"queries": {"math": {"location": "queries/nope.jsonl"}}}, (), "queries.math.location: file not found"),
-        ({"evaluation": {"benchmarks": {"math500": {"location": "math/nope.jsonl"}}}}, (),
-         "evaluation.benchmarks.math500.location: file not found"),
+        (
+            {"evaluation": {"benchmarks": {"math500": {"location": "math/nope.jsonl"}}}},
+            (),
+            "evaluation.benchmarks.math500.location: file not found",
+        ),
         ({"generation": {"shards": 1000}}, (), "generation.shards: 1000 shards for only 56 queries"),
-        ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: must be > 0"),
+        ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: 0 is out of range: must be > 0"),
         ({"training": {"students": ["gpt-9"]}}, (), "training.students[0]: 'gpt-9' is not in `models`"),
-        ({"training": {"datasets": ["math-cott"]}}, (), "training.datasets[0]: must be one of"),
-        ({"training": {"global_batch_size": 6, "per_device_batch_size": 4}}, (),
-         "training.global_batch_size: must be a multiple"),
-        ({"generation": {"teachers": {"math": {"backend": "countdown-solver"}}}}, (),
-         "generation.teachers.math.backend: the solver only answers countdown"),
-        ({}, ("seed",), "recipe.seed: required field is missing"),
-        ({"models": {"smollm2-135m": {"source": "ftp"}}}, (), "models.smollm2-135m.source: must be one of"),
-        ({"dataset_targets": {"math-cott": 5}}, (), "dataset_targets.math-cott: must be one of"),
-        ({"decontamination": {"min_overlap": 1.5}}, (), "decontamination.min_overlap: must be in (0, 1]"),
-        ({"queries": {"countdown": {"references": {"location": "math/math500.jsonl"}}}}, (),
-         "queries.countdown.references: reference solutions are for math sources"),
-        ({"queries": {"math": {"references": {"location": "nope.jsonl"}}}}, (),
-         "queries.math.references.location: file not found"),
+        (
+            {"training": {"datasets": ["math-cott"]}},
+            (),
+            "training.datasets[0]: Input should be 'math-cot', 'math-nocot'",
+        ),
+        (
+            {"training": {"global_batch_size": 6, "per_device_batch_size": 4}},
+            (),
+            "training.global_batch_size: must be a multiple",
+        ),
+        (
+            {"generation": {"teachers": {"math": {"backend": "countdown-solver"}}}},
+            (),
+            "generation.teachers.math.backend: the solver only answers countdown",
+        ),
+        ({}, ("seed",), "seed: required field is missing"),
+        (
+            {"models": {"smollm2-135m": {"source": "ftp"}}},
+            (),
+            "models.smollm2-135m.source: Input should be 'gguf-package'",
+        ),
+        ({"dataset_targets": {"math-cott": 5}}, (), "dataset_targets.math-cott: not a valid key"),
+        (
+            {"decontamination": {"min_overlap": 1.5}},
+            (),
+            "decontamination.min_overlap: 1.5 is out of range: must be in (0, 1]",
+        ),
+        (
+            {"queries": {"countdown": {"references": {"location": "math/math500.jsonl"}}}},
+            (),
+            "queries.countdown.references: reference solutions are for math sources",
+        ),
+        (
+            {"queries": {"math": {"references": {"location": "nope.jsonl"}}}},
+            (),
+            "queries.math.references.location: file not found",
+        ),
         ({"evaluation": {"judge": None}}, (), "evaluation.judge: advbench is a safety-judge benchmark: name the judge"),
-        ({"evaluation": {"judge": {"model": "gpt-judge"}}}, (),
-         "evaluation.judge.model: 'gpt-judge' is not in `models` (without base_url"),
-        ({"evaluation": {"judge": {"max_tokens": 0}}}, (), "evaluation.judge.max_tokens: must be > 0"),
-        ({"evaluation": {"benchmarks": {"advbench": {"max_new_tokens": 0}}}}, (),
-         "evaluation.benchmarks.advbench.max_new_tokens: must be > 0"),
-        ({"evaluation": {"benchmarks": {"advbench": {"kind": "harm-o-meter"}}}}, (),
-         "evaluation.benchmarks.advbench.kind: must be one of"),
+        (
+            {"evaluation": {"judge": {"model": "gpt-judge"}}},
+            (),
+            "evaluation.judge.model: 'gpt-judge' is not in `models` (without base_url",
+        ),
+        (
+            {"evaluation": {"judge": {"max_tokens": 0}}},
+            (),
+            "evaluation.judge.max_tokens: 0 is out of range: must be > 0",
+        ),
+        (
+            {"evaluation": {"benchmarks": {"advbench": {"max_new_tokens": 0}}}},
+            (),
+            "evaluation.benchmarks.advbench.max_new_tokens: 0 is out of range: must be > 0",
+        ),
+        (
+            {"evaluation": {"benchmarks": {"advbench": {"kind": "harm-o-meter"}}}},
+            (),
+            "evaluation.benchmarks.advbench.kind: Input should be 'math'",
+        ),
     ],
 )
 def test_malformed_recipe_names_the_offending_field(write_recipe, overrides, drop, message):
