@@ -47,6 +47,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="analysis",
+        kinds={"polars", "matplotlib"},
         deps=[AssetDep("eval_cells", partition_mapping=AllPartitionMapping())],
         description="Headline metric and response length over training steps for every run and benchmark; "
         "dip-and-recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs "

@@ -38,19 +38,28 @@ def dataset_asset_name(variant: str) -> str:
     return f"{variant.replace('-', '_')}_dataset"
 
 
-def _count_tokens(table: pl.DataFrame, tokenizer) -> pl.DataFrame:
-    counts = [len(tokenizer.apply_chat_template(m, tokenize=True)) for m in table["messages"].to_list()]
+def count_tokens(table: pl.DataFrame, tokenizer) -> pl.DataFrame:
+    """Each example's length in tokens of its rendered chat. ``return_dict=True`` asks for the
+    encoding explicitly (transformers 5 returns one by default, whose ``len()`` counts its keys),
+    and the count is that of its ``input_ids``."""
+    counts = [
+        len(tokenizer.apply_chat_template(m, tokenize=True, return_dict=True)["input_ids"])
+        for m in table["messages"].to_list()
+    ]
     return table.with_columns(tokens=pl.Series(counts, dtype=pl.Int64))
 
 
 def _check_specs(recipe: Recipe, variant: str) -> list[AssetCheckSpec]:
     name = dataset_asset_name(variant)
+    trained = variant in recipe.training.datasets
     specs = [
         AssetCheckSpec(
             "not_empty",
             asset=name,
-            blocking=variant in recipe.training.datasets,
-            description="A dataset a training run consumes must have examples (blocks training if not).",
+            blocking=trained,
+            description="A dataset a training run consumes must have examples (fails and blocks training if not)."
+            if trained
+            else "Warns when empty; no training run of this recipe consumes this dataset.",
         ),
         AssetCheckSpec("unique_query_ids", asset=name, description="One example per query."),
         AssetCheckSpec(
@@ -66,18 +75,36 @@ def _check_specs(recipe: Recipe, variant: str) -> list[AssetCheckSpec]:
     return specs
 
 
+def _per_example_check(name: str, check: str, table: pl.DataFrame, failures, label: str) -> AssetCheckResult:
+    """A check over every example; on an empty table it passes and says there was nothing to check
+    (``failures`` is called only when there are examples)."""
+    if table.height == 0:
+        return AssetCheckResult(asset_key=name, check_name=check, passed=True, description="nothing to check: 0 examples",
+                                metadata={"examples": 0})
+    bad = failures()
+    return AssetCheckResult(asset_key=name, check_name=check, passed=bad == 0,
+                            description=f"{bad} of {table.height} examples {label}" if bad else None,
+                            metadata={"examples": table.height, label.replace(" ", "_"): bad})
+
+
 def _check_results(recipe: Recipe, variant: str, table: pl.DataFrame, verdicts: pl.DataFrame) -> list[AssetCheckResult]:
     name = dataset_asset_name(variant)
-    format_errors = thinking_format_errors(table, variant)
+    trained = variant in recipe.training.datasets
     results = [
-        AssetCheckResult(asset_key=name, check_name="not_empty", passed=table.height > 0, metadata={"examples": table.height}),
+        AssetCheckResult(
+            asset_key=name,
+            check_name="not_empty",
+            passed=table.height > 0,
+            severity=AssetCheckSeverity.ERROR if trained else AssetCheckSeverity.WARN,
+            description=None if table.height or trained else "empty; no training run of this recipe consumes it",
+            metadata={"examples": table.height},
+        ),
         AssetCheckResult(asset_key=name, check_name="unique_query_ids", passed=table["query_id"].n_unique() == table.height),
-        AssetCheckResult(asset_key=name, check_name="thinking_format", passed=format_errors == 0, metadata={"bad_examples": format_errors}),
+        _per_example_check(name, "thinking_format", table, lambda: thinking_format_errors(table, variant), "badly formatted"),
     ]
     if variant in TRACE_VARIANTS:
-        unverified = unverified_examples(table, verdicts)
         results.append(
-            AssetCheckResult(asset_key=name, check_name="every_example_verified", passed=unverified == 0, metadata={"unverified": unverified})
+            _per_example_check(name, "every_example_verified", table, lambda: unverified_examples(table, verdicts), "unverified")
         )
     if variant in recipe.dataset_targets:
         target = recipe.dataset_targets[variant]
@@ -100,6 +127,7 @@ def build(recipe: Recipe) -> list:
         AssetSpec(
             dataset_asset_name(v),
             group_name="datasets",
+            kinds={"huggingface", "parquet"},
             description=DESCRIPTIONS[v],
             deps=[
                 "raw_queries",
@@ -134,7 +162,7 @@ def build(recipe: Recipe) -> list:
             else "off",
         }
         for variant, table in variants.items():
-            table = _count_tokens(table, tokenizer)
+            table = count_tokens(table, tokenizer)
             path = storage.write_table(keys.dataset(variant), table)
             card = dataset_card(variant, table, description=DESCRIPTIONS[variant], provenance=provenance)
             storage.write_bytes(keys.dataset_card(variant), card.encode())

@@ -118,6 +118,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="evaluation",
+        kinds={"vllm", "polars"},
         retry_policy=WORKLOAD_RETRIES,
         partitions_def=eval_cell_partitions(recipe),
         backfill_policy=BackfillPolicy.single_run(),

@@ -14,7 +14,7 @@ from dagster import (
 )
 
 from assets.keys import Keys
-from assets.metadata import preview
+from assets.metadata import preview, rounded, table_metadata
 from assets.partitions import shard_index, shard_partitions
 from assets.policies import WORKLOAD_RETRIES
 from resources.launcher import ComputeLauncher
@@ -36,6 +36,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="generation",
+        kinds={"vllm", "polars"},
         retry_policy=WORKLOAD_RETRIES,
         partitions_def=shards,
         deps=["raw_queries", AssetDep("base_models", partition_mapping=AllPartitionMapping())],
@@ -67,23 +68,26 @@ def build(recipe: Recipe) -> list:
             "sampling": recipe.generation.sampling.model_dump(),
             "chunk_size": CHUNK_SIZE,
         }
-        # GPUs: the vLLM teachers' tensor-parallel size (none for the solver or an HTTP endpoint).
-        gpus = max((job["endpoint"] or {}).get("tensor_parallel_size", 0) for job in sources.values())
+        # GPUs: the vLLM teachers' tensor-parallel size (none for the solver, an HTTP endpoint or
+        # an empty shard, which is valid when there are more shards than queries).
+        gpus = max(((job["endpoint"] or {}).get("tensor_parallel_size", 0) for job in sources.values()), default=0)
         reported = launcher.run(context, "generate", extras, gpus=gpus).get_materialize_result().metadata
         traces = storage.read_table(keys.traces(shard))
         return MaterializeResult(
             metadata={
                 **reported,
+                **table_metadata(traces),
                 "queries": queries.height,
-                "think_closed_rate": float(traces["think_closed"].mean()) if traces.height else 0.0,
-                "truncated_rate": float((traces["finish_reason"] == "length").mean()) if traces.height else 0.0,
-                "mean_completion_tokens": float(traces["completion_tokens"].mean()) if traces.height else 0.0,
+                "think_closed_rate": rounded(traces["think_closed"].mean()) if traces.height else 0.0,
+                "truncated_rate": rounded((traces["finish_reason"] == "length").mean()) if traces.height else 0.0,
+                "mean_completion_tokens": rounded(traces["completion_tokens"].mean()) if traces.height else 0.0,
                 "preview": preview(traces.select("query_id", "sample_idx", "teacher", "reasoning", "final", "finish_reason")),
             }
         )
 
     @asset(
         group_name="verification",
+        kinds={"python", "polars"},
         retry_policy=WORKLOAD_RETRIES,
         # A new verifier version makes every shard's verdicts stale: re-verify, never regenerate.
         code_version=",".join(sorted({verifier_version(src.loader) for src in recipe.queries.values()})),
@@ -118,13 +122,15 @@ def build(recipe: Recipe) -> list:
             check_name="every_verifier_found_correct_samples",
             passed=not empty,
             severity=AssetCheckSeverity.WARN,
-            metadata={"verifiers_without_correct": ", ".join(empty) or "none"},
+            description=f"shard {shard}: no correct sample from {', '.join(empty)}" if empty else None,
+            metadata={"shard": shard, "verifiers_without_correct": ", ".join(empty) or "none"},
         )
         return MaterializeResult(
             check_results=[check],
             metadata={
                 **reported,
-                "correct_rate": float(table["correct"].mean() or 0.0) if table.height else 0.0,
+                **table_metadata(table),
+                "correct_rate": rounded(table["correct"].mean() or 0.0) if table.height else 0.0,
                 "by_verifier": preview(by_verifier, rows=10),
                 "errors": preview(table.filter(pl.col("error").is_not_null()).group_by("error").len().sort("len", descending=True), rows=10),
             }

@@ -3,9 +3,10 @@
 
 import base64
 import io
+import math
 
 import polars as pl
-from dagster import MetadataValue
+from dagster import MetadataValue, TableColumn, TableSchema
 
 
 def preview(table: pl.DataFrame, rows: int = 5, width: int = 80) -> MetadataValue:
@@ -19,6 +20,19 @@ def preview(table: pl.DataFrame, rows: int = 5, width: int = 80) -> MetadataValu
     lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
     lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in head.iter_rows()]
     return MetadataValue.md("\n".join(lines))
+
+
+def table_metadata(table: pl.DataFrame) -> dict:
+    """Dagster's own row count and column schema, which the UI shows in its table panels."""
+    schema = TableSchema(columns=[TableColumn(name, str(dtype)) for name, dtype in table.schema.items()])
+    return {"dagster/row_count": MetadataValue.int(table.height), "dagster/column_schema": schema}
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """A figure for the UI: ``digits`` significant digits (0.19148936170212766 reads 0.1915)."""
+    if value is None or value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
 def png_markdown(figure) -> MetadataValue:

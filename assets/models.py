@@ -16,6 +16,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="models",
+        kinds={"huggingface", "pytorch"},
         retry_policy=WORKLOAD_RETRIES,
         partitions_def=model_partitions(recipe),
         description="A local model folder per recipe model: converted from a packaged GGUF, copied from "

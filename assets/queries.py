@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, asset, asset_check
 
 from assets.keys import Keys
-from assets.metadata import preview
+from assets.metadata import preview, table_metadata
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_questions, load_benchmark
@@ -94,6 +94,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="queries",
+        kinds={"polars", "parquet"},
         description="Training queries: query_id, source, problem, answer, solution, nums, target, split, shard. "
         "Without an answer (math: one math-verify can parse; Countdown: a solvable task), duplicated, or "
         "overlapping an evaluation item: dropped and counted.",
@@ -112,6 +113,7 @@ def build(recipe: Recipe) -> list:
         return MaterializeResult(
             metadata={
                 **metadata,
+                **table_metadata(queries),
                 "queries": queries.height,
                 "decontamination": f"{recipe.decontamination.ngram}-gram overlap >= "
                 f"{recipe.decontamination.min_overlap} with {', '.join(recipe.evaluation.benchmarks)}"

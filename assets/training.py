@@ -65,6 +65,7 @@ def build(recipe: Recipe) -> list:
 
     @asset(
         group_name="training",
+        kinds={"trl", "pytorch"},
         retry_policy=WORKLOAD_RETRIES,
         partitions_def=run_partitions(recipe),
         deps=[dataset_asset_name(v) for v in DATASET_VARIANTS]

@@ -25,6 +25,13 @@ def test_every_stage_has_its_group(defs):
     assert groups == {"models", "queries", "generation", "verification", "datasets", "training", "evaluation", "analysis"}
 
 
+def test_every_asset_names_the_technology_it_runs_on(defs):
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        kinds = {tag.removeprefix("dagster/kind/") for tag in graph.get(key).tags if tag.startswith("dagster/kind/")}
+        assert kinds, f"{key.to_user_string()} has no kinds"
+
+
 def test_lineage_runs_from_queries_to_the_report(defs):
     graph = defs.resolve_asset_graph()
     upstream = graph.get(AssetKey("training_dynamics")).parent_keys
