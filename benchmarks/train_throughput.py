@@ -81,7 +81,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if model_dir is None:
-            from tests.tiny_model import build_tiny_model
+            from workloads.tiny_model import build_tiny_model
 
             corpus = [m["content"] for conv in messages for m in conv]
             model_dir = str(build_tiny_model(Path(tmp) / "tiny", corpus))

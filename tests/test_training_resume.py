@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.tiny_model import build_tiny_model
+from workloads.tiny_model import build_tiny_model
 from workloads.countdown import countdown_prompt, solver_response
 from workloads.train import RESUME_STATE_FILES, train
 

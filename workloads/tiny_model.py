@@ -1,4 +1,4 @@
-"""A tiny Llama student with a byte-level BPE tokenizer, built in a second, for training tests."""
+"""A tiny Llama student with a byte-level BPE tokenizer, built offline in a second (tests, benchmarks)."""
 
 from pathlib import Path
 
