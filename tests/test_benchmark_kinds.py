@@ -53,7 +53,7 @@ DATA_DIR = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 def data_file(relative: str) -> str:
     path = DATA_DIR / relative
     if not path.is_file():
-        pytest.skip(f"data file absent: {path}")
+        pytest.fail(f"data file absent: {path} (the shared data folder is part of the checkout's setup)")
     return str(path)
 
 

@@ -49,7 +49,11 @@ COUNTDOWN_FILE = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "queri
         pytest.param("1 / (2 - 2)", [1, 2, 2], 0, False, "division by zero", id="division_by_zero"),
         pytest.param("3 / 2 * 4", [3, 2, 4], 6, True, None, id="non_integer_intermediate_is_exact"),
         pytest.param("1 / 3 * 3", [1, 3, 3], 1, True, None, id="thirds_are_exact_fractions"),
-        pytest.param("7 / 2", [7, 2], 3, False, "evaluates to 3.5", id="non_integer_result_is_wrong"),
+        pytest.param("7 / 2", [7, 2], 3, False, "evaluates to 7/2", id="non_integer_result_is_wrong"),
+        # Exact comparison: no float tolerance lets a near miss through, however near.
+        pytest.param("1000001 / 1000000", [1000001, 1000000], 1, False, "not 1", id="a_millionth_off_is_wrong"),
+        pytest.param("999999999 / 1000000000", [999999999, 1000000000], 1, False, "not 1", id="a_billionth_under"),
+        pytest.param("(1 / 3 + 1 / 3) * 3 / 2", [1, 3, 1, 3, 3, 2], 1, True, None, id="exact_thirds_sum_to_one"),
     ],
 )
 def test_check_equation(equation, nums, target, correct, reason_part):
@@ -143,7 +147,7 @@ def test_solver_trace_is_capped_and_counts_the_rest():
 
 def test_solver_answers_on_first_100_data_rows_all_verify():
     if not COUNTDOWN_FILE.exists():
-        pytest.skip(f"Countdown data file absent: {COUNTDOWN_FILE}")
+        pytest.fail(f"Countdown data file absent: {COUNTDOWN_FILE} (the shared data folder is part of the setup)")
     with COUNTDOWN_FILE.open() as fh:
         rows = [json.loads(line) for _, line in zip(range(100), fh)]
     assert len(rows) == 100
@@ -158,3 +162,22 @@ def test_solver_answers_on_first_100_data_rows_all_verify():
             failures.append((row, extract_equation(response), reason))
     assert answered > 0
     assert failures == []
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        pytest.param("<answer>1 + ", id="unclosed_open_tags"),
+        pytest.param("</answer>", id="close_tags_only"),
+        pytest.param("<answer><answer>", id="nested_opens"),
+        pytest.param("<answer>x</answer><answer>", id="closed_then_open"),
+    ],
+)
+def test_extract_equation_is_linear_on_adversarial_tags(unit):
+    # A quadratic scan takes seconds at 64 KB and hours at 4 MB; a linear one, milliseconds.
+    import time
+
+    final = unit * (4_000_000 // len(unit)) + "<answer>1 + 2</answer>"
+    started = time.perf_counter()
+    assert extract_equation(final) == "1 + 2"
+    assert time.perf_counter() - started < 2.0  # generous: a linear scan of 4 MB on a loaded machine

@@ -255,7 +255,7 @@ def responses_for(record: dict, rng: random.Random) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def records():
     if not IFEVAL_FILE.is_file():
-        pytest.skip(f"data file absent: {IFEVAL_FILE}")
+        pytest.fail(f"data file absent: {IFEVAL_FILE} (the shared data folder is part of the checkout's setup)")
     rows = [json.loads(line) for line in IFEVAL_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(rows) == 541
     return rows
