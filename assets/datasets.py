@@ -2,6 +2,7 @@
 Hugging Face datasets folder (parquet + dataset card) with checks that guard training."""
 
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -99,13 +100,16 @@ def _check_results(recipe: Recipe, variant: str, table: pl.DataFrame, verdicts: 
             description=None if table.height or trained else "empty; no training run of this recipe consumes it",
             metadata={"examples": table.height},
         ),
-        AssetCheckResult(asset_key=name, check_name="unique_query_ids", passed=table["query_id"].n_unique() == table.height),
-        _per_example_check(name, "thinking_format", table, lambda: thinking_format_errors(table, variant), "badly formatted"),
+        AssetCheckResult(
+            asset_key=name, check_name="unique_query_ids", passed=table["query_id"].n_unique() == table.height
+        ),
+        _per_example_check(
+            name, "thinking_format", table, lambda: thinking_format_errors(table, variant), "badly formatted"
+        ),
     ]
     if variant in TRACE_VARIANTS:
-        results.append(
-            _per_example_check(name, "every_example_verified", table, lambda: unverified_examples(table, verdicts), "unverified")
-        )
+        unverified = partial(unverified_examples, table, verdicts)
+        results.append(_per_example_check(name, "every_example_verified", table, unverified, "unverified"))
     if variant in recipe.dataset_targets:
         target = recipe.dataset_targets[variant]
         results.append(

@@ -1,4 +1,7 @@
-"""A shard killed midway restarts without regenerating, or duplicating, what it had finished."""
+"""A shard killed midway restarts without regenerating, or duplicating, what it had finished; a
+shard whose recipe changed regenerates instead of reusing stale parts."""
+
+from functools import partial
 
 import polars as pl
 import pytest
@@ -28,10 +31,11 @@ def test_interrupted_shard_resumes_without_loss_or_duplicates(tmp_path):
     queries = countdown_queries(TASKS, source="countdown")
     first, second = [], []
     with pytest.raises(KeyboardInterrupt):
-        generate_shard(queries, tmp_path, lambda: CrashingTeacher(1, first), chunk_size=2, log=print)
+        generate_shard(queries, tmp_path, lambda: CrashingTeacher(1, first), chunk_size=2, log=print, chash="hash")
     assert len(list(tmp_path.glob("part-*.parquet"))) == 1
 
-    traces, resumed = generate_shard(queries, tmp_path, lambda: CrashingTeacher(99, second), chunk_size=2, log=print)
+    traces, resumed = generate_shard(queries, tmp_path, lambda: CrashingTeacher(99, second), chunk_size=2, log=print,
+                                     chash="hash")
 
     assert resumed == 2
     assert not set(first) & set(second), "finished queries were generated again"
@@ -41,10 +45,59 @@ def test_interrupted_shard_resumes_without_loss_or_duplicates(tmp_path):
 
 def test_finished_shard_starts_no_teacher(tmp_path):
     queries = countdown_queries(TASKS, source="countdown")
-    generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=10, log=print)
+    generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=10, log=print, chash="hash")
 
     def must_not_start():
         raise AssertionError("a teacher was started for a finished shard")
 
-    traces, resumed = generate_shard(queries, tmp_path, must_not_start, chunk_size=10, log=print)
+    traces, resumed = generate_shard(queries, tmp_path, must_not_start, chunk_size=10, log=print, chash="hash")
     assert resumed == queries.height and traces.height == queries.height
+
+
+def test_parts_made_with_other_sampling_are_moved_aside_and_regenerated(tmp_path):
+    queries = countdown_queries(TASKS, source="countdown")
+    generate_shard(queries, tmp_path, partial(SolverTeacher, "old-sampling"), chunk_size=2, log=print,
+                   chash="old-sampling")
+    old_parts = sorted(p.name for p in tmp_path.glob("part-*.parquet"))
+    logged = []
+
+    traces, resumed = generate_shard(queries, tmp_path, lambda: SolverTeacher("new-sampling"), chunk_size=2,
+                                     log=logged.append, chash="new-sampling")
+
+    assert resumed == 0
+    assert set(traces["sampling_hash"]) == {"new-sampling"} and traces.height == queries.height
+    moved = sorted(p.name for p in tmp_path.glob("superseded-*/part-*.parquet"))
+    assert moved == old_parts, "old parts are kept aside, not deleted"
+    assert sum("not reusing" in line and "old-sampling" in line for line in logged) == len(old_parts)
+
+
+def test_a_shrunk_query_set_keeps_no_traces_of_foreign_queries(tmp_path):
+    queries = countdown_queries(TASKS, source="countdown")
+    generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash")
+    kept = queries.tail(2)  # the last chunk's part holds one of these, the other shares a part with a dropped query
+    started = []
+
+    def start():
+        started.append(True)
+        return SolverTeacher("hash")
+
+    traces, resumed = generate_shard(kept, tmp_path, start, chunk_size=2, log=print, chash="hash")
+
+    assert set(traces["query_id"]) == set(kept["query_id"])
+    assert traces.select("query_id", "sample_idx").is_duplicated().sum() == 0
+    assert resumed == 1 and started == [True]
+    assert list(tmp_path.glob("superseded-*/part-*.parquet")), "parts with foreign queries are moved aside"
+
+
+def test_new_parts_never_replace_kept_ones(tmp_path):
+    queries = countdown_queries(TASKS, source="countdown")
+    generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash")
+    # A part in the middle is stale (foreign hash): its queries are redone under a fresh name.
+    middle = tmp_path / "part-00001.parquet"
+    pl.read_parquet(middle).with_columns(sampling_hash=pl.lit("other")).write_parquet(middle)
+
+    traces, _ = generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash")
+
+    assert sorted(traces["query_id"]) == sorted(queries["query_id"])
+    assert sorted(p.name for p in tmp_path.glob("part-*.parquet")) == ["part-00000.parquet", "part-00002.parquet",
+                                                                      "part-00003.parquet"]

@@ -15,7 +15,7 @@ import pytest
 from resources.vllm_server import free_port, vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
 from tests.fake_openai import FakeServer
-from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher
+from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher, teacher_hash
 from workloads.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
 
 SAMPLING = {"n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "max_new_tokens": 16}
@@ -226,7 +226,8 @@ def test_http_teacher_against_a_local_vllm_server(vllm_server, smollm2_dir, tmp_
         teachers.append(make_teacher(job, sampling))
         return teachers[0]
 
-    traces, resumed = generate_shard(queries, tmp_path / "parts", start, chunk_size=2, log=print)
+    traces, resumed = generate_shard(queries, tmp_path / "parts", start, chunk_size=2, log=print,
+                                     chash=teacher_hash(job, sampling))
 
     assert resumed == 0 and type(teachers[0]).__name__ == "HttpTeacher"
     assert traces.schema == pl.Schema(TRACE_SCHEMA)

@@ -121,6 +121,19 @@ def delete(location: str) -> None:
         Path(location).unlink(missing_ok=True)
 
 
+def move(source: str, target: str) -> None:
+    """Move one file (a rename locally; copy then delete on S3, so the object is never lost)."""
+    if is_remote(source):
+        bucket, key = _split(source)
+        target_bucket, target_key = _split(target)
+        client = _client()
+        client.copy_object(Bucket=target_bucket, Key=target_key, CopySource={"Bucket": bucket, "Key": key})
+        client.delete_object(Bucket=bucket, Key=key)
+        return
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+
+
 def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) -> Path:
     """A local folder with the contents of ``location`` (downloaded if remote; ``only``: just the
     files whose names start with one of these prefixes, e.g. a tokenizer without the weights)."""

@@ -1,7 +1,10 @@
 """Teacher generation for one shard of the query set.
 
 Resumable: queries are generated in chunks and each finished chunk is written as its own part
-file, so a shard killed midway restarts without regenerating what it had finished.
+file, so a shard killed midway restarts without regenerating what it had finished. A part is
+reused only when its rows come from this shard's queries and carry this teacher-and-sampling
+hash; any other part (the recipe's sampling changed, the query set shrank) is moved aside and
+logged, and its queries are generated again.
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from pathlib import Path
 import polars as pl
 from dagster_pipes import open_dagster_pipes
 
-from workloads.artifacts import TOKENIZER_FILES, is_remote, list_names, local_folder, read_parquet, write_parquet
+from workloads.artifacts import (
+    TOKENIZER_FILES,
+    is_remote,
+    list_names,
+    local_folder,
+    move,
+    read_parquet,
+    write_parquet,
+)
 from workloads.countdown import SOLVER_NAME, SOLVER_VERSION, solver_response
 from workloads.engine import config_hash, make_llm, render_prompt, sampling_params
 from workloads.prompts import teacher_messages
@@ -149,9 +160,14 @@ class HttpTeacher:
 ENDPOINT_TEACHERS = {"vllm-offline": VllmTeacher, "openai-compatible": HttpTeacher}
 
 
+def teacher_hash(job: dict, sampling: dict) -> str:
+    """What a trace was made with (teacher settings and sampling): its rows carry it."""
+    return config_hash({"teacher": job["teacher"], "sampling": sampling})
+
+
 def make_teacher(job: dict, sampling: dict):
     """The teacher backend a query source asked for; started only when there is work for it."""
-    chash = config_hash({"teacher": job["teacher"], "sampling": sampling})
+    chash = teacher_hash(job, sampling)
     if job["teacher"]["backend"] == "countdown-solver":
         return SolverTeacher(chash)
     backend = job["endpoint"]["backend"]
@@ -160,28 +176,56 @@ def make_teacher(job: dict, sampling: dict):
     return ENDPOINT_TEACHERS[backend](job["teacher"], job["endpoint"], sampling, job["loader"], chash)
 
 
-def generate_shard(queries: pl.DataFrame, parts: str | Path, make_teacher, chunk_size: int, log) -> tuple[pl.DataFrame, int]:
-    """Generate every query not already in a part file under ``parts`` (a local folder or an S3
-    prefix). Returns (all traces, queries resumed)."""
+def _stale_reason(part: pl.DataFrame, query_ids: set[str], chash: str) -> str | None:
+    """Why a persisted part can't be reused for this shard, or None when it can."""
+    hashes = set(part["sampling_hash"].unique().to_list())
+    if hashes - {chash}:
+        return f"made with teacher/sampling {', '.join(sorted(hashes))}, not {chash}"
+    foreign = set(part["query_id"].unique().to_list()) - query_ids
+    if foreign:
+        return f"{len(foreign)} of its queries are no longer in this shard"
+    return None
+
+
+def reusable_parts(parts: str, queries: pl.DataFrame, chash: str, log) -> tuple[list[str], pl.DataFrame]:
+    """The part files under ``parts`` made from this shard's queries with this teacher and
+    sampling (names, rows). Any other part is moved aside into a ``superseded-<time>`` folder,
+    with a log line, so a changed recipe regenerates instead of reusing, and nothing is lost."""
+    query_ids = set(queries["query_id"].to_list())
+    names, tables, aside = [], [], f"{parts}/superseded-{time.strftime('%Y%m%dT%H%M%S')}"
+    for name in (n for n in list_names(parts, ".parquet") if n.startswith("part-")):
+        table = read_parquet(f"{parts}/{name}")
+        reason = _stale_reason(table, query_ids, chash)
+        if reason is None:
+            names.append(name)
+            tables.append(table)
+        else:
+            move(f"{parts}/{name}", f"{aside}/{name}")
+            log(f"not reusing {parts}/{name} ({reason}): moved to {aside}/")
+    return names, pl.concat(tables) if tables else pl.DataFrame(schema=TRACE_SCHEMA)
+
+
+def generate_shard(
+    queries: pl.DataFrame, parts: str | Path, make_teacher, chunk_size: int, log, *, chash: str
+) -> tuple[pl.DataFrame, int]:
+    """Generate every query of ``queries`` not already in a reusable part file under ``parts``
+    (a local folder or an S3 prefix; see ``reusable_parts``). ``chash``: the teacher and sampling
+    hash the rows must carry. Returns (all traces, queries resumed)."""
     parts = str(parts).rstrip("/")
-
-    def read_parts() -> tuple[list[str], pl.DataFrame]:
-        names = [n for n in list_names(parts, ".parquet") if n.startswith("part-")]
-        tables = [read_parquet(f"{parts}/{n}") for n in names]
-        return names, pl.concat(tables) if tables else pl.DataFrame(schema=TRACE_SCHEMA)
-
-    existing, done = read_parts()
+    existing, done = reusable_parts(parts, queries, chash, log)
     todo = queries.filter(~pl.col("query_id").is_in(done["query_id"].unique().implode()))
     resumed = queries.height - todo.height
     if resumed:
         log(f"resuming: {resumed} queries already generated in {len(existing)} part files")
     teacher = make_teacher() if todo.height else None
+    # Numbered after every part name ever used here, so a new part never replaces a kept one.
+    first = 1 + max((int(n.split("-")[1].split(".")[0]) for n in existing), default=-1)
     for start in range(0, todo.height, chunk_size):
         chunk = todo.slice(start, chunk_size)
         part = pl.DataFrame(teacher.generate(chunk), schema=TRACE_SCHEMA)
-        write_parquet(part, f"{parts}/part-{len(existing) + start // chunk_size:05d}.parquet")
+        write_parquet(part, f"{parts}/part-{first + start // chunk_size:05d}.parquet")
         log(f"generated {min(start + chunk_size, todo.height)}/{todo.height} queries")
-    _, traces = read_parts()
+    _, traces = reusable_parts(parts, queries, chash, log)
     return traces.sort("query_id", "sample_idx"), resumed
 
 
@@ -201,10 +245,12 @@ def main() -> None:
                 partial(make_teacher, job, extras["sampling"]),
                 extras["chunk_size"],
                 pipes.log.info,
+                chash=teacher_hash(job, extras["sampling"]),
             )
             all_traces.append(traces)
             resumed_total += resumed
-        table = pl.concat(all_traces)
+        # An empty shard (more shards than queries) is valid: an empty table.
+        table = pl.concat(all_traces) if all_traces else pl.DataFrame(schema=TRACE_SCHEMA)
         write_parquet(table, extras["output_path"])
         seconds = time.time() - started
         pipes.report_asset_materialization(
