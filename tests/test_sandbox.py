@@ -1,0 +1,162 @@
+"""The sandbox holds against hostile programs: each is contained, fails within its limits, and
+leaves nothing running. Limits are tight so the tests stay light on a shared machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+from resources.recipe import PROJECT_ROOT
+from workloads.sandbox import UID_BASE, Limits, isolation, run_program
+
+TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8,
+               output_chars=10_000)
+
+# The namespace path needs root (CAP_SYS_ADMIN) on Linux; other platforms get rlimits only and a
+# program there could signal its parent, so the hostile programs run only where they are contained.
+needs_namespaces = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                                      reason="namespaces and per-run user ids need root on Linux")
+
+
+def sandbox_processes() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid >= UID_BASE:
+                    found.append(int(entry))
+            except FileNotFoundError:
+                pass
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running():
+    yield
+    assert sandbox_processes() == [], "a sandboxed program left processes behind"
+
+
+@needs_namespaces
+def test_root_on_linux_gets_namespaces():
+    assert isolation() == "namespaces"
+
+
+def test_a_well_behaved_program_reads_stdin_and_writes_stdout():
+    result = run_program("import sys\nprint(sum(map(int, sys.stdin.read().split())))", "2 3 4", TIGHT)
+    assert (result.status, result.stdout) == ("ok", "9\n")
+
+
+def test_an_exception_is_an_error_with_its_traceback():
+    result = run_program("raise ValueError('boom')", "", TIGHT)
+    assert result.status == "error" and "ValueError: boom" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "program, statuses",
+    [
+        ("while True:\n    pass", {"cpu-limit", "timeout"}),
+        ("import time\ntime.sleep(60)", {"timeout"}),
+        ("x = []\nwhile True:\n    x.append(bytearray(10**7))", {"memory-limit"}),
+        ("import sys\nline = 'x' * (1 << 20)\nwhile True:\n    sys.stdout.write(line)", {"output-limit"}),
+    ],
+    ids=["infinite-loop", "sleeps-forever", "unbounded-allocation", "prints-gigabytes"],
+)
+def test_runaway_programs_stop_at_their_limit(program, statuses):
+    result = run_program(program, "", TIGHT)
+    assert result.status in statuses
+    assert result.wall_seconds < TIGHT.wall_seconds + 2
+    assert len(result.stdout) <= TIGHT.output_chars
+
+
+@needs_namespaces
+def test_a_fork_bomb_is_capped_and_fully_reaped():
+    # Children leave the session (setsid) so a process-group kill alone would miss them.
+    program = (
+        "import os, time\n"
+        "while True:\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            os.setsid()\n"
+        "    except OSError:\n"
+        "        time.sleep(0.01)\n"
+    )
+    result = run_program(program, "", TIGHT)
+    assert result.status != "ok"
+    # The autouse fixture checks that no process of any run's user id is left.
+
+
+@needs_namespaces
+def test_writes_outside_the_private_folder_do_not_land(tmp_path):
+    targets = [tmp_path / "escaped", PROJECT_ROOT / "escaped-by-sandbox", "/var/tmp/escaped-by-sandbox",
+               "/etc/escaped-by-sandbox"]
+    program = "written = []\n" + "".join(
+        f"try:\n    open({str(t)!r}, 'w').write('x')\n    written.append({str(t)!r})\nexcept OSError:\n    pass\n"
+        for t in targets
+    ) + "open('inside.txt', 'w').write('fine')\nprint(written)"
+    result = run_program(program, "", TIGHT, hidden=(str(PROJECT_ROOT),))
+    assert result.stdout.strip() == "[]"
+    assert not any(os.path.exists(t) for t in targets)
+
+
+@needs_namespaces
+def test_the_project_folder_is_hidden():
+    result = run_program(f"import os\nprint(os.listdir({str(PROJECT_ROOT)!r}))", "", TIGHT, hidden=(str(PROJECT_ROOT),))
+    assert result.stdout.strip() == "[]"
+
+
+@needs_namespaces
+def test_no_network_even_to_a_server_on_this_machine():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(server.accept())
+        except OSError:
+            pass
+
+    waiter = threading.Thread(target=accept)
+    waiter.start()
+    program = (
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
+        "    print('connected')\n"
+        "except OSError as e:\n"
+        "    print('blocked', type(e).__name__)\n"
+    )
+    result = run_program(program, "", TIGHT)
+    waiter.join()
+    server.close()
+    assert result.stdout.startswith("blocked") and accepted == []
+
+
+def test_the_environment_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("STUDY_TEST_SECRET", "hunter2")
+    result = run_program("import os\nprint(sorted(os.environ))", "", TIGHT)
+    assert "STUDY_TEST_SECRET" not in result.stdout and "hunter2" not in result.stdout
+    assert eval(result.stdout) == ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]
+
+
+@needs_namespaces
+def test_killing_the_parent_or_everyone_fails():
+    program = (
+        "import os, signal\n"
+        "for target in (os.getppid(), 1, -1):\n"
+        "    try:\n"
+        "        os.kill(target, signal.SIGKILL)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('still here')\n"
+    )
+    result = run_program(program, "", TIGHT)
+    # kill(-1) reaches only the run's own processes, itself included.
+    assert result.status in {"ok", "killed"}
+    assert os.getppid() > 1  # this process and its parent are alive

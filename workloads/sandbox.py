@@ -1,0 +1,255 @@
+"""Run untrusted programs (generated code) one per process, inside OS limits.
+
+Every run gets: a CPU-time limit (RLIMIT_CPU), an address-space limit (RLIMIT_AS), a wall-clock
+timeout, a cap on file size (RLIMIT_FSIZE, which also caps captured output: stdout and stderr
+are files), on open files and on processes (RLIMIT_NPROC), no core dumps, an environment holding
+only PATH/HOME/LANG, a new session whose processes are all killed at the end, and a private
+working directory.
+
+With root on Linux (``isolation == "namespaces"``), each run also gets its own network namespace
+(only a loopback device, down: no network at all), its own mount namespace with a private,
+size-capped tmpfs as ``/tmp`` (the working directory) and on the other world-writable folders, the
+project and data folders hidden under empty read-only tmpfs, and its own unprivileged user id
+(unique per run). The user id is what makes RLIMIT_NPROC hold (root ignores it) and what lets the
+reaper kill every process of the run, including any that left the session. Elsewhere
+(``isolation == "rlimits"``: no root, or a container without CAP_SYS_ADMIN) only the limits and the
+session kill apply; see docs/sandbox.md for what each platform gets.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+# A system interpreter on a standard PATH: the project's virtualenv may live where the sandbox's
+# user id cannot read (a home folder) and is one of the folders it must not see.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Per-run user ids, far above any account's: base + the child's pid, unique among live runs.
+UID_BASE = 1_500_000_000
+WRITABLE_ELSEWHERE = ("/var/tmp", "/dev/shm", "/run/lock")
+
+_CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 1, 2, 4, 1 << 14, 1 << 18
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int = 4
+    wall_seconds: float = 10.0
+    memory_mb: int = 512
+    processes: int = 16
+    file_mb: int = 16  # any one file, stdout and stderr included
+    tmpfs_mb: int = 64  # the whole working directory
+    open_files: int = 64
+    output_chars: int = 1_000_000  # how much of stdout/stderr comes back
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # ok | error | timeout | cpu-limit | output-limit | memory-limit | killed
+    returncode: int | None
+    stdout: str
+    stderr: str
+    wall_seconds: float
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(libc, source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(
+        libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                   data.encode() if data else None),
+        f"mount {target}",
+    )
+
+
+def _isolate(program: bytes, uid: int, limits: Limits, hidden: tuple[str, ...]) -> None:
+    """In the child, before exec: new network and mount namespaces, a private /tmp holding the
+    program, hidden folders, then drop to the run's own user id."""
+    libc = _libc()
+    _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET), "unshare")
+    _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE)  # nothing mounted here leaks out
+    private = f"size={limits.tmpfs_mb}m,mode=0700,uid={uid},gid={uid}"
+    _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, private)
+    for folder in WRITABLE_ELSEWHERE:
+        if os.path.isdir(folder):
+            _mount(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k")
+    for folder in hidden:
+        if os.path.isdir(folder):
+            _mount(libc, "tmpfs", folder, "tmpfs", _MS_NOSUID | _MS_NODEV | _MS_RDONLY, "size=4k,mode=0755")
+    with open("/tmp/main.py", "wb") as f:
+        f.write(program)
+    os.chown("/tmp/main.py", uid, uid)
+    os.chdir("/tmp")
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _preexec(limits: Limits, program: bytes | None, hidden: tuple[str, ...]):
+    def setup() -> None:
+        if program is not None:  # namespaces mode; the run's uid is derived from the child's pid
+            _isolate(program, UID_BASE + os.getpid(), limits, hidden)
+        for name, value in (
+            (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
+            (resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2),
+            (resource.RLIMIT_FSIZE, (limits.file_mb << 20,) * 2),
+            (resource.RLIMIT_NPROC, (limits.processes,) * 2),
+            (resource.RLIMIT_NOFILE, (limits.open_files,) * 2),
+            (resource.RLIMIT_CORE, (0, 0)),
+        ):
+            resource.setrlimit(name, value)
+
+    return setup
+
+
+def _uid_processes(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.append(int(entry))
+            except FileNotFoundError:
+                pass
+    return pids
+
+
+def _reap_uid(uid: int) -> None:
+    """Kill every process of the run's user id, including any that left its session: a helper
+    that becomes that uid and signals -1 (every process it may signal: exactly that uid's)."""
+    for _ in range(100):
+        if not _uid_processes(uid):
+            return
+        helper = os.fork()
+        if helper == 0:  # pragma: no cover - the helper exits at once
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(helper, 0)
+        time.sleep(0.01)
+    raise RuntimeError(f"sandbox: processes of uid {uid} still running after repeated kills")
+
+
+def _kill_session(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _probe() -> bool:
+    """Whether this process can give runs their own namespaces and user id (root with
+    CAP_SYS_ADMIN, mounts and namespaces allowed): tried once on a trivial program."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    try:
+        result = _run(b"print(1)", "", Limits(), isolated=True, interpreter=interpreter(), hidden=())
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.status == "ok" and result.stdout.strip() == "1"
+
+
+@lru_cache(maxsize=1)
+def isolation() -> str:
+    """``namespaces`` or ``rlimits`` (see the module docstring)."""
+    return "namespaces" if _probe() else "rlimits"
+
+
+def interpreter() -> str:
+    found = shutil.which("python3", path=SYSTEM_PATH)
+    if found is None:
+        raise FileNotFoundError(f"no python3 on {SYSTEM_PATH} for sandboxed programs")
+    return found
+
+
+def _read_capped(path: Path, chars: int) -> str:
+    with open(path, "rb") as f:
+        return f.read(chars).decode("utf-8", errors="replace")
+
+
+def _status(returncode: int, timed_out: bool, stdout_size: int, stderr: str, limits: Limits) -> str:
+    if timed_out:
+        return "timeout"
+    if returncode == 0:
+        return "ok"
+    if returncode == -signal.SIGXCPU:
+        return "cpu-limit"
+    if returncode == -signal.SIGXFSZ or stdout_size >= limits.file_mb << 20:
+        return "output-limit"
+    if "MemoryError" in stderr[-2000:]:
+        return "memory-limit"
+    if returncode == -signal.SIGKILL:
+        return "killed"
+    return "error"
+
+
+def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpreter: str,
+         hidden: tuple[str, ...]) -> RunResult:
+    io_dir = Path(tempfile.mkdtemp(prefix="sandbox-io-"))
+    work = None
+    try:
+        (io_dir / "stdin").write_text(stdin)
+        if isolated:
+            script, cwd = "/tmp/main.py", "/"
+        else:
+            work = Path(tempfile.mkdtemp(prefix="sandbox-work-"))
+            (work / "main.py").write_bytes(program)
+            script, cwd = str(work / "main.py"), str(work)
+        home = "/tmp" if isolated else cwd
+        env = {"PATH": SYSTEM_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        started = time.monotonic()
+        with (open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout,
+              open(io_dir / "stderr", "wb") as ferr):
+            proc = subprocess.Popen(
+                [interpreter, "-I", "-S", script], stdin=fin, stdout=fout, stderr=ferr, cwd=cwd, env=env,
+                start_new_session=True, close_fds=True,
+                preexec_fn=_preexec(limits, program if isolated else None, hidden),
+            )
+            timed_out = False
+            try:
+                returncode = proc.wait(timeout=limits.wall_seconds)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_session(proc.pid)
+                returncode = proc.wait()
+        wall = time.monotonic() - started
+        _kill_session(proc.pid)  # whatever the program left behind in its session
+        if isolated:
+            _reap_uid(UID_BASE + proc.pid)
+        stdout = _read_capped(io_dir / "stdout", limits.output_chars)
+        stderr = _read_capped(io_dir / "stderr", limits.output_chars)
+        status = _status(returncode, timed_out, (io_dir / "stdout").stat().st_size, stderr, limits)
+        return RunResult(status=status, returncode=None if timed_out else returncode, stdout=stdout, stderr=stderr,
+                         wall_seconds=round(wall, 3))
+    finally:
+        shutil.rmtree(io_dir, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_program(program: str, stdin: str = "", limits: Limits = Limits(), *, hidden: tuple[str, ...] = ()) -> RunResult:
+    """Run a Python program on ``stdin`` under :data:`isolation` and ``limits``; ``hidden``
+    folders (the project, the data) are not visible to it where namespaces are available."""
+    return _run(program.encode(), stdin, limits, isolated=isolation() == "namespaces", interpreter=interpreter(),
+                hidden=hidden)
