@@ -26,7 +26,8 @@ from dagster import (
 
 from assets.keys import Keys
 from assets.metadata import preview
-from assets.partitions import BASE_STEP, eval_cell_partitions, parse_checkpoint_key
+from assets.partitions import BASE_STEP, eval_cell_partitions
+from workloads.naming import parse_checkpoint_key
 from assets.policies import WORKLOAD_RETRIES
 from assets.training import read_manifest
 from resources.judge import JudgeEndpoint
@@ -67,7 +68,7 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
     bench = ev.benchmarks[benchmark]
     definition = {
         "revision": EVAL_CODE_REVISION,
-        "benchmark": bench.model_dump(),
+        "benchmark": bench.model_dump(exclude={"checkpoints"}),
         "sampling": ev.sampling.model_dump(),
         "max_model_len": ev.max_model_len,
         "scorer": verifier_version(bench.kind),
@@ -109,7 +110,7 @@ def build(recipe: Recipe) -> list:
     def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
         bench = ev.benchmarks[benchmark]
         return {
-            **bench.model_dump(),
+            **bench.model_dump(exclude={"checkpoints"}),
             "location": recipe.data_path(bench.location),
             "definition": definitions[benchmark],
             "samples_path": storage.uri(keys.eval_samples(checkpoint, benchmark)),

@@ -1,10 +1,17 @@
 """Partitions, derived from the recipe: adding a student to the recipe adds runs to backfill."""
 
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionKey, MultiPartitionsDefinition, StaticPartitionsDefinition
+from dagster import (
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+)
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from resources.recipe import Recipe
+from workloads.eval_plan import in_plan
+from workloads.naming import parse_checkpoint_key
 
 CHECKPOINTS = DynamicPartitionsDefinition(name="checkpoints")
 BASE_STEP = 0
@@ -82,9 +89,11 @@ def recipe_checkpoints(instance, recipe: Recipe) -> list[str]:
     return [c for c in instance.get_dynamic_partitions(CHECKPOINTS.name) if parse_checkpoint_key(c)[0] in recipe.runs]
 
 
-def parse_checkpoint_key(key: str) -> tuple[str, int]:
-    """``<student>__<dataset>@step-00040`` -> (run, 40)."""
-    run, sep, step = key.rpartition("@step-")
-    if not sep or not step.isdigit():
-        raise ValueError(f"not a checkpoint key: {key!r} (expected <run>@step-NNNNN)")
-    return run, int(step)
+def planned_benchmarks(recipe: Recipe, checkpoint: str) -> list[str]:
+    """The benchmarks (in recipe order) whose evaluation plan includes this checkpoint."""
+    _, step = parse_checkpoint_key(checkpoint)
+    ev = recipe.evaluation
+    return [b for b in ev.benchmarks if in_plan(ev.plan_of(b), step, recipe.training.save_every)]
+
+
+

@@ -18,7 +18,8 @@ from assets.policies import WORKLOAD_RETRIES  # noqa: E402
 from resources.launcher import ComputeLauncher  # noqa: E402
 from resources.recipe import DATASET_VARIANTS, Recipe, run_name  # noqa: E402
 from resources.storage import Storage  # noqa: E402
-from workloads.train import CHECKPOINT_FIELDS, checkpoint_key  # noqa: E402
+from workloads.naming import checkpoint_key, parse_manifest  # noqa: E402
+from workloads.train import CHECKPOINT_FIELDS  # noqa: E402
 
 CHECKPOINT_SCHEMA = {
     "run": pl.String,
@@ -37,7 +38,7 @@ def read_manifest(storage: Storage, key: str) -> list[dict]:
         text = storage.read_bytes(key).decode()
     except FileNotFoundError:
         return []
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return parse_manifest(text)
 
 
 def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     AssetSelection,
+    DagsterEventType,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -30,17 +31,23 @@ from assets.partitions import (
     cell_key,
     cell_range_tags,
     contiguous_groups,
-    recipe_checkpoints,
+    parse_checkpoint_key,
+    planned_benchmarks,
     run_partitions,
     shard_partitions,
 )
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
-from workloads.train import checkpoint_key
+from workloads.naming import checkpoint_key
 
 # The tag under which Dagster records the code version an asset was materialized with.
 CODE_VERSION_TAG = "dagster/code_version"
+
+EVAL_CELLS = AssetKey("eval_cells")
+# Event records fetched per query when reading the cells' status (well under SQLite's bound on
+# the parameters of one statement).
+STATUS_BATCH = 2000
 
 # The order a full materialization follows; each job covers one partitioning of the graph.
 JOB_ORDER = ("models_job", "queries_job", "generation_job", "datasets_job", "training_job", "evaluation_job", "report_job")
@@ -76,24 +83,58 @@ def build_jobs(recipe: Recipe) -> list:
     ]
 
 
-def cell_requests(recipe: Recipe, instance, due: dict[str, list[str]], *, reason: dict[str, str], run_key_suffix: str) -> list[RunRequest]:
-    """Run requests covering the due cells (checkpoint -> benchmarks): neighbouring checkpoints
-    with the same span of benchmarks share a run. A span may include current cells between
-    due ones; the asset reuses those instead of recomputing them."""
+def cell_runs(recipe: Recipe, registered: list[str], due: dict[str, list[str]], *,
+              merge_neighbours: bool = False) -> list[tuple[list[str], tuple[str, str]]]:
+    """(checkpoints, (first, last benchmark)) of each run that covers the due cells (checkpoint ->
+    benchmarks). A span never crosses a benchmark that is neither planned nor due at that
+    checkpoint, so no unplanned cell is computed; planned cells inside a span that are current
+    are reused by the asset. Each checkpoint gets its own runs, which the cluster runs in
+    parallel up to the ``inference`` pool's limit; ``merge_neighbours`` lets neighbouring
+    checkpoints (in registration order) with the same span share a run instead, for a study
+    materialized in one process, where runs are sequential anyway and a judge server then starts once."""
     order = list(recipe.evaluation.benchmarks)
-    spans = {c: (min(order.index(b) for b in bs), max(order.index(b) for b in bs)) for c, bs in due.items() if bs}
-    registered = instance.get_dynamic_partitions(CHECKPOINTS.name)
-    requests = []
-    for span in sorted(set(spans.values())):
-        chosen = [c for c, s in spans.items() if s == span]
-        for group in contiguous_groups(registered, chosen):
-            benchmarks = [order[span[0]], order[span[1]]]
-            requests.append(RunRequest(
-                run_key=f"{group[0]}..{group[-1]}:{benchmarks[0]}..{benchmarks[1]}:{run_key_suffix}",
-                tags={**cell_range_tags(recipe, group[0], group[-1], benchmarks),
-                      "cells": ", ".join(f"{c}: {reason[c]}" for c in group)[:1000]},
-            ))
-    return requests
+    by_span: dict[tuple[str, str], list[str]] = {}
+    for checkpoint in registered:
+        wanted = set(due.get(checkpoint, ()))
+        if not wanted:
+            continue
+        for group in contiguous_groups(order, wanted | set(planned_benchmarks(recipe, checkpoint))):
+            inside = [b for b in group if b in wanted]
+            if inside:
+                by_span.setdefault((inside[0], inside[-1]), []).append(checkpoint)
+    runs = []
+    for span, checkpoints in by_span.items():
+        groups = contiguous_groups(registered, checkpoints) if merge_neighbours else [[c] for c in checkpoints]
+        runs += [(group, span) for group in groups]
+    return runs
+
+
+def cell_requests(recipe: Recipe, registered: list[str], due: dict[str, list[str]], *, reason: dict[str, str],
+                  run_key_suffix: str) -> list[RunRequest]:
+    """One run request per checkpoint and span of its due cells (see ``cell_runs``)."""
+    return [
+        RunRequest(
+            run_key=f"{group[0]}:{span[0]}..{span[1]}:{run_key_suffix}",
+            tags={**cell_range_tags(recipe, group[0], group[-1], list(span)),
+                  "cells": ", ".join(f"{c}: {reason[c]}" for c in group)[:1000]},
+        )
+        for group, span in cell_runs(recipe, registered, due)
+    ]
+
+
+def latest_cell_versions(instance, partitions: set[str]) -> dict[str, str | None]:
+    """The code version of each materialized cell in ``partitions``, read in batches: one query for
+    the latest event id of every partition, then the events themselves, a chunk at a time."""
+    latest = instance.get_latest_storage_id_by_partition(EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION)
+    ids = [storage_id for partition, storage_id in latest.items() if partition in partitions]
+    versions = {}
+    for start in range(0, len(ids), STATUS_BATCH):
+        chunk = ids[start : start + STATUS_BATCH]
+        records = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=EVAL_CELLS, storage_ids=chunk), limit=len(chunk)
+        ).records
+        versions.update({r.partition_key: r.asset_materialization.tags.get(CODE_VERSION_TAG) for r in records})
+    return versions
 
 
 def build_eval_refresh_schedule(recipe: Recipe):
@@ -103,36 +144,42 @@ def build_eval_refresh_schedule(recipe: Recipe):
         job_name="evaluation_job",
         cron_schedule="0 3 * * *",
         default_status=DefaultScheduleStatus.STOPPED,
-        description="Nightly: requests every eval cell of the recipe that is missing, or was computed under "
-        "another eval definition (benchmarks, protocol, scorer, judge or code version).",
+        description="Nightly: requests every eval cell of the recipe's evaluation plan that is missing, or was "
+        "computed under another eval definition (benchmarks, protocol, scorer, judge or code version); one "
+        "run per checkpoint. Cells outside the plan are left alone (backfill them by hand).",
     )
     def eval_refresh_schedule(context: ScheduleEvaluationContext):
+        registered = context.instance.get_dynamic_partitions(CHECKPOINTS.name)
+        runs = set(recipe.runs)
+        planned = {c: planned_benchmarks(recipe, c) for c in registered if parse_checkpoint_key(c)[0] in runs}
+        versions = latest_cell_versions(
+            context.instance, {str(cell_key(c, b)) for c, benchmarks in planned.items() for b in benchmarks}
+        )
         due, reason = {}, {}
-        for checkpoint in recipe_checkpoints(context.instance, recipe):
-            for benchmark in recipe.evaluation.benchmarks:
-                records = context.instance.fetch_materializations(
-                    AssetRecordsFilter(asset_key=AssetKey("eval_cells"),
-                                       asset_partitions=[str(cell_key(checkpoint, benchmark))]), limit=1
-                ).records
-                version = records[0].asset_materialization.tags.get(CODE_VERSION_TAG) if records else None
+        for checkpoint, benchmarks in planned.items():
+            for benchmark in benchmarks:
+                partition = str(cell_key(checkpoint, benchmark))
+                version = versions.get(partition)
                 if version != wanted:
                     due.setdefault(checkpoint, []).append(benchmark)
-                    reason[checkpoint] = "missing" if not records else f"stale ({version} -> {wanted})"
-        requests = cell_requests(recipe, context.instance, due, reason=reason, run_key_suffix=wanted)
-        return requests or SkipReason("every eval cell is present and current")
+                    reason[checkpoint] = "missing" if partition not in versions else f"stale ({version} -> {wanted})"
+        requests = cell_requests(recipe, registered, due, reason=reason, run_key_suffix=wanted)
+        return requests or SkipReason("every planned eval cell is present and current")
 
     return eval_refresh_schedule
 
 
 def build_checkpoint_sensor(recipe: Recipe):
     keys = Keys(recipe)
+    order = list(recipe.evaluation.benchmarks)
 
     @sensor(
         job_name="evaluation_job",
         minimum_interval_seconds=60,
         default_status=DefaultSensorStatus.STOPPED,
         description="Registers checkpoints that training runs announce in their manifests (also while "
-        "still training) and requests their evaluation. The cursor remembers what it has seen.",
+        "still training) and requests the cells of the evaluation plan, one run per checkpoint. The cursor "
+        "remembers what it has seen.",
     )
     def new_checkpoints_sensor(context: SensorEvaluationContext, storage: Storage) -> SensorResult:
         seen = set(json.loads(context.cursor)) if context.cursor else set()
@@ -146,11 +193,15 @@ def build_checkpoint_sensor(recipe: Recipe):
             return SensorResult(skip_reason="no new checkpoints")
         known = set(context.instance.get_dynamic_partitions(CHECKPOINTS.name))
         # The partitions are added when this result is processed, before its run requests are.
+        registered = [*known, *(k for k in found if k not in known)]
+        due = {k: planned_benchmarks(recipe, k) for k in found}
+        requests = [
+            RunRequest(run_key=k if span == (order[0], order[-1]) else f"{k}:{span[0]}..{span[1]}",
+                       tags={**cell_range_tags(recipe, k, k, list(span)), "cells": f"{k}: new checkpoint"})
+            for (k,), span in cell_runs(recipe, registered, due)
+        ]
         return SensorResult(
-            run_requests=[
-                RunRequest(run_key=k, tags={**cell_range_tags(recipe, k, k), "cells": f"{k}: new checkpoint"})
-                for k in found
-            ],
+            run_requests=requests,
             dynamic_partitions_requests=[CHECKPOINTS.build_add_request([k for k in found if k not in known])],
             cursor=json.dumps(sorted(seen | set(found))),
         )

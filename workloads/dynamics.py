@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from workloads.naming import STEP_MARKER, checkpoint_key, split_run
+
 
 def curves(tables: pl.DataFrame) -> pl.DataFrame:
     """Eval tables of many cells -> one row per (run, step, benchmark, metric), ordered by step."""
-    parts = tables["checkpoint"].str.split_exact("@step-", 1)
+    parts = tables["checkpoint"].str.split_exact(STEP_MARKER, 1)
     return (
         tables.with_columns(run=parts.struct.field("field_0"), step=parts.struct.field("field_1").cast(pl.Int64))
         .select("run", "step", "benchmark", "metric", "headline", "mean", "ci_low", "ci_high", "mean_tokens",
@@ -102,7 +104,6 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
     came back; the recovery step's interval is taken over those."""
     import numpy as np
 
-    from workloads.train import checkpoint_key
 
     per_step = [item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps]
     joined = per_step[0]
@@ -135,7 +136,6 @@ def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataF
     the dip (minimum vs base) and the final gain (last step vs base), a dip being significant when
     its whole interval lies below zero; bootstrap intervals for the base score, the minimum and the
     recovery step (:func:`curve_intervals`)."""
-    from workloads.train import checkpoint_key
 
     rows = []
     for row in summary.iter_rows(named=True):
@@ -157,12 +157,6 @@ def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataF
             }
         )
     return pl.DataFrame(rows)
-
-
-def split_run(run: str) -> tuple[str, str]:
-    """``<student>__<dataset>`` -> (student, dataset)."""
-    student, _, dataset = run.partition("__")
-    return student, dataset
 
 
 def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from workloads.naming import content_hash
 
 
 def make_llm(settings: dict):
@@ -51,4 +50,4 @@ def render_prompt(tokenizer, messages: list[dict], *, thinking_prompt: str) -> s
 
 def config_hash(config: dict) -> str:
     """Stable hash of a sampling/teacher configuration, stored with every generated row."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return content_hash(config)

@@ -30,12 +30,9 @@ from workloads.artifacts import (
     read_parquet,
     write_bytes,
 )
+from workloads.naming import checkpoint_key, format_manifest, parse_manifest
 
 CHECKPOINT_FIELDS = ("run", "step", "epoch", "uri", "train_loss", "learning_rate", "tokens_seen")
-
-
-def checkpoint_key(run: str, step: int) -> str:
-    return f"{run}@step-{step:05d}"
 
 
 def flash_attention_available() -> bool:
@@ -44,6 +41,25 @@ def flash_attention_available() -> bool:
     import torch
 
     return torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
+
+
+# The recipe's names for SFTConfig fields; any other training key is an SFTConfig field as is.
+RECIPE_NAMES = {
+    "lr_scheduler": "lr_scheduler_type",
+    "warmup_ratio": "warmup_steps",  # a float in [0, 1) is a ratio of total steps
+    "epochs": "num_train_epochs",
+    "per_device_batch_size": "per_device_train_batch_size",
+    "save_every": "save_steps",
+}
+# Training keys that are the study's own (the global batch becomes gradient accumulation).
+STUDY_KEYS = ("students", "datasets", "global_batch_size")
+# SFTConfig fields the workload sets from elsewhere; a recipe may not.
+SET_BY_WORKLOAD = ("output_dir", "gradient_accumulation_steps", "seed", "data_seed", "use_cpu")
+
+
+def sft_arguments(training: dict) -> dict:
+    """A recipe's training section as SFTConfig keyword arguments."""
+    return {RECIPE_NAMES.get(k, k): v for k, v in training.items() if k not in STUDY_KEYS}
 
 
 def build_config(cfg: dict, output_dir: str, seed: int):
@@ -57,35 +73,24 @@ def build_config(cfg: dict, output_dir: str, seed: int):
             f"global batch {cfg['global_batch_size']} is not a multiple of per-device batch "
             f"{cfg['per_device_batch_size']} x {world} processes"
         )
-    accumulation = cfg["global_batch_size"] // (cfg["per_device_batch_size"] * world)
-    return SFTConfig(
-        output_dir=output_dir,
-        learning_rate=cfg["learning_rate"],
-        lr_scheduler_type=cfg["lr_scheduler"],
-        warmup_steps=cfg["warmup_ratio"],  # a float in [0, 1) is a ratio of total steps
-        weight_decay=cfg["weight_decay"],
-        adam_beta1=cfg["adam_beta1"],
-        adam_beta2=cfg["adam_beta2"],
-        max_grad_norm=cfg["max_grad_norm"],
-        num_train_epochs=cfg["epochs"],
-        per_device_train_batch_size=cfg["per_device_batch_size"],
-        gradient_accumulation_steps=accumulation,
-        max_length=cfg["max_length"],
-        bf16=cfg["bf16"],
-        gradient_checkpointing=cfg["gradient_checkpointing"],
+    defaults = dict(
         assistant_only_loss=True,
         # Never pad to the max length: batches of similar lengths everywhere, and no padding at
         # all where FlashAttention can take packed sequences.
         train_sampling_strategy="group_by_length",
         padding_free=flash_attention_available(),
         save_strategy="steps",
-        save_steps=cfg["save_every"],
         logging_steps=1,
         include_num_input_tokens_seen="non_padding",
         report_to=["tensorboard"],  # <output_dir>/runs, readable with `tensorboard --logdir`
+        dataloader_num_workers=0,
+    )
+    return SFTConfig(
+        **{**defaults, **sft_arguments(cfg)},
+        output_dir=output_dir,
+        gradient_accumulation_steps=cfg["global_batch_size"] // (cfg["per_device_batch_size"] * world),
         seed=seed,
         data_seed=seed,
-        dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
     )
 
@@ -142,11 +147,10 @@ class RunFolder:
         location = f"{self.location}/checkpoints.jsonl"
         if not exists(location):
             return []
-        return [json.loads(line) for line in read_bytes(location).decode().splitlines() if line.strip()]
+        return parse_manifest(read_bytes(location).decode())
 
     def announce(self, record: dict) -> None:
-        lines = [json.dumps(r) for r in self.manifest()] + [json.dumps(record)]
-        write_bytes(f"{self.location}/checkpoints.jsonl", ("\n".join(lines) + "\n").encode())
+        write_bytes(f"{self.location}/checkpoints.jsonl", format_manifest([*self.manifest(), record]).encode())
 
     def publish_checkpoint(self, step: int, previous: list[int]) -> None:
         """Publish the new checkpoint whole, then strip resume state from the older ones."""
