@@ -15,6 +15,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from resources.recipe_yaml import YamlProblem, read_yaml
+from workloads.naming import run_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "STUDY_DATA_DIR"
@@ -25,6 +26,21 @@ ModelSource = Literal["gguf-package", "local", "hub", "tiny-config"]
 QueryLoader = Literal["math", "countdown"]
 TeacherBackend = Literal["vllm", "countdown-solver"]
 BenchmarkCategory = Literal["reasoning", "out-of-domain", "safety"]
+# transformers' SchedulerType values (a test keeps them equal), without importing torch at load.
+SchedulerType = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "cosine_warmup_with_min_lr",
+    "warmup_stable_decay",
+    "greedy",
+]
 # Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS), except
 # safety-judge, whose responses the recipe's LLM judge scores (workloads.judge).
 BenchmarkKind = Literal["math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge"]
@@ -128,10 +144,14 @@ class Generation(Section):
 
 
 class Training(Section):
+    """The study's training settings; any other key is a ``trl.SFTConfig`` field, passed through."""
+
+    model_config = ConfigDict(extra="allow")
+
     students: list[str] = Field(min_length=1, description="keys in `models`")
     datasets: list[DatasetVariant] = Field(min_length=1)
     learning_rate: Positive = 5e-5
-    lr_scheduler: str = "cosine"
+    lr_scheduler: SchedulerType = "cosine"
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     adam_beta1: float = Field(0.9, ge=0, lt=1)
@@ -151,13 +171,76 @@ class Training(Section):
             raise FieldProblem("global_batch_size", "must be a multiple of per_device_batch_size")
         return self
 
+    @model_validator(mode="after")
+    def _trl_settings(self) -> Training:
+        if self.model_extra:
+            _check_sft_settings(self)
+        return self
+
+
+def _check_sft_settings(training: Training) -> None:
+    """Keys beyond the study's own are SFTConfig fields, of their declared types, that TRL accepts
+    together with the study's (checked here so a typo fails before any GPU starts; TRL and torch
+    are imported only for recipes that use such keys)."""
+    import dataclasses
+    import typing
+
+    from pydantic import TypeAdapter
+    from trl import SFTConfig
+
+    from workloads.train import RECIPE_NAMES, SET_BY_WORKLOAD, sft_arguments
+
+    fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    types = typing.get_type_hints(SFTConfig)
+    renamed = {sft: ours for ours, sft in RECIPE_NAMES.items()}
+    for key, value in training.model_extra.items():
+        if key in renamed:
+            raise FieldProblem(key, f"set it as training.{renamed[key]}")
+        if key in SET_BY_WORKLOAD:
+            raise FieldProblem(key, "set by the training workload, not by a recipe")
+        if key not in fields:
+            close = difflib.get_close_matches(key, [*Training.model_fields, *fields], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise FieldProblem(key, f"unknown key: neither a study setting nor a trl.SFTConfig field{hint}")
+        try:
+            TypeAdapter(types[key]).validate_python(value, strict=True)
+        except ValidationError as err:
+            raise FieldProblem(key, f"{value!r} is not a valid {types[key]} ({err.errors()[0]['msg']})") from None
+    try:
+        # use_cpu: the orchestrator's hardware must not decide whether a GPU recipe is valid.
+        SFTConfig(output_dir="unused", use_cpu=True, **sft_arguments(training.model_dump()))
+    except (ValueError, TypeError) as err:
+        raise FieldProblem("", f"trl.SFTConfig rejects these settings: {err}") from None
+
+
+class CheckpointPlan(Section):
+    """Which saved checkpoints a benchmark is evaluated on (workloads.eval_plan); the base model
+    and a run's last checkpoint are always in."""
+
+    every: Count = Field(1, description="every k-th saved checkpoint (1: all of them)")
+    dense_until: StrictInt | None = Field(
+        None, ge=0, description="every checkpoint up to this step, then every k-th (the dip comes early)"
+    )
+    steps: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
+        None, description="an explicit list of steps instead of every/dense_until"
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> CheckpointPlan:
+        if self.steps is not None and (self.every != 1 or self.dense_until is not None):
+            raise FieldProblem("steps", "an explicit list replaces every/dense_until: give one or the other")
+        return self
+
 
 class Benchmark(Section):
     location: str = Field(description="hub:<id> or a path relative to the data folder")
     kind: BenchmarkKind = Field(description="how items are loaded and scored")
     category: BenchmarkCategory = Field("reasoning", description="groups benchmarks in the analysis")
     n: Count = 1
-    limit: Count | None = None
+    limit: Count | None = Field(None, description="a seeded subset of this many items (seed: the recipe's)")
+    checkpoints: CheckpointPlan | None = Field(
+        None, description="the checkpoints this benchmark is evaluated on; default evaluation.checkpoints"
+    )
     hub_config: str | None = None
     hub_split: str = "test"
     max_new_tokens: Count | None = Field(
@@ -186,6 +269,12 @@ class Evaluation(Section):
     sampling: Sampling
     max_model_len: Count = 40960
     judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
+    checkpoints: CheckpointPlan = Field(
+        default_factory=CheckpointPlan, description="the evaluation plan's checkpoints for every benchmark"
+    )
+
+    def plan_of(self, benchmark: str) -> CheckpointPlan:
+        return self.benchmarks[benchmark].checkpoints or self.checkpoints
 
     @model_validator(mode="after")
     def _judge(self) -> Evaluation:
@@ -292,10 +381,6 @@ class Recipe(Section):
 def _require(ok: bool, where: str, message: str) -> None:
     if not ok:
         raise FieldProblem(where, message)
-
-
-def run_name(student: str, dataset: str) -> str:
-    return f"{student}__{dataset}"
 
 
 # --- loading, with errors that name the field -------------------------------------------------
