@@ -104,6 +104,7 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
     came back; the recovery step's interval is taken over those."""
     import numpy as np
 
+    from workloads.metrics import bootstrap_indices
 
     per_step = [item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps]
     joined = per_step[0]
@@ -114,8 +115,7 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
     if joined.height == 0:
         return empty
     matrix = joined.sort("item_id").select([str(s) for s in steps]).to_numpy()
-    rng = np.random.default_rng(seed)
-    means = matrix[rng.integers(0, len(matrix), size=(resamples, len(matrix)))].mean(axis=1)
+    means = matrix[bootstrap_indices(len(matrix), resamples=resamples, seed=seed)].mean(axis=1)
     stats = [dip_and_recovery(steps, list(curve)) for curve in means]
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
 

@@ -9,7 +9,6 @@ the one the training-dynamics curves follow.
 from __future__ import annotations
 
 import json
-import random
 
 import polars as pl
 
@@ -50,20 +49,27 @@ def bootstrap_ci(
     """Percentile bootstrap over items (not samples: samples of one item are not independent).
     With ``weights`` the statistic is the weighted mean (a ratio of sums, e.g. instructions
     followed over instructions given, resampled by item)."""
+    import numpy as np
+
     if not values:
         return float("nan"), float("nan")
-    rng = random.Random(seed)
-    n = len(values)
-    w = weights or [1.0] * n
-    means = []
-    for _ in range(resamples):
-        picks = [rng.randrange(n) for _ in range(n)]
-        total = sum(w[i] for i in picks)
-        means.append(sum(values[i] * w[i] for i in picks) / total if total else float("nan"))
-    means.sort()
+    picks = bootstrap_indices(len(values), resamples=resamples, seed=seed)
+    v = np.asarray(values, dtype=float)
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=float)
+    totals = w[picks].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.sort(np.where(totals > 0, (v * w)[picks].sum(axis=1) / totals, np.nan))
     lo = means[int((1 - level) / 2 * resamples)]
     hi = means[min(resamples - 1, int((1 + level) / 2 * resamples))]
-    return lo, hi
+    return float(lo), float(hi)
+
+
+def bootstrap_indices(n: int, *, resamples: int = 1000, seed: int = 0):
+    """Item indices of each bootstrap resample (``resamples`` x ``n``): the one resampling scheme
+    behind every interval of the study, per cell and over whole curves."""
+    import numpy as np
+
+    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
 
 
 def _per_item(judged: pl.DataFrame, metric: str) -> tuple[list[float], list[float] | None]:
