@@ -1,0 +1,116 @@
+"""The compute dtype and thread settings, decided once from what the hardware does natively.
+
+bf16 where the device computes it natively (GPUs from Ampere on; CPUs whose oneDNN build has a
+bf16 path: AVX512-BF16 or AMX), fp16 on GPUs without bf16, fp32 everywhere else. A CPU without
+native bf16 emulates it, at a small fraction of its fp32 speed (``benchmarks/cpu_default.py``
+measures both), so ``auto`` never picks an emulated dtype; a recipe may still force one, with a
+warning. The decision is made where the workload runs (a GPU pod decides for its GPU), and every
+workload reports it with its results.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+class EmulatedDtypeWarning(UserWarning):
+    """A forced dtype that this device only emulates: correct, but many times slower."""
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What the device computes natively; ``name`` describes it for the metadata."""
+
+    device: str  # "cuda" or "cpu"
+    name: str
+    bf16: bool
+    fp16: bool
+
+
+@dataclass(frozen=True)
+class DtypeDecision:
+    dtype: str
+    requested: str
+    reason: str
+    emulated: bool
+    capability: Capability
+
+    def metadata(self) -> dict:
+        """What the assets record, so a result can be traced to the arithmetic that produced it."""
+        return {
+            "compute_dtype": self.dtype,
+            "compute_dtype_reason": self.reason,
+            "device": self.capability.name,
+            "native_bf16": self.capability.bf16,
+        }
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def probe() -> Capability:
+    """The device this process computes on: the first CUDA GPU, else the CPU (whose answer follows
+    ``ONEDNN_MAX_CPU_ISA``, so a capped ISA is seen as the CPU it imitates)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return Capability(
+            device="cuda",
+            name=torch.cuda.get_device_name(0),
+            bf16=torch.cuda.is_bf16_supported(including_emulation=False),
+            fp16=True,
+        )
+    isa = torch.backends.cpu.get_cpu_capability()
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        isa += f", oneDNN capped at {os.environ['ONEDNN_MAX_CPU_ISA']}"
+    return Capability(
+        device="cpu",
+        name=f"{cpu_name()} ({isa}, {os.cpu_count()} CPUs)",
+        bf16=torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+        fp16=torch.ops.mkldnn._is_mkldnn_fp16_supported(),
+    )
+
+
+def decide(requested: str, capability: Capability) -> DtypeDecision:
+    """Pure: the dtype for ``requested`` (``auto`` or a dtype name) on ``capability``."""
+    if requested not in DTYPES:
+        raise ValueError(f"unknown dtype {requested!r}; choose one of {', '.join(DTYPES)}")
+    native = {"bfloat16": capability.bf16, "float16": capability.fp16, "float32": True}
+    kind = "GPU" if capability.device == "cuda" else "CPU"
+    if requested != "auto":
+        emulated = not native[requested]
+        reason = f"forced by the recipe; {'emulated' if emulated else 'native'} on this {kind}"
+        return DtypeDecision(requested, requested, reason, emulated, capability)
+    if capability.bf16:
+        dtype, reason = "bfloat16", f"native bf16 on this {kind}"
+    elif capability.device == "cuda":
+        dtype, reason = "float16", "GPU without bf16: fp16"
+    else:
+        dtype, reason = "float32", "CPU without native bf16: fp32 (bf16 would be emulated)"
+    return DtypeDecision(dtype, requested, reason, False, capability)
+
+
+def compute_dtype(requested: str = "auto", capability: Capability | None = None) -> DtypeDecision:
+    """The dtype to compute in here; warns when a forced dtype is emulated on this device."""
+    decision = decide(requested, capability or probe())
+    if decision.emulated:
+        warnings.warn(
+            f"dtype {decision.dtype} is emulated on {decision.capability.name}: expect it to run many times "
+            "slower than with dtype auto",
+            EmulatedDtypeWarning,
+            stacklevel=2,
+        )
+    return decision
