@@ -1,37 +1,34 @@
-"""Training dynamics across all evaluated checkpoints: score and response length over steps."""
-
+"""Training dynamics across all evaluated checkpoints: the report's tables come from
+``workloads.dynamics.analyse``; this module gathers the cells and presents the result."""
 
 import io
 
-import matplotlib
+import polars as pl
+from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset  # noqa: E402
+from assets.keys import Keys
+from assets.metadata import png_markdown, preview, pyplot
+from assets.partitions import recipe_checkpoints
+from resources.recipe import Recipe
+from resources.storage import Storage
+from workloads.dynamics import analyse, headline, under_optimized_warnings
 
-from assets.keys import Keys  # noqa: E402
-from assets.metadata import png_markdown, preview  # noqa: E402
-from assets.partitions import recipe_checkpoints  # noqa: E402
-from resources.recipe import Recipe  # noqa: E402
-from resources.storage import Storage  # noqa: E402
-from workloads.dynamics import (  # noqa: E402
-    comparison_table,
-    curves,
-    dynamics_summary,
-    headline,
-    reasoning_vs_safety,
-    with_intervals,
-)
+TITLES = {
+    "dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
+    "comparison": "Runs compared",
+    "reasoning_vs_safety": "Reasoning vs safety",
+    "curves": "Curves",
+}
 
 
 def plot_run(run: str, curve: pl.DataFrame):
     """One run: each benchmark's headline metric and its mean response length over steps."""
+    plt = pyplot()
     fig, (score_ax, length_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
     for (benchmark, metric), group in curve.group_by("benchmark", "metric", maintain_order=True):
         label = f"{benchmark} ({metric})"
-        score_ax.errorbar(group["step"], group["mean"], yerr=[group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]],
-                          marker="o", capsize=3, label=label)
+        error = [group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]]
+        score_ax.errorbar(group["step"], group["mean"], yerr=error, marker="o", capsize=3, label=label)
         length_ax.plot(group["step"], group["mean_tokens"], marker="o", label=label)
     score_ax.set(xlabel="step", ylabel="headline metric (95% CI)", title=f"{run}: score over training")
     length_ax.set(xlabel="step", ylabel="mean response tokens", title="response length over training")
@@ -40,6 +37,16 @@ def plot_run(run: str, curve: pl.DataFrame):
     score_ax.legend(fontsize=7)
     plt.close(fig)
     return fig
+
+
+def report_markdown(title: str, tables: dict, plots: dict, warnings: list[str]) -> str:
+    sections = [f"# Training dynamics: {title}"] + [f"![{run}](dynamics-{run}.png)" for run in plots]
+    if warnings:
+        sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
+    # The long per-step curves go last, after the summaries a reader looks for first.
+    order = [name for name in tables if name != "curves"] + ["curves"]
+    sections += [f"## {TITLES.get(name, name)}\n\n{preview(tables[name], rows=1000).value}" for name in order]
+    return "\n\n".join(sections) + "\n"
 
 
 def build(recipe: Recipe) -> list:
@@ -61,47 +68,29 @@ def build(recipe: Recipe) -> list:
             raise FileNotFoundError("no eval cell has been evaluated yet: materialize eval_cells first")
         if missing:
             context.log.warning(f"{len(missing)} eval cells not evaluated yet, left out: {missing[:5]}")
-        curve = curves(pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated]))
+        eval_tables = pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated])
         samples = pl.concat([storage.read_table(keys.eval_samples(c, b)) for c, b in evaluated])
-        summary = dynamics_summary(curve)
-        if summary.height:
-            summary = with_intervals(summary, curve, samples, seed=recipe.seed)
-        comparison = comparison_table(curve)
         categories = {name: b.category for name, b in recipe.evaluation.benchmarks.items()}
-        trade_off = reasoning_vs_safety(comparison, categories)
-        tables = {"curves": curve, "dynamics": summary, "comparison": comparison, "reasoning_vs_safety": trade_off}
+        tables = analyse(eval_tables, samples, categories, seed=recipe.seed)
         for name, table in tables.items():
             storage.write_table(keys.report(f"{name}.parquet"), table)
-        warnings = [
-            f"{r['run']} / {r['benchmark']}: " + " and ".join(
-                w for w, flag in (("still in the dip", r["still_in_dip"]), ("length still rising", r["length_still_rising"])) if flag
-            )
-            for r in summary.iter_rows(named=True)
-            if r["still_in_dip"] or r["length_still_rising"]
-        ]
+        warnings = under_optimized_warnings(tables["dynamics"])
         plots = {}
-        for (run,), run_curve in headline(curve).group_by("run", maintain_order=True):
+        for (run,), run_curve in headline(tables["curves"]).group_by("run", maintain_order=True):
             plots[run] = plot_run(run, run_curve.drop("run"))
             png = io.BytesIO()
             plots[run].savefig(png, format="png", dpi=110, bbox_inches="tight")
             storage.write_bytes(keys.report(f"dynamics-{run}.png"), png.getvalue())
-        sections = [f"# Training dynamics: {recipe.name}"] + [f"![{run}](dynamics-{run}.png)" for run in plots]
-        if warnings:
-            sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
-        titles = {"dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
-                  "comparison": "Runs compared",
-                  "reasoning_vs_safety": "Reasoning vs safety", "curves": "Curves"}
-        sections += [f"## {titles[name]}\n\n{preview(table, rows=1000).value}" for name, table in tables.items() if name != "curves"]
-        sections.append(f"## {titles['curves']}\n\n{preview(curve, rows=1000).value}")
-        report = storage.write_bytes(keys.report("report.md"), ("\n\n".join(sections) + "\n").encode())
+        markdown = report_markdown(recipe.name, tables, plots, warnings)
+        report = storage.write_bytes(keys.report("report.md"), markdown.encode())
         return MaterializeResult(
             metadata={
                 "cells_evaluated": len(evaluated),
                 "cells_missing": len(missing),
-                "curves": preview(curve, rows=50),
-                "dip_and_recovery": preview(summary, rows=50),
-                "comparison": preview(comparison, rows=50),
-                "reasoning_vs_safety": preview(trade_off, rows=50),
+                "curves": preview(tables["curves"], rows=50),
+                "dip_and_recovery": preview(tables["dynamics"], rows=50),
+                "comparison": preview(tables["comparison"], rows=50),
+                "reasoning_vs_safety": preview(tables["reasoning_vs_safety"], rows=50),
                 "warnings": "\n".join(warnings) or "none",
                 **{f"plot {run}": png_markdown(figure) for run, figure in plots.items()},
                 "report": report,

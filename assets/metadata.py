@@ -35,6 +35,16 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only backend: servers and pods have no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def png_markdown(figure) -> MetadataValue:
     """A matplotlib figure embedded as an image in markdown metadata."""
     buffer = io.BytesIO()

@@ -3,23 +3,19 @@
 
 import json
 
-import matplotlib
+import polars as pl
+from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import polars as pl  # noqa: E402
-from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset  # noqa: E402
-
-from assets.datasets import dataset_asset_name  # noqa: E402
+from assets.datasets import dataset_asset_name
 from assets.keys import Keys
-from assets.metadata import png_markdown, preview  # noqa: E402
-from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions  # noqa: E402
-from assets.policies import WORKLOAD_RETRIES  # noqa: E402
-from resources.launcher import ComputeLauncher  # noqa: E402
-from resources.recipe import DATASET_VARIANTS, Recipe, run_name  # noqa: E402
-from resources.storage import Storage  # noqa: E402
-from workloads.naming import checkpoint_key, parse_manifest  # noqa: E402
-from workloads.train import CHECKPOINT_FIELDS  # noqa: E402
+from assets.metadata import png_markdown, preview, pyplot
+from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
+from assets.policies import WORKLOAD_RETRIES
+from resources.launcher import ComputeLauncher
+from resources.recipe import DATASET_VARIANTS, Recipe, run_name
+from resources.storage import Storage
+from workloads.naming import checkpoint_key, parse_manifest
+from workloads.train import CHECKPOINT_FIELDS
 
 CHECKPOINT_SCHEMA = {
     "run": pl.String,
@@ -52,6 +48,7 @@ def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFra
 def _loss_plot(history: list[dict]):
     steps = [h["step"] for h in history if "loss" in h]
     losses = [h["loss"] for h in history if "loss" in h]
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(steps, losses, marker="o")
     ax.set_xlabel("step")

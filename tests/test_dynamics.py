@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from workloads.dynamics import curves, dip_and_recovery, dynamics_summary
+from workloads.dynamics import curves, dip_and_recovery, dynamics_summary, under_optimized_warnings
 
 
 @pytest.mark.parametrize(
@@ -133,6 +133,16 @@ def test_dynamics_summary_flags_still_in_dip_and_length_still_rising():
     assert (a_gsm8k["dipped"], a_gsm8k["recovery_step"], a_gsm8k["still_in_dip"]) == (True, 20, False)
     assert a_gsm8k["length_still_rising"] is False
     assert (b_math["dipped"], b_math["still_in_dip"], b_math["length_still_rising"]) == (False, False, False)
+
+
+def test_under_optimized_warnings_name_each_unsettled_curve_and_why():
+    curve = _curve(
+        [
+            ("a", 0, "math", 0.5, 100.0), ("a", 10, "math", 0.2, 200.0), ("a", 20, "math", 0.3, 300.0),
+            ("b", 0, "math", 0.5, 100.0), ("b", 10, "math", 0.7, 100.0),
+        ]
+    )
+    assert under_optimized_warnings(dynamics_summary(curve)) == ["a / math: still in the dip and length still rising"]
 
 
 def test_dynamics_summary_skips_runs_without_a_base_evaluation():

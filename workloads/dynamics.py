@@ -204,3 +204,25 @@ def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) ->
              "refusal_behaviour_gain": mean_change("safety", "pass@1")}
         )
     return pl.DataFrame(rows)
+
+
+def analyse(eval_tables: pl.DataFrame, samples: pl.DataFrame, categories: dict[str, str], *, seed: int = 0) -> dict:
+    """Every table of the dynamics report from the eval tables and per-sample scores of many cells:
+    ``curves``, ``dynamics`` (dip and recovery with intervals), ``comparison`` and ``reasoning_vs_safety``."""
+    curve = curves(eval_tables)
+    summary = dynamics_summary(curve)
+    if summary.height:
+        summary = with_intervals(summary, curve, samples, seed=seed)
+    comparison = comparison_table(curve)
+    return {"curves": curve, "dynamics": summary, "comparison": comparison,
+            "reasoning_vs_safety": reasoning_vs_safety(comparison, categories)}
+
+
+def under_optimized_warnings(summary: pl.DataFrame) -> list[str]:
+    """One line per run and benchmark whose curve had not settled when training stopped."""
+    flags = (("still in the dip", "still_in_dip"), ("length still rising", "length_still_rising"))
+    return [
+        f"{r['run']} / {r['benchmark']}: " + " and ".join(text for text, column in flags if r[column])
+        for r in summary.iter_rows(named=True)
+        if any(r[column] for _, column in flags)
+    ]

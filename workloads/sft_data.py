@@ -35,7 +35,7 @@ def _draw(seed: int, query_id: str, sample_idx: int) -> str:
 def pick_correct(traces: pl.DataFrame, verdicts: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     """One verified-correct, thinking-closed response per query, chosen by a seeded draw."""
     correct = traces.join(
-        verdicts.filter(pl.col("correct") == True).select("query_id", "sample_idx"),  # noqa: E712
+        verdicts.filter(pl.col("correct").eq_missing(True)).select("query_id", "sample_idx"),
         on=["query_id", "sample_idx"],
     ).filter(pl.col("think_closed"))
     if correct.height == 0:
@@ -67,6 +67,10 @@ def _examples(rows: pl.DataFrame, variant: str, assistant) -> pl.DataFrame:
     return pl.DataFrame(records, schema=DATASET_SCHEMA)
 
 
+def _with_thinking(row: dict) -> str:
+    return join_reasoning(row["reasoning"], row["final"])
+
+
 def build_variants(
     queries: pl.DataFrame, traces: pl.DataFrame, verdicts: pl.DataFrame, *, loaders: dict[str, str], seed: int
 ) -> dict[str, pl.DataFrame]:
@@ -74,11 +78,10 @@ def build_variants(
     picked = pick_correct(traces, verdicts, seed=seed).join(sources, on="query_id")
     math = picked.filter(pl.col("source").is_in([s for s, kind in loaders.items() if kind == "math"]))
     countdown = picked.filter(pl.col("source").is_in([s for s, kind in loaders.items() if kind == "countdown"]))
-    with_thinking = lambda r: join_reasoning(r["reasoning"], r["final"])  # noqa: E731
     return {
-        "math-cot": _examples(math, "math-cot", with_thinking),
+        "math-cot": _examples(math, "math-cot", _with_thinking),
         "math-nocot": _examples(math, "math-nocot", lambda r: r["final"]),
-        "countdown-cot": _examples(countdown, "countdown-cot", with_thinking),
+        "countdown-cot": _examples(countdown, "countdown-cot", _with_thinking),
         "reference": _examples(math.filter(pl.col("solution").is_not_null()), "reference", lambda r: r["solution"]),
     }
 
