@@ -205,7 +205,8 @@ def _check_sft_settings(training: Training) -> None:
         try:
             TypeAdapter(types[key]).validate_python(value, strict=True)
         except ValidationError as err:
-            raise FieldProblem(key, f"{value!r} is not a valid {types[key]} ({err.errors()[0]['msg']})") from None
+            expected = getattr(types[key], "__name__", types[key])
+            raise FieldProblem(key, f"{value!r} is not a valid {expected} ({err.errors()[0]['msg']})") from None
     try:
         # use_cpu: the orchestrator's hardware must not decide whether a GPU recipe is valid.
         SFTConfig(output_dir="unused", use_cpu=True, **sft_arguments(training.model_dump()))

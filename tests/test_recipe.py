@@ -31,7 +31,7 @@ def test_full_recipe_carries_the_papers_protocol():
 @pytest.mark.parametrize(
     "overrides, drop, message",
     [
-        ({"training": {"learning_rat": 1e-4}}, (), "training.learning_rat: unknown key; did you mean 'learning_rate'?"),
+        ({"training": {"learning_rat": 1e-4}}, (), "training.learning_rat: unknown key"),
         ({"training": {"epochs": "many"}}, (), "training.epochs: Input should be a valid number"),
         ({"generation": {"shards": 2.5}}, (), "generation.shards: Input should be a valid integer (got 2.5)"),
         ({"queries": {"math": {"location": "queries/nope.jsonl"}}}, (), "queries.math.location: file not found"),
@@ -118,3 +118,45 @@ def test_data_folder_is_a_setting(write_recipe, tmp_path, monkeypatch):
     monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path))
     with pytest.raises(RecipeError, match=str(tmp_path)):
         load_recipe(write_recipe())
+
+
+def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path):
+    from workloads.train import build_config
+
+    extra = {"logging_steps": 5, "optim": "adamw_torch", "report_to": ["none"], "neftune_noise_alpha": 5.0}
+    recipe = load_recipe(write_recipe({"training": extra}))
+    config = build_config(recipe.training.model_dump(), str(tmp_path), seed=0)
+    assert {key: getattr(config, key) for key in extra} == {**extra, "report_to": []}
+    # The study's own names still map onto TRL's, and the global batch onto accumulation.
+    assert (config.num_train_epochs, config.save_steps, config.lr_scheduler_type.value) == (2, 2, "cosine")
+    assert config.gradient_accumulation_steps == 1 and config.per_device_train_batch_size == 8
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        (
+            {"reprot_to": ["wandb"]},
+            "training.reprot_to: unknown key: neither a study setting nor a trl.SFTConfig field; "
+            "did you mean 'report_to'?",
+        ),
+        ({"logging_steps": "often"}, "training.logging_steps: 'often' is not a valid float"),
+        ({"num_train_epochs": 3}, "training.num_train_epochs: set it as training.epochs"),
+        ({"output_dir": "/elsewhere"}, "training.output_dir: set by the training workload"),
+        ({"fp16": True}, "training: trl.SFTConfig rejects these settings: At most one of fp16 and bf16"),
+    ],
+)
+def test_training_keys_are_checked_by_trl_at_load(write_recipe, training, message):
+    with pytest.raises(RecipeError) as err:
+        load_recipe(write_recipe({"training": training}))
+    assert message in str(err.value)
+
+
+def test_lr_scheduler_choices_are_transformers_scheduler_types():
+    from typing import get_args
+
+    from transformers.trainer_utils import SchedulerType
+
+    from resources.recipe import SchedulerType as RecipeSchedulers
+
+    assert set(get_args(RecipeSchedulers)) == {s.value for s in SchedulerType}
