@@ -7,13 +7,16 @@ from dagster import (
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
 )
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from resources.recipe import Recipe
 from workloads.eval_plan import in_plan
 from workloads.naming import parse_checkpoint_key
 
 CHECKPOINTS = DynamicPartitionsDefinition(name="checkpoints")
+# The run tags with which Dagster's single-run backfills name a range of partitions; a run
+# request carrying them targets the whole range (there is no public constant for them).
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 BASE_STEP = 0
 
 

@@ -124,3 +124,14 @@ def test_the_teacher_switches_to_an_http_endpoint_without_carrying_a_key(monkeyp
     assert isinstance(endpoint, OpenAICompatibleEndpoint) and endpoint.api_key_env == "TEACHER_KEY"
     settings = endpoint.settings(model="/models/teacher", max_model_len=2048)
     assert "sk-not-to-be-seen" not in repr(endpoint) + repr(settings)
+
+
+def test_partition_range_tags_are_the_ones_dagster_reads():
+    # The names are written out in assets/partitions.py (Dagster exports no public constant): a
+    # Dagster upgrade that renames them would make range runs silently target one partition.
+    from dagster._core.storage import tags
+
+    from assets.partitions import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    assert ASSET_PARTITION_RANGE_START_TAG == tags.ASSET_PARTITION_RANGE_START_TAG
+    assert ASSET_PARTITION_RANGE_END_TAG == tags.ASSET_PARTITION_RANGE_END_TAG
