@@ -15,9 +15,8 @@ from fractions import Fraction
 
 SOLVER_NAME = "countdown-solver"
 SOLVER_VERSION = "1"
-TOLERANCE = 1e-6
 _MAX_EQUATION_CHARS = 200
-_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 
 
 def countdown_prompt(nums: list[int], target: int) -> str:
@@ -30,11 +29,15 @@ def countdown_prompt(nums: list[int], target: int) -> str:
 
 
 def extract_equation(final: str) -> str | None:
-    """The last ``<answer>…</answer>`` of the final text; the left side if it carries ``= target``."""
-    found = _ANSWER_TAG.findall(final)
-    if not found:
+    """The last ``<answer>…</answer>`` of the final text; the left side if it carries ``= target``.
+
+    Two reverse scans, linear in the text: a non-greedy regex retries from every unclosed
+    ``<answer>`` and is quadratic on a response that opens many."""
+    end = final.rfind(ANSWER_CLOSE)
+    start = final.rfind(ANSWER_OPEN, 0, end) if end >= 0 else -1
+    if start < 0:
         return None
-    equation = found[-1].strip()
+    equation = final[start + len(ANSWER_OPEN) : end].strip()
     if "=" in equation:
         equation = equation.split("=", 1)[0].strip()
     return equation or None
@@ -79,8 +82,8 @@ def check_equation(equation: str, nums: list[int], target: int) -> tuple[bool, s
         return False, str(err) or "unparsable"
     if Counter(used) != Counter(nums):
         return False, f"uses {sorted(used)}, must use {sorted(nums)} exactly once"
-    if abs(float(value) - target) > TOLERANCE:
-        return False, f"evaluates to {float(value):g}, not {target}"
+    if value != target:  # exact: a Fraction a millionth away from the target is not the target
+        return False, f"evaluates to {_fmt(value)}, not {target}"
     return True, None
 
 
