@@ -8,12 +8,14 @@ import logging
 import time
 import traceback
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import polars as pl
 import pytest
 
-from resources.vllm_server import free_port, vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
+from resources.vllm_server import free_port
+from resources.vllm_server import vllm_server as start_vllm_server
 from tests.fake_openai import FakeServer
 from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher, teacher_hash
 from workloads.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
@@ -67,19 +69,43 @@ def test_503_twice_then_success_is_retried_with_backoff(caplog):
     assert len(retries) == 2 and "HTTP 503" in retries[0] and "retry 1/3" in retries[0]
 
 
-@pytest.mark.parametrize("status", [429, 500, 502])
+@pytest.mark.parametrize("status", [408, 429, 500, 502])
 def test_rate_limits_and_server_errors_are_retried(status):
     with FakeServer(statuses=[status]) as server, client(server) as c:
         c.complete(["p"], SAMPLING)
     assert server.requests == 2
 
 
-@pytest.mark.parametrize("status", [400, 401, 404, 422])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
 def test_client_errors_are_not_retried(status):
     with FakeServer(statuses=[status] * 5) as server, client(server) as c:
-        with pytest.raises(EndpointError, match=f"after 1 attempt: HTTP {status}"):
+        with pytest.raises(EndpointError, match=f"after 1 attempt: HTTP {status}") as raised:
             c.complete(["p"], SAMPLING)
     assert server.requests == 1
+    assert raised.value.retryable is False
+
+
+def test_exhausted_retries_leave_a_later_run_free_to_retry():
+    with FakeServer(statuses=[503] * 5) as server, client(server, max_retries=1) as c:
+        with pytest.raises(EndpointError) as raised:
+            c.complete(["p"], SAMPLING)
+    assert raised.value.retryable is True
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda c, sampling: c._http.headers.update({"X-Bad": "a\nb"}), id="illegal-header"),
+        pytest.param(lambda c, sampling: sampling.update(temperature=float("nan")), id="unencodable-body"),
+    ],
+)
+def test_a_request_that_cannot_be_built_or_sent_is_not_retried(spoil):
+    sampling = dict(SAMPLING)
+    with FakeServer() as server, client(server) as c:
+        spoil(c, sampling)
+        with pytest.raises(EndpointError, match="after 1 attempt: request not sent") as raised:
+            c.complete(["p"], sampling)
+    assert server.requests == 0 and raised.value.retryable is False
 
 
 def test_retries_give_up_after_max_retries():
@@ -158,6 +184,39 @@ def test_key_not_in_client_repr_or_transport_errors(caplog):
     assert FAKE_KEY not in "".join(traceback.format_exception(raised.value))
     assert FAKE_KEY not in caplog.text
     assert FAKE_KEY not in repr(c._http.headers)  # httpx masks Authorization in reprs
+
+
+def test_surrounding_whitespace_is_stripped_from_the_key(monkeypatch):
+    monkeypatch.setenv("STUDY_TEST_KEY", f"  {FAKE_KEY}\n")
+    with FakeServer() as server:
+        settings = {"base_url": server.base_url, "model": "m", "api_key_env": "STUDY_TEST_KEY", "backoff_s": 0.01}
+        with CompletionsClient.from_settings(settings) as c:
+            c.complete(["p"], SAMPLING)
+    assert server.auth == [f"Bearer {FAKE_KEY}"]
+
+
+@pytest.mark.parametrize("bad", ["sk-abc\ndef", "sk-abc def", "sk-\x1babc", "sk-abcé", "sk-ab\u2028c"])
+def test_a_key_a_header_cannot_carry_is_refused_without_echoing_it(monkeypatch, bad):
+    monkeypatch.setenv("STUDY_TEST_KEY", bad)
+    with pytest.raises(EndpointError, match="STUDY_TEST_KEY is not a usable API key") as raised:
+        api_key_from_env("STUDY_TEST_KEY")
+    with pytest.raises(EndpointError) as direct:
+        CompletionsClient("http://127.0.0.1:1/v1", "m", api_key=bad)
+    for error in (raised.value, direct.value):
+        text = "".join(traceback.format_exception(error))
+        assert "sk-abc" not in text and "abc" not in text
+        assert error.retryable is False
+
+
+def test_every_form_of_the_key_is_redacted():
+    key = "sk-live/a+b=c\\d'e\"f%g"
+    c = CompletionsClient("http://127.0.0.1:1/v1", "m", api_key=key)
+    forms = [key, repr(key), json.dumps(key), repr(key.encode()), quote(key, safe=""), quote_plus(key),
+             f"Illegal header value {f'Bearer {key}'.encode()!r}"]
+    for form in forms:
+        redacted = c._redact(f"error: {form} (end)")
+        assert "live" not in redacted and "[redacted]" in redacted, form
+    c.close()
 
 
 def test_missing_key_variable_is_a_clear_error_and_empty_means_none(monkeypatch):

@@ -3,34 +3,76 @@
 The prompt arrives already rendered by the model's chat template (``workloads.engine.render_prompt``,
 the offline path's code), so it goes to ``/completions``, not ``/chat/completions``: both backends
 then feed the model the same text. One request per prompt, carrying ``n`` samples; requests run on
-a bounded thread pool, and each is retried with exponential backoff and jitter on 429, 5xx and
-connection errors (never on another 4xx).
+a bounded thread pool, and each is retried with exponential backoff and jitter on 408, 429, 5xx,
+timeouts and dropped connections. A malformed request is never retried: another 4xx, or a request
+that could not even be built or sent (an ``EndpointError`` with ``retryable = False``, which the
+orchestrator then fails at once instead of retrying the step).
 
-The API key travels only in the client's ``Authorization`` header. Log lines and exceptions carry
-the method, URL, status and a short excerpt of the response body with the key masked out, never
-headers, and exceptions are raised without the HTTP library's exception (which holds the request
-and its headers) chained to them.
+The API key travels only in the client's ``Authorization`` header. Surrounding whitespace (a
+trailing newline from a secrets file) is stripped; a key with any other character a header can't
+carry is refused without being echoed. Log lines and exceptions carry the method, URL, status and
+a short excerpt of the response body with every form of the key masked out (raw, repr- or
+JSON-escaped, URL-encoded), never headers, and exceptions are raised without the HTTP library's
+exception (which holds the request and its headers) chained to them.
+
+Why not the ``openai`` client's own retries (installed with vLLM), or tenacity: the ``openai``
+client retries any error raised while sending as a connection error, so a malformed request (an
+illegal header) is retried; its backoff is fixed at 0.5-8 s and it gives up on a Retry-After over
+60 s; it can't stop a retry when another prompt of the call has already failed for good; and it
+has no key redaction either. tenacity would replace only the loop in ``_one``: Retry-After, the
+stop on a failed sibling and the redacted problem text would still be written here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import threading
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from urllib.parse import quote, quote_plus
 
 import httpx
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = frozenset({429}) | frozenset(range(500, 600))
+RETRY_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
+# Transport errors that a later attempt can get past; any other (a request h11 or httpx refuse to
+# send, a bad URL, a proxy refusing) fails the same way every time.
+TRANSIENT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 BODY_EXCERPT = 300  # characters of an error response shown in messages
 
 
 class EndpointError(RuntimeError):
-    """A request failed for good: a non-retryable status, or retries exhausted."""
+    """A request failed for good: retries exhausted (``retryable``: a later run may succeed), or a
+    request that no retry can fix (bad key, 401/403, another 4xx, a request that can't be sent)."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def clean_api_key(key: str, source: str) -> str:
+    """The key without surrounding whitespace; refused, without echoing it, when it still holds a
+    character an HTTP header can't carry."""
+    key = key.strip()
+    bad = [i for i, ch in enumerate(key) if not "!" <= ch <= "~"]
+    if bad:
+        raise EndpointError(
+            f"{source} is not a usable API key: character {bad[0] + 1} of {len(key)} is not printable ASCII "
+            "(a space, control character or non-ASCII letter); the value is not shown"
+        )
+    return key
+
+
+def secret_forms(secret: str) -> list[str]:
+    """Every way a secret can appear in an error's text, longest first."""
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], repr(secret.encode())[2:-1],
+             quote(secret, safe=""), quote_plus(secret)}
+    return sorted((f for f in forms if f), key=len, reverse=True)
 
 
 class Completion(NamedTuple):
@@ -51,7 +93,7 @@ def api_key_from_env(name: str) -> str:
             f"environment variable {name} (the endpoint's api_key_env) is not set: set it to the API key, "
             "or to an empty string for a server that needs none"
         )
-    return key
+    return clean_api_key(key, f"environment variable {name}")
 
 
 def request_body(sampling: dict, *, model: str, vllm_extensions: bool) -> dict:
@@ -107,7 +149,8 @@ class CompletionsClient:
         self.backoff_s, self.backoff_cap_s = backoff_s, backoff_cap_s
         self.vllm_extensions = vllm_extensions
         self.token_counter = token_counter
-        self._secrets = [api_key] if api_key else []
+        api_key = clean_api_key(api_key, "api_key") if api_key else ""
+        self._secrets = secret_forms(api_key) if api_key else []
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             headers=headers,
@@ -117,7 +160,7 @@ class CompletionsClient:
         self._jitter = random.Random()
 
     @classmethod
-    def from_settings(cls, settings: dict, **kwargs) -> "CompletionsClient":
+    def from_settings(cls, settings: dict, **kwargs) -> CompletionsClient:
         """From an ``OpenAICompatibleEndpoint``'s settings; the key comes from the environment."""
         return cls(
             settings["base_url"],
@@ -195,14 +238,17 @@ class CompletionsClient:
                 break
         tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
         # Raised here, outside any ``except``: no HTTP exception (request, headers) is chained.
-        raise EndpointError(f"POST {self.url} (prompt {index}) failed {tries}: {problem}")
+        raise EndpointError(f"POST {self._redact(self.url)} (prompt {index}) failed {tries}: {problem}",
+                            retryable=retryable)
 
     def _attempt(self, body: dict) -> tuple[list[Completion] | str, bool, float | None]:
         """(completions, _, _) on success, else (problem description, retryable, Retry-After)."""
         try:
             response = self._http.post(self.url, json=body)
-        except httpx.TransportError as exc:  # connection refused or reset, timeouts
+        except TRANSIENT_ERRORS as exc:  # connection refused or reset, timeouts
             return f"{type(exc).__name__}: {self._redact(str(exc))}", True, None
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:  # can't be sent as built
+            return f"request not sent ({type(exc).__name__}: {self._redact(str(exc))})", False, None
         if response.status_code != 200:
             excerpt = self._redact(response.text[:BODY_EXCERPT]).replace("\n", " ")
             retry_after = _seconds(response.headers.get("retry-after"))
