@@ -16,23 +16,15 @@ DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"
 
 
 def build_definitions(recipe: Recipe, env: str | None = None) -> Definitions:
-    assets = []
-    for module in (models, queries, generation, datasets, training, evaluation, analysis):
-        assets += module.build(recipe)
+    # Each stage module builds its assets and their checks from the recipe.
+    stages = (models, queries, generation, datasets, training, evaluation, analysis)
     return Definitions(
-        assets=[a for a in assets if not _is_check(a)],
-        asset_checks=[a for a in assets if _is_check(a)],
+        assets=[definition for stage in stages for definition in stage.build(recipe)],
         jobs=build_jobs(recipe),
         sensors=[build_checkpoint_sensor(recipe)],
         schedules=[build_eval_refresh_schedule(recipe)],
         resources=resources_for(env),
     )
-
-
-def _is_check(definition) -> bool:
-    from dagster import AssetChecksDefinition
-
-    return isinstance(definition, AssetChecksDefinition)
 
 
 def active_recipe() -> Recipe:

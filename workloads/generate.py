@@ -47,21 +47,25 @@ TRACE_SCHEMA = {
 }
 
 
-def _row(query_id, idx, teacher, prompt, response, finish, prompt_tokens, completion_tokens, chash, prefilled):
+def _row(
+    *, query_id: str, sample_idx: int, teacher: str, prompt: str, response: str, finish_reason: str,
+    prompt_tokens: int, completion_tokens: int, sampling_hash: str, prefilled: bool,
+) -> dict:
+    """One trace row (keyword-only: two token counts swapped would otherwise pass silently)."""
     split = split_reasoning(response, opened_in_prompt=prefilled)
     return {
         "query_id": query_id,
-        "sample_idx": idx,
+        "sample_idx": sample_idx,
         "teacher": teacher,
         "prompt": prompt,
         "response": response,
         "reasoning": split.reasoning,
         "final": split.final,
         "think_closed": split.think_closed,
-        "finish_reason": finish,
+        "finish_reason": finish_reason,
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
-        "sampling_hash": chash,
+        "sampling_hash": sampling_hash,
     }
 
 
@@ -77,8 +81,11 @@ class SolverTeacher:
         rows = []
         for q in chunk.iter_rows(named=True):
             response = solver_response(q["nums"], q["target"])
-            rows.append(_row(q["query_id"], 0, self.name, q["problem"], response, "stop", 0,
-                             len(response.split()), self.chash, prefilled=False))
+            rows.append(_row(
+                query_id=q["query_id"], sample_idx=0, teacher=self.name, prompt=q["problem"], response=response,
+                finish_reason="stop", prompt_tokens=0, completion_tokens=len(response.split()),
+                sampling_hash=self.chash, prefilled=False,
+            ))
         return rows
 
 
@@ -113,8 +120,11 @@ class VllmTeacher:
         rows = []
         for q_id, prompt, out in zip(chunk["query_id"], prompts, outputs):
             for idx, completion in enumerate(out.outputs):
-                rows.append(_row(q_id, idx, self.name, prompt, completion.text, completion.finish_reason,
-                                 len(out.prompt_token_ids), len(completion.token_ids), self.chash, prefilled))
+                rows.append(_row(
+                    query_id=q_id, sample_idx=idx, teacher=self.name, prompt=prompt, response=completion.text,
+                    finish_reason=completion.finish_reason, prompt_tokens=len(out.prompt_token_ids),
+                    completion_tokens=len(completion.token_ids), sampling_hash=self.chash, prefilled=prefilled,
+                ))
         return rows
 
 
@@ -149,8 +159,11 @@ class HttpTeacher:
         rows = []
         for q_id, prompt, completions in zip(chunk["query_id"], prompts, results):
             for idx, c in enumerate(completions):
-                rows.append(_row(q_id, idx, self.name, prompt, c.text, c.finish_reason,
-                                 c.prompt_tokens, c.completion_tokens, self.chash, prefilled))
+                rows.append(_row(
+                    query_id=q_id, sample_idx=idx, teacher=self.name, prompt=prompt, response=c.text,
+                    finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens,
+                    completion_tokens=c.completion_tokens, sampling_hash=self.chash, prefilled=prefilled,
+                ))
         return rows
 
     def close(self) -> None:
