@@ -15,13 +15,23 @@ GPUs itself (``tensor_parallel_size`` of the endpoint).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
 from typing import Any
 
-from dagster import Config, ConfigurableResource, PipesSubprocessClient
-from pydantic import Field, field_validator, model_validator
+from dagster import (
+    Config,
+    ConfigurableResource,
+    PipesClientCompletedInvocation,
+    PipesTempFileContextInjector,
+    PipesTempFileMessageReader,
+    open_pipes_session,
+)
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from resources.processes import run_process_group, workload_failure
 
 WORKLOADS_PACKAGE = "workloads"
 # Workloads that run one process per GPU under torchrun when given more than one GPU.
@@ -64,7 +74,10 @@ class ComputeLauncher(ConfigurableResource):
 
 
 class LocalSubprocessLauncher(ComputeLauncher):
-    """Workloads as local subprocesses of the same environment, through Dagster Pipes.
+    """Workloads as local subprocesses of the same environment, through Dagster Pipes (the
+    session ``PipesSubprocessClient`` opens, around a process group that dies with the step and
+    fails it without retry when interrupted or when the workload says a retry can't help: see
+    ``resources/processes.py``).
 
     ``gpus`` is ignored: the subprocess sees whatever devices this machine has.
     """
@@ -73,14 +86,24 @@ class LocalSubprocessLauncher(ComputeLauncher):
     env: dict[str, str] = {}
 
     def run(self, context, workload: str, extras: dict, *, gpus: int | None = None):
-        env = {**os.environ, **self.env}
-        client = PipesSubprocessClient(env=env)
         command = [self.python, "-m", workload_module(workload)]
-        return client.run(context=context, command=command, extras=extras)
+        with open_pipes_session(
+            context=context,
+            context_injector=PipesTempFileContextInjector(),
+            message_reader=PipesTempFileMessageReader(),
+            extras=extras,
+        ) as session:
+            env = {**os.environ, **self.env, **session.get_bootstrap_env_vars()}
+            returncode = run_process_group(command, env, context.log)
+            if returncode != 0:
+                raise workload_failure(workload, returncode, session.get_custom_messages())
+        return PipesClientCompletedInvocation(session)
 
 
 class PodVolume(Config):
     """A volume mounted into the workload container: a PersistentVolumeClaim or a Secret."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="volume name in the pod (a DNS label, e.g. 'study-storage')")
     mount_path: str = Field(description="absolute path in the container, e.g. /study")
@@ -105,6 +128,8 @@ class PodVolume(Config):
 class WorkloadOverrides(Config):
     """Per-workload settings (keyed by workload name: generate, verify, train, evaluate,
     prepare_model); every field left unset keeps the launcher-wide value."""
+
+    model_config = ConfigDict(extra="forbid")
 
     gpus: int | None = Field(default=None, ge=0, description="GPUs for this workload; beats run()'s argument")
     cpu_request: str | None = Field(default=None, description="CPU request, e.g. '8'")
@@ -134,6 +159,10 @@ class KubernetesLauncher(ComputeLauncher):
     Pipes bootstrap variables (``DAGSTER_PIPES_CONTEXT``, ``DAGSTER_PIPES_MESSAGES``) and the
     pod name, and deletes the pod when it has finished.
     """
+
+    # Settings come from a file an operator edits (the ConfigMap): a misspelt key must fail, not
+    # silently leave the default in place.
+    model_config = ConfigDict(extra="forbid")
 
     image: str = Field(description="the workloads image (docker/workloads.Dockerfile), e.g. registry/study-workloads:0.1.0")
     namespace: str | None = Field(
@@ -209,7 +238,9 @@ class KubernetesLauncher(ComputeLauncher):
         if self.load_incluster_config and (self.kubeconfig_file or self.kube_context):
             raise ValueError("load_incluster_config excludes kubeconfig_file and kube_context")
         for workload in self.per_workload:
-            workload_module(workload)  # a typo here would silently configure nothing
+            # A typo here would silently configure nothing.
+            if importlib.util.find_spec(workload_module(workload)) is None:
+                raise ValueError(f"per_workload: {workload!r} is not a workload (no {WORKLOADS_PACKAGE}/{workload}.py)")
         names = [v.name for v in self.volumes]
         if len(set(names)) != len(names):
             raise ValueError(f"volumes: duplicate names in {names}")
