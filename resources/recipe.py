@@ -8,11 +8,13 @@ the cross-field rules into a ``RecipeError`` naming the file and the field's pat
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 
 from resources.recipe_yaml import YamlProblem, read_yaml
 from workloads.naming import run_name
@@ -72,6 +74,38 @@ class Section(BaseModel):
 Count = Annotated[StrictInt, Field(gt=0)]
 Positive = Annotated[float, Field(gt=0)]
 
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")
+
+
+def _identifier(value: str) -> str:
+    """Names that become storage keys and partition keys: one path segment, never ``..``."""
+    if not _IDENTIFIER.fullmatch(value) or ".." in value:
+        raise ValueError(
+            f"{value!r} is not a safe name: 1-64 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit, without '..'"
+        )
+    return value
+
+
+def _hub_id(value: str) -> str:
+    if not _HUB_ID.fullmatch(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a hub id (`owner/name` or `name`)")
+    return value
+
+
+def _location(value: str) -> str:
+    """``hub:<id>`` or a file path; where a path may point is the recipe's rule (allow_absolute_paths)."""
+    if value.startswith("hub:"):
+        _hub_id(value.removeprefix("hub:"))
+    elif not value.strip():
+        raise ValueError("empty location")
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+Location = Annotated[str, AfterValidator(_location)]
+
 
 class ModelSpec(Section):
     source: ModelSource = Field(description="where the weights come from")
@@ -88,13 +122,18 @@ class ModelSpec(Section):
             raise FieldProblem("", "gguf-package needs `package` and `file`")
         if self.source in ("local", "hub") and not self.path:
             raise FieldProblem("path", f"required for source {self.source}")
+        if self.source == "hub":
+            try:
+                _hub_id(self.path)
+            except ValueError as err:
+                raise FieldProblem("path", str(err)) from None
         if self.source == "tiny-config" and not self.base:
             raise FieldProblem("base", "required for source tiny-config")
         return self
 
 
 class References(Section):
-    location: str = Field(description="reference solutions (NuminaMath-1.5): hub:<id> or a data-folder path")
+    location: Location = Field(description="reference solutions (NuminaMath-1.5): hub:<id> or a data-folder path")
     problem_field: str = "problem"
     solution_field: str = "solution"
     hub_config: str | None = None
@@ -102,7 +141,7 @@ class References(Section):
 
 class QuerySource(Section):
     loader: QueryLoader = Field(description="how rows become queries")
-    location: str = Field(description="hub:<id> or a path relative to the data folder")
+    location: Location = Field(description="hub:<id> or a path relative to the data folder")
     size: Count = Field(description="queries sampled from this source")
     problem_field: str = "problem"
     answer_field: str = "answer"
@@ -140,7 +179,7 @@ class Teacher(Section):
 class Generation(Section):
     shards: Count
     sampling: Sampling
-    teachers: dict[str, Teacher] = Field(description="query source -> teacher")
+    teachers: dict[Identifier, Teacher] = Field(description="query source -> teacher")
 
 
 class Training(Section):
@@ -148,7 +187,7 @@ class Training(Section):
 
     model_config = ConfigDict(extra="allow")
 
-    students: list[str] = Field(min_length=1, description="keys in `models`")
+    students: list[Identifier] = Field(min_length=1, description="keys in `models`")
     datasets: list[DatasetVariant] = Field(min_length=1)
     learning_rate: Positive = 5e-5
     lr_scheduler: SchedulerType = "cosine"
@@ -169,6 +208,11 @@ class Training(Section):
     def _batches(self) -> Training:
         if self.global_batch_size % self.per_device_batch_size:
             raise FieldProblem("global_batch_size", "must be a multiple of per_device_batch_size")
+        for field in ("students", "datasets"):
+            names = getattr(self, field)
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    raise FieldProblem(f"{field}[{i}]", f"{name!r} is listed twice")
         return self
 
     @model_validator(mode="after")
@@ -238,7 +282,7 @@ class CheckpointPlan(Section):
 
 
 class Benchmark(Section):
-    location: str = Field(description="hub:<id> or a path relative to the data folder")
+    location: Location = Field(description="hub:<id> or a path relative to the data folder")
     kind: BenchmarkKind = Field(description="how items are loaded and scored")
     category: BenchmarkCategory = Field("reasoning", description="groups benchmarks in the analysis")
     n: Count = 1
@@ -270,7 +314,7 @@ class Judge(Section):
 
 
 class Evaluation(Section):
-    benchmarks: dict[str, Benchmark] = Field(min_length=1)
+    benchmarks: dict[Identifier, Benchmark] = Field(min_length=1)
     sampling: Sampling
     max_model_len: Count = 40960
     judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
@@ -300,10 +344,10 @@ class Decontamination(Section):
 
 
 class Recipe(Section):
-    name: str
+    name: Identifier = Field(description="the study's folder in storage")
     seed: StrictInt = Field(ge=0)
-    models: dict[str, ModelSpec]
-    queries: dict[str, QuerySource]
+    models: dict[Identifier, ModelSpec]
+    queries: dict[Identifier, QuerySource]
     generation: Generation
     training: Training
     evaluation: Evaluation
@@ -312,6 +356,9 @@ class Recipe(Section):
         default_factory=dict, description="dataset variant -> examples it should reach (a warning check)"
     )
     data_dir: str | None = Field(None, description=f"data folder; default ${DATA_DIR_ENV}")
+    allow_absolute_paths: bool = Field(
+        False, description="let data locations be absolute paths or leave the data folder with '..'"
+    )
 
     def data_path(self, location: str) -> str:
         """Hub ids pass through; file locations resolve against the data folder."""
@@ -366,21 +413,62 @@ class Recipe(Section):
             )
         return self
 
+    def _locations(self) -> list[tuple[str, str, tuple[str, int] | None]]:
+        """(field path, location, (field, records it asks of the file) or None) of every data location."""
+        found = []
+        for key, src in self.queries.items():
+            found.append((f"queries.{key}.location", src.location, ("size", src.size)))
+            if src.references is not None:
+                found.append((f"queries.{key}.references.location", src.references.location, None))
+        for key, bench in self.evaluation.benchmarks.items():
+            wanted = ("limit", bench.limit) if bench.limit is not None else None
+            found.append((f"evaluation.benchmarks.{key}.location", bench.location, wanted))
+        return found
+
+    @model_validator(mode="after")
+    def _locations_stay_inside_the_data_folder(self) -> Recipe:
+        if not self.allow_absolute_paths:
+            for where, location, _ in self._locations():
+                if not location.startswith("hub:"):
+                    parts = Path(location).parts
+                    _require(
+                        not Path(location).is_absolute() and ".." not in parts,
+                        where,
+                        f"{location!r} leaves the data folder: give a path inside it, or set "
+                        "allow_absolute_paths: true",
+                    )
+        return self
+
     def check_files(self) -> None:
-        """Local data files exist (hub ids are checked when loaded)."""
-        locations = [(f"queries.{k}.location", s.location) for k, s in self.queries.items()]
-        locations += [
-            (f"queries.{k}.references.location", s.references.location)
-            for k, s in self.queries.items()
-            if s.references is not None
-        ]
-        locations += [
-            (f"evaluation.benchmarks.{k}.location", b.location) for k, b in self.evaluation.benchmarks.items()
-        ]
-        for where, location in locations:
+        """Local data files exist and hold at least the records the recipe asks of them (hub ids
+        are checked when loaded)."""
+        for where, location, wanted in self._locations():
             path = self.data_path(location)
-            if not path.startswith("hub:"):
-                _require(Path(path).is_file(), where, f"file not found: {path}")
+            if path.startswith("hub:"):
+                continue
+            _require(Path(path).is_file(), where, f"file not found: {path}")
+            rows = _count_records(Path(path)) if wanted else None
+            if rows is not None:
+                field, asked = wanted
+                section = where.removesuffix(".location")
+                _require(asked <= rows, f"{section}.{field}", f"{asked} asked of {path}, which holds {rows} records")
+
+
+def _count_records(path: Path) -> int | None:
+    """Records in a local data file as the loaders read them (None: a layout counted only when loaded)."""
+    import polars as pl
+
+    if path.suffix == ".jsonl":
+        with path.open("rb") as lines:
+            return sum(1 for line in lines if line.strip())
+    if path.suffix == ".csv":
+        return pl.scan_csv(path, infer_schema=False).select(pl.len()).collect().item()
+    if path.suffix == ".parquet":
+        return pl.scan_parquet(path).select(pl.len()).collect().item()
+    if path.suffix == ".json":
+        data = json.loads(path.read_bytes())
+        return len(data) if isinstance(data, list) else None
+    return None
 
 
 def _require(ok: bool, where: str, message: str) -> None:
