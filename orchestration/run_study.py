@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, MultiPartitionKey
 
-from assets.partitions import CHECKPOINTS, cell_range_tags, contiguous_groups, recipe_checkpoints, shard_keys
-from jobs.study import JOB_ORDER
+from assets.partitions import CHECKPOINTS, cell_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
+from jobs.study import JOB_ORDER, cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
 from resources.recipe import load_recipe
 
@@ -28,8 +28,8 @@ class RunStudyArgs:
 
 def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
     """(label, partition key, tags) of each run a job needs. Evaluation runs target ranges of eval
-    cells: all of the recipe's checkpoints x all benchmarks, in as few runs as the registered
-    checkpoint order allows (normally one), so a judge server starts once."""
+    cells: the cells of the recipe's evaluation plan, in as few runs as the registered checkpoint
+    order and the plan allow (one when every benchmark shares one plan), so a judge server starts once."""
     if job == "models_job":
         keys = list(recipe.models)
     elif job == "generation_job":
@@ -37,10 +37,12 @@ def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
     elif job == "training_job":
         keys = [MultiPartitionKey({"student": s, "dataset": d}) for s in recipe.training.students for d in recipe.training.datasets]
     elif job == "evaluation_job":
-        order = instance.get_dynamic_partitions(CHECKPOINTS.name)
+        registered = instance.get_dynamic_partitions(CHECKPOINTS.name)
+        due = {c: planned_benchmarks(recipe, c) for c in recipe_checkpoints(instance, recipe)}
         return [
-            (f"{job}[{group[0]} .. {group[-1]}]", None, cell_range_tags(recipe, group[0], group[-1]))
-            for group in contiguous_groups(order, recipe_checkpoints(instance, recipe))
+            (f"{job}[{group[0]} .. {group[-1]}: {span[0]} .. {span[1]}]", None,
+             cell_range_tags(recipe, group[0], group[-1], list(span)))
+            for group, span in cell_runs(recipe, registered, due, merge_neighbours=True)
         ]
     else:
         return [(job, None, {})]

@@ -1,0 +1,146 @@
+"""The evaluation plan: which checkpoints each benchmark is evaluated on, and that the sensor, the
+refresh schedule and run_study never request a cell outside it."""
+
+import json
+
+import pytest
+from dagster import PartitionKeyRange, build_schedule_context, build_sensor_context, instance_for_test
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from assets.keys import Keys
+from assets.partitions import CHECKPOINTS, eval_cell_partitions, planned_benchmarks
+from resources.recipe import RecipeError, load_recipe
+from resources.storage import LocalStorage
+from workloads.eval_plan import CheckpointPlan, in_plan, planned_steps, saved_steps, training_steps
+
+STEPS = saved_steps(64, 4)  # 0, 4, ..., 64
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        (CheckpointPlan(), STEPS),
+        (CheckpointPlan(every=4), [0, 16, 32, 48, 64]),
+        (CheckpointPlan(every=4, dense_until=12), [0, 4, 8, 12, 16, 32, 48, 64]),
+        (CheckpointPlan(every=8, dense_until=8), [0, 4, 8, 32, 64]),
+        (CheckpointPlan(steps=(8, 40)), [0, 8, 40]),
+        (CheckpointPlan(steps=()), [0]),
+    ],
+)
+def test_a_plan_chooses_checkpoints_always_keeping_the_base_model(plan, expected):
+    assert planned_steps(plan, STEPS, 4) == expected
+
+
+def test_the_last_checkpoint_of_a_run_between_two_saves_is_always_in_the_plan():
+    steps = saved_steps(66, 4)
+    assert steps[-2:] == [64, 66]
+    assert planned_steps(CheckpointPlan(every=16), steps, 4) == [0, 64, 66]
+    assert in_plan(CheckpointPlan(steps=(4,)), 66, 4)
+
+
+@pytest.mark.parametrize(
+    ("examples", "epochs", "batch", "steps"),
+    [(20480, 8, 256, 640), (20000, 8, 256, 632), (16, 2, 8, 4), (17, 2, 8, 6), (100, 0.5, 10, 5)],
+)
+def test_training_steps_count_the_last_partial_batch(examples, epochs, batch, steps):
+    assert training_steps(examples, epochs, batch) == steps
+
+
+def test_benchmarks_take_the_evaluation_plan_unless_they_have_their_own(write_recipe):
+    recipe = load_recipe(write_recipe({"evaluation": {
+        "checkpoints": {"every": 2},
+        "benchmarks": {"ifeval": {"checkpoints": {"steps": [2]}}},
+    }}))
+    run = recipe.runs[0]
+    order = list(recipe.evaluation.benchmarks)
+    assert planned_benchmarks(recipe, f"{run}@step-00000") == order
+    assert planned_benchmarks(recipe, f"{run}@step-00002") == ["ifeval"]
+    assert planned_benchmarks(recipe, f"{run}@step-00004") == [b for b in order if b != "ifeval"]
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        ({"every": 0}, "evaluation.checkpoints.every"),
+        ({"dense_until": -1}, "evaluation.checkpoints.dense_until"),
+        ({"steps": [4], "every": 2}, "evaluation.checkpoints.steps: an explicit list replaces every/dense_until"),
+        ({"evry": 2}, "did you mean 'every'"),
+    ],
+)
+def test_a_bad_plan_is_rejected_naming_the_field(write_recipe, plan, message):
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(")):
+        load_recipe(write_recipe({"evaluation": {"checkpoints": plan}}))
+
+
+def test_the_plan_does_not_change_what_a_cell_is(write_recipe, small_recipe):
+    from assets.evaluation import cell_definition
+
+    planned = load_recipe(write_recipe({"evaluation": {"checkpoints": {"every": 3},
+                                                       "benchmarks": {"math500": {"checkpoints": {"every": 2}}}}}))
+    assert all(cell_definition(planned, b) == cell_definition(small_recipe, b) for b in small_recipe.evaluation.benchmarks)
+
+
+@pytest.fixture
+def sparse_recipe(write_recipe):
+    """ifeval (4th of 5 benchmarks) only at step 4: at step 2 the plan splits the benchmarks."""
+    return load_recipe(write_recipe({"evaluation": {"benchmarks": {"ifeval": {"checkpoints": {"steps": [4]}}}}}))
+
+
+def _cells(recipe, instance, requests):
+    part = eval_cell_partitions(recipe)
+    return sorted(
+        (k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"])
+        for r in requests
+        for k in part.get_partition_keys_in_range(r.partition_key_range, instance)
+    )
+
+
+def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recipe, tmp_path):
+    from jobs.study import build_checkpoint_sensor
+
+    storage = LocalStorage(root=str(tmp_path))
+    run = sparse_recipe.runs[0]
+    storage.write_bytes(Keys(sparse_recipe).manifest(run), b"".join(
+        json.dumps({"run": run, "step": s, "uri": f"/ckpt/{s}"}).encode() + b"\n" for s in (2, 4)))
+    order = list(sparse_recipe.evaluation.benchmarks)
+    with instance_for_test() as instance:
+        result = build_checkpoint_sensor(sparse_recipe)(
+            build_sensor_context(instance=instance, resources={"storage": storage}))
+        instance.add_dynamic_partitions(CHECKPOINTS.name, result.dynamic_partitions_requests[0].partition_keys)
+        cells = _cells(sparse_recipe, instance, result.run_requests)
+    expected = {0: order, 2: [b for b in order if b != "ifeval"], 4: order}
+    assert cells == sorted((f"{run}@step-{s:05d}", b) for s, bs in expected.items() for b in bs)
+    # Step 2's planned cells sit either side of ifeval: two runs; steps 0 and 4 one each.
+    assert len(result.run_requests) == 4
+
+
+def test_the_refresh_schedule_leaves_cells_outside_the_plan_alone(sparse_recipe):
+    from jobs.study import build_eval_refresh_schedule
+
+    run = sparse_recipe.runs[0]
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(CHECKPOINTS.name, [f"{run}@step-00002"])
+        requests = build_eval_refresh_schedule(sparse_recipe)(build_schedule_context(instance=instance))
+        cells = _cells(sparse_recipe, instance, requests)
+    assert cells == sorted((f"{run}@step-00002", b) for b in sparse_recipe.evaluation.benchmarks if b != "ifeval")
+
+
+def test_run_study_evaluates_the_planned_cells_with_neighbours_sharing_a_run(sparse_recipe):
+    from orchestration.run_study import runs_for
+
+    run = sparse_recipe.runs[0]
+    checkpoints = [f"{run}@step-0000{i}" for i in (0, 2, 4)]
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
+        runs = runs_for("evaluation_job", sparse_recipe, instance)
+        part = eval_cell_partitions(sparse_recipe)
+        cells = sorted(
+            (k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"])
+            for _, _, tags in runs
+            for k in part.get_partition_keys_in_range(
+                PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]), instance)
+        )
+    order = list(sparse_recipe.evaluation.benchmarks)
+    assert cells == sorted({(c, b) for c in checkpoints for b in order} - {(checkpoints[1], "ifeval")})
+    # Step 2 splits into two spans; steps 0 and 4 each keep the full span (not neighbours: step 2 is between).
+    assert len(runs) == 4
