@@ -96,7 +96,7 @@ class LocalSubprocessLauncher(ComputeLauncher):
             env = {**os.environ, **self.env, **session.get_bootstrap_env_vars()}
             returncode = run_process_group(command, env, context.log)
             if returncode != 0:
-                raise workload_failure(workload, returncode, session.get_custom_messages())
+                raise workload_failure(context, workload, returncode, session.get_custom_messages())
         return PipesClientCompletedInvocation(session)
 
 

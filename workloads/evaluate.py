@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import polars as pl
-from dagster_pipes import open_dagster_pipes
 
 from workloads.artifacts import local_folder, write_parquet
 from workloads.benchmarks import Item, load_benchmark
 from workloads.engine import make_llm, render_prompt, sampling_params
+from workloads.lifecycle import workload_pipes
 from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
 from workloads.scoring import DETAILS, SCORERS
 from workloads.text import split_reasoning
@@ -105,7 +105,7 @@ def make_judge(settings: dict, cache_location: str, log):
 
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
+    with workload_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
         judge = client = None

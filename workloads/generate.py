@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 
 import polars as pl
-from dagster_pipes import open_dagster_pipes
 
 from workloads.artifacts import (
     TOKENIZER_FILES,
@@ -28,6 +27,7 @@ from workloads.artifacts import (
 )
 from workloads.countdown import SOLVER_NAME, SOLVER_VERSION, solver_response
 from workloads.engine import config_hash, make_llm, render_prompt, sampling_params
+from workloads.lifecycle import workload_pipes
 from workloads.prompts import teacher_messages
 from workloads.text import split_reasoning
 
@@ -243,7 +243,7 @@ def generate_shard(
 
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
+    with workload_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
         queries = read_parquet(extras["queries_path"])

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import torch
-from dagster_pipes import open_dagster_pipes
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from workloads.artifacts import is_remote, local_folder, publish_folder
 from workloads.chat import ensure_chat_template
+from workloads.lifecycle import workload_pipes
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -98,7 +98,7 @@ def _prepare(spec: dict, out: Path, seed: int) -> dict:
 
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
+    with workload_pipes() as pipes:
         started = time.time()
         info = prepare(pipes.get_extra("spec"), pipes.get_extra("output_dir"), pipes.get_extra("seed"))
         info["seconds"] = round(time.time() - started, 1)

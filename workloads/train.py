@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader, open_dagster_pipes
+from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader
 
 from workloads.artifacts import (
     COMPLETE_MARKER,
@@ -30,6 +30,7 @@ from workloads.artifacts import (
     read_parquet,
     write_bytes,
 )
+from workloads.lifecycle import workload_pipes
 from workloads.naming import checkpoint_key, format_manifest, parse_manifest
 
 CHECKPOINT_FIELDS = ("run", "step", "epoch", "uri", "train_loss", "learning_rate", "tokens_seen")
@@ -271,7 +272,7 @@ def main() -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         train(_worker_extras(), announce=lambda record: None, log=lambda message: None)
         return
-    with open_dagster_pipes() as pipes:
+    with workload_pipes() as pipes:
         def announce(record: dict) -> None:
             # The checkpoint sensor reads the manifest; the log line is for the person watching the run.
             pipes.log.info(f"checkpoint saved: {checkpoint_key(record['run'], record['step'])}")

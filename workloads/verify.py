@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import polars as pl
-from dagster_pipes import open_dagster_pipes
 
 from workloads.artifacts import read_parquet, write_parquet
+from workloads.lifecycle import workload_pipes
 from workloads.scoring import verifier_version
 from workloads.verify_pool import TIMEOUT, VerifierPool, usable_cores
 
@@ -67,7 +67,7 @@ def verify_traces(
 
 
 def main() -> None:
-    with open_dagster_pipes() as pipes:
+    with workload_pipes() as pipes:
         extras = pipes.extras
         verdicts = verify_traces(
             read_parquet(extras["traces_path"]),
