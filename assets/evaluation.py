@@ -27,14 +27,16 @@ from dagster import (
 from assets.keys import Keys
 from assets.metadata import preview
 from assets.partitions import BASE_STEP, eval_cell_partitions
-from workloads.naming import parse_checkpoint_key
 from assets.policies import WORKLOAD_RETRIES
+from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
 from resources.judge import JudgeEndpoint
 from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
+from workloads.cost import Throughput
+from workloads.naming import parse_checkpoint_key
 from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
 from workloads.scoring import verifier_version
 
@@ -122,13 +124,17 @@ def build(recipe: Recipe) -> list:
         kinds={"vllm", "polars"},
         retry_policy=WORKLOAD_RETRIES,
         partitions_def=eval_cell_partitions(recipe),
-        backfill_policy=BackfillPolicy.single_run(),
+        # A backfill range that Dagster cuts along one benchmark (it cuts a rectangle along its
+        # shorter side) still becomes runs of at most this many checkpoints, which run in parallel.
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=len(ev.benchmarks)),
         code_version=eval_code_version(recipe),
+        metadata=plan_metadata(recipe, Throughput.load(DEFAULT_THROUGHPUT)),
         deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
         pool="inference",
         description="Eval cells (checkpoint x benchmark): per-sample results and the cell's metrics (pass@1, "
         "IFEval's four accuracies, judged harmfulness, refusal rates) with bootstrap CIs, mean response "
-        "length, truncation and unclosed-thinking rates. One engine per checkpoint per run.",
+        "length, truncation and unclosed-thinking rates. One engine per checkpoint per run. Its definition "
+        "metadata holds the evaluation plan and the study's estimated cost.",
     )
     def eval_cells(
         context: AssetExecutionContext,

@@ -77,7 +77,8 @@ def test_the_plan_does_not_change_what_a_cell_is(write_recipe, small_recipe):
 
     planned = load_recipe(write_recipe({"evaluation": {"checkpoints": {"every": 3},
                                                        "benchmarks": {"math500": {"checkpoints": {"every": 2}}}}}))
-    assert all(cell_definition(planned, b) == cell_definition(small_recipe, b) for b in small_recipe.evaluation.benchmarks)
+    benchmarks = small_recipe.evaluation.benchmarks
+    assert all(cell_definition(planned, b) == cell_definition(small_recipe, b) for b in benchmarks)
 
 
 @pytest.fixture
