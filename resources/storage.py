@@ -1,5 +1,6 @@
 """Where tables and artifacts live. One key layout for every backend:
-``<recipe>/<stage>/<partition>.parquet`` for tables, ``<recipe>/<stage>/<name>/`` for artifacts."""
+``<recipe>/<stage>/<partition>.parquet`` for tables, ``<recipe>/<stage>/<name>/`` for artifacts.
+Every key is a relative path of plain names, so it resolves inside the root (``artifacts.checked_key``)."""
 
 
 import io
@@ -41,7 +42,7 @@ class LocalStorage(Storage):
     root: str
 
     def uri(self, key: str) -> str:
-        return str(Path(self.root, key).resolve())
+        return str(Path(self.root).resolve() / artifacts.checked_key(key))
 
     def write_table(self, key: str, table: pl.DataFrame) -> str:
         artifacts.write_parquet(table, self.uri(key))
@@ -78,6 +79,7 @@ class S3Storage(Storage):
     prefix: str = ""
 
     def _key(self, key: str) -> str:
+        key = artifacts.checked_key(key)
         return f"{self.prefix.strip('/')}/{key}" if self.prefix.strip("/") else key
 
     def uri(self, key: str) -> str:

@@ -24,8 +24,17 @@ def is_remote(location: str) -> bool:
     return location.startswith("s3://")
 
 
+def checked_key(key: str) -> str:
+    """A key that stays inside its root wherever it is joined to one (a folder, a bucket prefix, a
+    scratch copy): relative, with no empty, ``.`` or ``..`` segments."""
+    if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in key.split("/")):
+        raise ValueError(f"storage key {key!r} is not a relative path of plain names (no '', '.' or '..' segments)")
+    return key
+
+
 def _split(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
+    checked_key(key.removesuffix("/"))  # a folder location ends with one '/'
     return bucket, key
 
 
@@ -150,7 +159,7 @@ def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) ->
     if prefix + COMPLETE_MARKER not in keys:
         raise FileNotFoundError(f"{location} is not a complete folder (no {COMPLETE_MARKER} marker)")
     for key in keys:
-        name = key[len(prefix):]
+        name = checked_key(key[len(prefix):])  # an object named with '..' must not land outside scratch
         dest = target / name
         if (only and not name.startswith(only)) or dest.exists():
             continue
