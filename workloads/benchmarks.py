@@ -14,6 +14,8 @@ from pathlib import Path
 import polars as pl
 
 from workloads.countdown import countdown_prompt
+from workloads.livecodebench import in_window, livecodebench_items
+from workloads.mmlu_pro import mmlu_pro_items
 from workloads.prompts import (
     EVAL_CHOICE_INSTRUCTION,
     EVAL_MATH_INSTRUCTION,
@@ -259,20 +261,26 @@ LOADERS: dict[str, ItemBuilder] = {
     "refusal": refusal_items,
     "ifeval": ifeval_items,
     "countdown": countdown_items,
+    "mmlu-pro": mmlu_pro_items,
+    "livecodebench": livecodebench_items,
     # Items for the harmfulness judge (workloads.judge scores them, not a scorer).
     "safety-judge": harmful_items,
 }
 
 
 def load_benchmark(
-    location: str, kind: str, *, limit: int | None, seed: int, hub_config: str | None = None, hub_split: str = "test"
+    location: str, kind: str, *, limit: int | None, seed: int, hub_config: str | None = None, hub_split: str = "test",
+    released_from: str | None = None, released_until: str | None = None,
 ) -> list[Item]:
     """The first ``limit`` items after a seeded shuffle of the records, so a small slice is still a
     fair sample. A record that gives two items (HaluEval QA) keeps them next to each other, so an
-    even limit takes whole pairs."""
+    even limit takes whole pairs. ``released_from``/``released_until`` (ISO dates) keep the records
+    whose ``contest_date`` lies in that window (LiveCodeBench is split by release date)."""
     if kind not in LOADERS:
         raise ValueError(f"unknown benchmark kind {kind!r} (known: {', '.join(LOADERS)})")
     records = _records(location, hub_config, hub_split)
+    if released_from or released_until:
+        records = in_window(records, location, released_from, released_until)
     rng = random.Random(seed)
     rng.shuffle(records)
     if limit is not None:

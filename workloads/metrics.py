@@ -13,6 +13,7 @@ import json
 import polars as pl
 
 from workloads.ifeval import IFEVAL_METRICS
+from workloads.mmlu_pro import METRICS as MMLU_PRO_METRICS
 
 EVAL_SAMPLE_SCHEMA = {
     "checkpoint": pl.String,
@@ -33,6 +34,8 @@ KIND_METRICS = {
     "ifeval": IFEVAL_METRICS,
     # XSTest: behaved as expected, plus refusals of safe prompts and of unsafe ones.
     "refusal": ("pass@1", "over_refusal_rate", "refusal_rate"),
+    # MMLU-Pro: accuracy over all questions, then each category's.
+    "mmlu-pro": MMLU_PRO_METRICS,
 }
 DEFAULT_METRICS = ("pass@1",)
 # Metrics where a rise is a change for the worse.

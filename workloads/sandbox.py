@@ -19,11 +19,13 @@ session kill apply; see docs/sandbox.md for what each platform gets.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Per-run user ids, far above any account's: base + the child's pid, unique among live runs.
 UID_BASE = 1_500_000_000
 WRITABLE_ELSEWHERE = ("/var/tmp", "/dev/shm", "/run/lock")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 1, 2, 4, 1 << 14, 1 << 18
@@ -80,9 +83,9 @@ def _mount(libc, source: str, target: str, fstype: str | None, flags: int, data:
     )
 
 
-def _isolate(program: bytes, uid: int, limits: Limits, hidden: tuple[str, ...]) -> None:
-    """In the child, before exec: new network and mount namespaces, a private /tmp holding the
-    program, hidden folders, then drop to the run's own user id."""
+def _isolate(program: bytes, uid: int, limits: Limits, hidden: list[str]) -> None:
+    """New network and mount namespaces, a private /tmp holding the program, hidden folders, then
+    drop to the run's own user id."""
     libc = _libc()
     _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWNET), "unshare")
     _mount(libc, "none", "/", None, _MS_REC | _MS_PRIVATE)  # nothing mounted here leaks out
@@ -103,52 +106,68 @@ def _isolate(program: bytes, uid: int, limits: Limits, hidden: tuple[str, ...]) 
     os.setuid(uid)
 
 
-def _preexec(limits: Limits, program: bytes | None, hidden: tuple[str, ...]):
-    def setup() -> None:
-        if program is not None:  # namespaces mode; the run's uid is derived from the child's pid
-            _isolate(program, UID_BASE + os.getpid(), limits, hidden)
-        for name, value in (
-            (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
-            (resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2),
-            (resource.RLIMIT_FSIZE, (limits.file_mb << 20,) * 2),
-            (resource.RLIMIT_NPROC, (limits.processes,) * 2),
-            (resource.RLIMIT_NOFILE, (limits.open_files,) * 2),
-            (resource.RLIMIT_CORE, (0, 0)),
-        ):
-            resource.setrlimit(name, value)
-
-    return setup
+def _launch(config_path: str) -> None:
+    """The launcher: a fresh single-threaded interpreter (this file run as a script) that sets the
+    run up and then becomes the program. Done here rather than in a ``preexec_fn``, which is
+    unsafe in a threaded parent such as an inference engine's."""
+    with open(config_path) as f:
+        config = json.load(f)
+    limits = Limits(**config["limits"])
+    script = config["script"]
+    if config["isolated"]:
+        with open(script, "rb") as f:
+            program = f.read()
+        _isolate(program, UID_BASE + os.getpid(), limits, config["hidden"])
+        script = "/tmp/main.py"
+    for name, value in (
+        (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
+        (resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2),
+        (resource.RLIMIT_FSIZE, (limits.file_mb << 20,) * 2),
+        (resource.RLIMIT_NPROC, (limits.processes,) * 2),
+        (resource.RLIMIT_NOFILE, (limits.open_files,) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ):
+        resource.setrlimit(name, value)
+    interpreter = config["interpreter"]
+    os.execve(interpreter, [interpreter, "-I", "-S", script], dict(os.environ))
 
 
 def _uid_processes(uid: int) -> list[int]:
+    """Live processes of a user id (zombies are already dead, only waiting for init to reap them)."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    pids.append(int(entry))
-            except FileNotFoundError:
-                pass
+                if os.stat(f"/proc/{entry}").st_uid != uid:
+                    continue
+                with open(f"/proc/{entry}/stat") as f:
+                    state = f.read().rpartition(")")[2].split()[0]
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if state not in ("Z", "X"):
+                pids.append(int(entry))
     return pids
 
 
 def _reap_uid(uid: int) -> None:
-    """Kill every process of the run's user id, including any that left its session: a helper
-    that becomes that uid and signals -1 (every process it may signal: exactly that uid's)."""
-    for _ in range(100):
-        if not _uid_processes(uid):
+    """Kill every process of the run's user id, including any that left its session: as that
+    uid, signal -1 (every process it may signal: exactly that uid's) until none is left."""
+    os.setgid(uid)
+    os.setuid(uid)
+    for _ in range(200):
+        if not [pid for pid in _uid_processes(uid) if pid != os.getpid()]:
             return
-        helper = os.fork()
-        if helper == 0:  # pragma: no cover - the helper exits at once
-            try:
-                os.setgid(uid)
-                os.setuid(uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(helper, 0)
-        time.sleep(0.01)
+        os.kill(-1, signal.SIGKILL)  # on Linux, every process of this uid except the caller
+        time.sleep(0.02)
     raise RuntimeError(f"sandbox: processes of uid {uid} still running after repeated kills")
+
+
+def _reap(interpreter: str, uid: int) -> None:
+    """The reaper runs as its own process: it gives up root for the run's uid."""
+    if _uid_processes(uid):
+        subprocess.run([interpreter, "-I", "-S", __file__, "reap", str(uid)], check=False, timeout=60)
+    if _uid_processes(uid):
+        raise RuntimeError(f"sandbox: processes of uid {uid} still running after the reaper")
 
 
 def _kill_session(pid: int) -> None:
@@ -197,7 +216,7 @@ def _status(returncode: int, timed_out: bool, stdout_size: int, stderr: str, lim
         return "cpu-limit"
     if returncode == -signal.SIGXFSZ or stdout_size >= limits.file_mb << 20:
         return "output-limit"
-    if "MemoryError" in stderr[-2000:]:
+    if "MemoryError" in stderr:
         return "memory-limit"
     if returncode == -signal.SIGKILL:
         return "killed"
@@ -211,20 +230,23 @@ def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpre
     try:
         (io_dir / "stdin").write_text(stdin)
         if isolated:
-            script, cwd = "/tmp/main.py", "/"
+            (io_dir / "main.py").write_bytes(program)  # read by the launcher, as root, before it drops
+            script, cwd = str(io_dir / "main.py"), "/"
         else:
             work = Path(tempfile.mkdtemp(prefix="sandbox-work-"))
             (work / "main.py").write_bytes(program)
             script, cwd = str(work / "main.py"), str(work)
+        config = {"limits": vars(limits), "script": script, "isolated": isolated, "hidden": list(hidden),
+                  "interpreter": interpreter}
+        (io_dir / "launch.json").write_text(json.dumps(config))
         home = "/tmp" if isolated else cwd
         env = {"PATH": SYSTEM_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         started = time.monotonic()
         with (open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout,
               open(io_dir / "stderr", "wb") as ferr):
             proc = subprocess.Popen(
-                [interpreter, "-I", "-S", script], stdin=fin, stdout=fout, stderr=ferr, cwd=cwd, env=env,
-                start_new_session=True, close_fds=True,
-                preexec_fn=_preexec(limits, program if isolated else None, hidden),
+                [interpreter, "-I", "-S", __file__, "launch", str(io_dir / "launch.json")], stdin=fin, stdout=fout,
+                stderr=ferr, cwd=cwd, env=env, start_new_session=True, close_fds=True,
             )
             timed_out = False
             try:
@@ -236,7 +258,7 @@ def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpre
         wall = time.monotonic() - started
         _kill_session(proc.pid)  # whatever the program left behind in its session
         if isolated:
-            _reap_uid(UID_BASE + proc.pid)
+            _reap(interpreter, UID_BASE + proc.pid)
         stdout = _read_capped(io_dir / "stdout", limits.output_chars)
         stderr = _read_capped(io_dir / "stderr", limits.output_chars)
         status = _status(returncode, timed_out, (io_dir / "stdout").stat().st_size, stderr, limits)
@@ -248,8 +270,24 @@ def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpre
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run_program(program: str, stdin: str = "", limits: Limits = Limits(), *, hidden: tuple[str, ...] = ()) -> RunResult:
-    """Run a Python program on ``stdin`` under :data:`isolation` and ``limits``; ``hidden``
-    folders (the project, the data) are not visible to it where namespaces are available."""
-    return _run(program.encode(), stdin, limits, isolated=isolation() == "namespaces", interpreter=interpreter(),
-                hidden=hidden)
+def default_hidden(interpreter_path: str) -> tuple[str, ...]:
+    """The project (code, virtualenv), the data folder and the home folder, less any that holds
+    the interpreter (it must stay reachable) or is the root itself."""
+    data = os.environ.get("STUDY_DATA_DIR") or str(PROJECT_ROOT.parent / "shared" / "data")
+    folders = (str(PROJECT_ROOT), data, os.path.expanduser("~"))
+    real = os.path.realpath(interpreter_path)
+    return tuple(f for f in dict.fromkeys(folders)
+                 if f not in ("/", "") and not real.startswith(os.path.realpath(f).rstrip("/") + "/"))
+
+
+def run_program(program: str, stdin: str = "", limits: Limits = Limits(), *,
+                hidden: tuple[str, ...] | None = None) -> RunResult:
+    """Run a Python program on ``stdin`` under :func:`isolation` and ``limits``; ``hidden``
+    folders (default :func:`default_hidden`) are not visible to it where namespaces are available."""
+    python = interpreter()
+    return _run(program.encode(), stdin, limits, isolated=isolation() == "namespaces", interpreter=python,
+                hidden=default_hidden(python) if hidden is None else hidden)
+
+
+if __name__ == "__main__":
+    {"launch": lambda arg: _launch(arg), "reap": lambda arg: _reap_uid(int(arg))}[sys.argv[1]](sys.argv[2])

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 
 from workloads.countdown import score_countdown
 from workloads.ifeval import IFEVAL_IMPLEMENTATION, ifeval_details, ifeval_verdict
+from workloads.livecodebench import livecodebench_verdict
+from workloads.mmlu_pro import mmlu_pro_details, mmlu_pro_verdict
 
 MATH_VERIFIER = "math-verify"
 
@@ -205,7 +207,9 @@ def refusal_details(final: str, reference: str) -> dict | None:
 
 
 # Per-sample results beyond the score, for kinds whose benchmark reports more than one number.
-DETAILS: dict[str, Callable[[str, object], dict | None]] = {"ifeval": ifeval_details, "refusal": refusal_details}
+DETAILS: dict[str, Callable[[str, object], dict | None]] = {
+    "ifeval": ifeval_details, "refusal": refusal_details, "mmlu-pro": mmlu_pro_details,
+}
 
 
 Verdict = Callable[[str, object], tuple[bool | None, str | None]]
@@ -217,6 +221,8 @@ VERDICTS: dict[str, Verdict] = {
     "yes-no": yes_no_verdict,
     "refusal": refusal_verdict,
     "ifeval": ifeval_verdict,
+    "mmlu-pro": mmlu_pro_verdict,
+    "livecodebench": livecodebench_verdict,
 }
 
 

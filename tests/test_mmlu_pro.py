@@ -1,0 +1,66 @@
+"""MMLU-Pro on a local file laid out like TIGER-Lab/MMLU-Pro: items, verdicts and per-category
+accuracy next to the headline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from workloads.benchmarks import load_benchmark
+from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.mmlu_pro import mmlu_pro_items
+from workloads.scoring import DETAILS, SCORERS
+
+FIXTURE = str(Path(__file__).parent / "fixtures" / "mmlu_pro_test.jsonl")
+
+
+def test_items_show_all_options_in_the_hub_order():
+    items = load_benchmark(FIXTURE, "mmlu-pro", limit=None, seed=0)
+    law = next(i for i in items if json.loads(i.reference)["category"] == "law")
+    assert "J. " in law.prompt and law.prompt.index("A. ") < law.prompt.index("J. ")
+    assert {json.loads(i.reference)["category"] for i in items} == {"law", "math", "computer science"}
+
+
+@pytest.mark.parametrize(
+    "record, problem",
+    [
+        ({"answer": "K"}, "disagree"),
+        ({"answer_index": 2}, "disagree"),
+        ({"category": "astrology"}, "unknown category"),
+        ({"options": []}, "0 options"),
+    ],
+)
+def test_inconsistent_records_are_refused_with_the_question_named(record, problem):
+    base = {"question_id": 7, "question": "q", "options": ["x", "y"], "answer": "A", "answer_index": 0,
+            "category": "math", "src": "s"}
+    with pytest.raises(ValueError, match=problem) as err:
+        mmlu_pro_items([{**base, **record}], "mmlu.jsonl")
+    assert "question 7" in str(err.value)
+
+
+def test_per_category_accuracy_beside_the_headline():
+    items = load_benchmark(FIXTURE, "mmlu-pro", limit=None, seed=0)
+    answers = {json.loads(i.reference)["category"]: json.loads(i.reference)["answer"] for i in items}
+    finals = []
+    for item in items:
+        ref = json.loads(item.reference)
+        finals.append(f"\\boxed{{{ref['answer']}}}" if ref["category"] != "law" else "\\boxed{A}")
+    assert answers["law"] != "A"
+    refs = [i.reference for i in items]
+    scores = SCORERS["mmlu-pro"](finals, refs)
+    details = [DETAILS["mmlu-pro"](f, r) for f, r in zip(finals, refs, strict=True)]
+    samples = pl.DataFrame(
+        [{"checkpoint": "run@step-00000", "benchmark": "mmlu-pro", "item_id": i.item_id, "sample_idx": 0,
+          "response": f, "score": s, "tokens": 3, "truncated": False, "think_closed": True, "details": json.dumps(d)}
+         for i, f, s, d in zip(items, finals, scores, details, strict=True)],
+        schema=EVAL_SAMPLE_SCHEMA,
+    )
+    table = summarize(samples, {"mmlu-pro": "mmlu-pro"})
+    means = dict(zip(table["metric"], table["mean"], strict=True))
+    assert means["pass@1"] == pytest.approx(2 / 3)
+    assert means["accuracy_law"] == 0.0 and means["accuracy_math"] == 1.0
+    assert means["accuracy_computer_science"] == 1.0 and means["accuracy_biology"] is None
+    assert table.filter(pl.col("headline"))["metric"].to_list() == ["pass@1"]
