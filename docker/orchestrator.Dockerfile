@@ -11,14 +11,11 @@
 # Build from the repository root with only tracked files as the context (no .venv, no .study):
 #   git archive HEAD | docker build -f docker/orchestrator.Dockerfile -t <registry>/orchestrator:<tag> -
 #
-# Why an explicit requirement list: pyproject.toml's base dependencies include torch, TRL and
-# accelerate (the workloads' needs), so `pip install .` would pull several GB of GPU libraries.
-# The project is installed with --no-deps and the list below is what the orchestrator imports:
-# Dagster and its integrations, plus what asset bodies use in process (polars and matplotlib
-# everywhere; transformers for a tokenizer in the datasets asset, which works without torch;
-# datasets for the hub loaders of raw_queries; math-verify, whose version is the verdicts'
-# code version). Keep the version ranges in step with pyproject.toml; an `orchestrator` extra
-# there would let this become `pip install --no-deps .` plus `.[orchestrator]`'s list.
+# What gets installed: the project's base dependencies (what both sides import: polars,
+# transformers for a tokenizer, which works without torch, datasets, math-verify, dagster-pipes)
+# with its `orchestrator` and `cluster` extras (Dagster, the webserver, dagster-aws, dagster-k8s,
+# dagster-postgres, matplotlib), resolved from pyproject.toml like every other environment. Not
+# the `workloads` extra: torch, TRL and the IFEval libraries stay in the workloads image.
 
 FROM python:3.11-slim
 
@@ -28,34 +25,29 @@ ENV PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# Versions come from pyproject.toml's ranges (and pip's own latest release), not from `==` pins here.
+# hadolint ignore=DL3013
 RUN python -m venv "$VIRTUAL_ENV" && pip install --upgrade pip
 
-RUN pip install \
-      "dagster>=1.13,<1.14" \
-      "dagster-webserver>=1.13,<1.14" \
-      "dagster-pipes>=1.13,<1.14" \
-      "dagster-aws>=0.29,<0.30" \
-      "dagster-k8s>=0.29,<0.30" \
-      "dagster-postgres>=0.29,<0.30" \
-      "polars>=1.30,<3" \
-      "pyyaml>=6" \
-      "matplotlib>=3.8,<4" \
-      "math-verify>=0.9,<0.10" \
-      "transformers>=5.0,<5.20" \
-      "datasets>=4,<6"
-
 WORKDIR /app
-COPY pyproject.toml README.md workspace.yaml ./
+
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
+COPY pyproject.toml README.md ./
+# hadolint ignore=DL3013
+RUN pip install ".[orchestrator,cluster]" && pip uninstall -y reasoning-sft-study
+
+COPY workspace.yaml ./
 COPY orchestration ./orchestration
 COPY assets ./assets
 COPY resources ./resources
 COPY jobs ./jobs
 COPY workloads ./workloads
 COPY recipes ./recipes
-# Editable: resources/recipe.py finds recipes/ beside the packages. Then check that the
-# orchestrator's modules import and that no GPU library slipped in through a dependency.
+# Editable: resources/recipe.py finds recipes/ beside the packages. Then check that every module
+# of the orchestrator's packages imports and that no GPU library slipped in through a dependency.
 RUN pip install --no-deps -e . \
- && python -c "import dagster_k8s, dagster_postgres, polars, math_verify, transformers, datasets, resources.launcher, assets.training" \
+ && python -c "import dagster_k8s, dagster_postgres, importlib, pkgutil, assets, jobs, resources, orchestration.environments; \
+[importlib.import_module(m.name) for p in (assets, jobs, resources) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]" \
  && ! python -c "import torch" 2>/dev/null \
  && ! python -c "import vllm" 2>/dev/null
 

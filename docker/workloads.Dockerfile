@@ -11,13 +11,12 @@
 # Build from the repository root with only tracked files as the context (no .venv, no .study):
 #   git archive HEAD | docker build -f docker/workloads.Dockerfile -t <registry>/workloads:<tag> -
 #
-# What gets installed, and the trade-off: the project with its `gpu` extra (`pip install .[gpu]`),
-# so pip resolves vLLM, torch and the rest against the same pyproject.toml as every other
-# environment, and the versions cannot drift from a second hand-written list. The price: the
-# project's base dependencies also bring the orchestrator's libraries (dagster, the webserver,
-# dagster-aws), a few hundred MB the workloads never import (they use `dagster_pipes` only).
-# A leaner image needs pyproject.toml to move those into an extra of their own; until then,
-# correctness over size.
+# What gets installed: the project's base dependencies with its `workloads` and `gpu` extras
+# (`pip install .[workloads,gpu]`): dagster-pipes, torch, transformers, TRL, accelerate, datasets,
+# math-verify, polars, the IFEval libraries and vLLM, resolved from the same pyproject.toml as
+# every other environment. Not the orchestrator's libraries (Dagster, the webserver, dagster-aws,
+# dagster-k8s): the workloads never import them, and tests/test_deploy_dependency_sets.py imports
+# every workload module with this set alone.
 #
 # Not installed: FlashAttention. Training uses it when it is importable (padding-free batches);
 # it has no wheel for every torch/CUDA pair, so add `pip install flash-attn --no-build-isolation`
@@ -37,7 +36,10 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PATH=/opt/venv/bin:$PATH
 
 # Ubuntu 24.04's Python is 3.12 (the project supports 3.11 and 3.12); python3-dev and a C
-# compiler for Triton's launcher stubs.
+# compiler for Triton's launcher stubs. Not pinned to package versions: the Ubuntu archive drops
+# superseded ones, so pins would break the next rebuild; the base image tag fixes the release.
+# pip's own version likewise follows the latest release; the project's come from pyproject.toml.
+# hadolint ignore=DL3008,DL3013
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential ca-certificates git \
  && rm -rf /var/lib/apt/lists/* \
@@ -48,19 +50,21 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN pip install ".[gpu]" && pip uninstall -y reasoning-sft-study
+# Versions come from pyproject.toml's ranges, not from `==` pins here.
+# hadolint ignore=DL3013
+RUN pip install ".[workloads,gpu]" && pip uninstall -y reasoning-sft-study
 
-# The project itself, editable: resources/recipe.py finds recipes/ beside the packages.
-COPY workspace.yaml ./
-COPY orchestration ./orchestration
-COPY assets ./assets
-COPY resources ./resources
-COPY jobs ./jobs
+# The workloads package (with the recipes beside it, as in the repository): the pods run
+# `python -m workloads.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
+# makes it importable from any working directory. Then check that every workload module imports,
+# that vLLM and torchrun are there, and that no orchestrator library slipped in through a dependency.
+ENV PYTHONPATH=/app
 COPY workloads ./workloads
 COPY recipes ./recipes
-RUN pip install --no-deps -e . \
- && python -c "import dagster_pipes, math_verify, trl, vllm, workloads.train, workloads.generate, workloads.evaluate" \
- && command -v torchrun
+RUN python -c "import importlib, pkgutil, vllm, workloads; \
+[importlib.import_module(m.name) for m in pkgutil.walk_packages(workloads.__path__, 'workloads.')]" \
+ && command -v torchrun \
+ && ! python -c "import dagster" 2>/dev/null
 
 # A non-root user with a writable home (Hugging Face, Triton and vLLM caches live under it,
 # unless HF_HOME etc. point at a mounted volume).

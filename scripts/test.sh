@@ -7,4 +7,7 @@ bash scripts/setup.sh
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
+# Static checks first: each is quick and names the file and line it objects to.
+# The Dockerfiles (hadolint comes with the dev extra; findings are fixed or ignored inline with a reason).
+.venv/bin/hadolint docker/*.Dockerfile
 exec .venv/bin/python -m pytest "$@"

