@@ -17,7 +17,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 from assets.partitions import CHECKPOINTS, cell_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
 from jobs.study import JOB_ORDER, cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
-from resources.recipe import load_recipe
+from resources.recipe import RecipeError, load_recipe
 
 
 @dataclass
@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("DAGSTER_HOME"):
         sys.exit("DAGSTER_HOME is not set: point it at the folder that holds the Dagster instance")
     started = time.time()
-    root = run_study(args.recipe, args.env)
+    try:
+        root = run_study(args.recipe, args.env)
+    except RecipeError as err:  # the message names the file and the field; a traceback adds nothing
+        sys.exit(f"invalid recipe: {err}")
     print(f"\nThe study at {root} is materialized ({(time.time() - started) / 60:.1f} min).")
     print(f"  results:  {root}")
     print(f"  report:   {root}/analysis/report.md")

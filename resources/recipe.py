@@ -53,6 +53,7 @@ QUERY_LOADERS: tuple[str, ...] = get_args(QueryLoader)
 TEACHER_BACKENDS: tuple[str, ...] = get_args(TeacherBackend)
 BENCHMARK_CATEGORIES: tuple[str, ...] = get_args(BenchmarkCategory)
 BENCHMARK_KINDS: tuple[str, ...] = get_args(BenchmarkKind)
+AnswerFormat = Literal["plain", "gsm8k", "first", "last-boxed"]
 
 
 class RecipeError(ValueError):
@@ -146,7 +147,10 @@ class QuerySource(Section):
     problem_field: str = "problem"
     answer_field: str = "answer"
     solution_field: str | None = None
-    answer_format: Literal["plain", "gsm8k"] = "plain"
+    answer_format: AnswerFormat = Field(
+        "plain", description="where answer_field keeps the answer: plain, gsm8k (after ####), first (of a list), "
+        "last-boxed (last \\boxed{} of a solution)"
+    )
     hub_config: str | None = None
     references: References | None = Field(
         None, description="match reference solutions by problem text (else solution_field)"
@@ -294,6 +298,29 @@ class Benchmark(Section):
     hub_split: str = "test"
     max_new_tokens: Count | None = Field(
         None, description="this benchmark's generation budget; default evaluation.sampling's"
+    )
+    released_from: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="livecodebench: only problems whose contest_date is on or after this ISO date",
+    )
+    released_until: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="livecodebench: only problems whose contest_date is on or before this ISO date",
+    )
+    # Where a file keeps what its kind's loader reads (workloads.benchmarks.Layout).
+    answer_field: str | None = Field(None, description="math: the gold answer's field; default answer or gt_answer")
+    answer_format: AnswerFormat = Field("plain", description="math: where answer_field keeps the answer")
+    label_field: str = Field("label", description="refusal: the column saying which prompts should be refused")
+    label_values: dict[str, Literal["comply", "refuse"]] = Field(
+        default_factory=lambda: {"safe": "comply", "unsafe": "refuse"},
+        description="refusal: each value of label_field mapped to the expected behaviour",
+    )
+    expected: Literal["comply", "refuse"] | None = Field(
+        None, description="refusal: one expectation for every prompt, no label column read (AdvBench: refuse)"
+    )
+    csv_header: bool = Field(
+        True, description="false: location is a folder of header-less CSV files, one prompt a line, one file "
+        "per category (HEx-PHI)"
     )
 
 
@@ -446,8 +473,9 @@ class Recipe(Section):
             path = self.data_path(location)
             if path.startswith("hub:"):
                 continue
-            _require(Path(path).is_file(), where, f"file not found: {path}")
-            rows = _count_records(Path(path)) if wanted else None
+            folder_of_csv = Path(path).is_dir() and any(Path(path).glob("*.csv"))  # HEx-PHI's layout
+            _require(Path(path).is_file() or folder_of_csv, where, f"file not found: {path}")
+            rows = _count_records(Path(path)) if wanted and not folder_of_csv else None
             if rows is not None:
                 field, asked = wanted
                 section = where.removesuffix(".location")
