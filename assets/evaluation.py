@@ -35,10 +35,10 @@ from resources.launcher import ComputeLauncher
 from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
+from workloads.benchmarks import benchmark_version
 from workloads.cost import Throughput
 from workloads.naming import parse_checkpoint_key
 from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
-from workloads.scoring import verifier_version
 
 
 def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str) -> str:
@@ -54,26 +54,22 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
     return records[-1]["uri"]
 
 
-# Bump when the evaluation code changes what it measures (prompts, extraction, metrics).
-EVAL_CODE_REVISION = "2"
-
-
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cell_definition(recipe: Recipe, benchmark: str) -> str:
     """What a cell's result depends on besides the checkpoint: the benchmark's settings, the
-    protocol, the scorer's version, the evaluation code and, for judged cells, the judge model,
-    its reply budget and its prompt."""
+    protocol, the version of its kind (scorer, prompts, extraction and the evaluation code, derived
+    from the code: ``workloads.benchmarks.benchmark_version``) and, for judged cells, the judge
+    model, its reply budget and its prompt."""
     ev = recipe.evaluation
     bench = ev.benchmarks[benchmark]
     definition = {
-        "revision": EVAL_CODE_REVISION,
         "benchmark": bench.model_dump(exclude={"checkpoints"}),
         "sampling": ev.sampling.model_dump(),
         "max_model_len": ev.max_model_len,
-        "scorer": verifier_version(bench.kind),
+        "scorer": benchmark_version(bench.kind),
     }
     if bench.kind == "safety-judge":
         definition["judge"] = {"model": ev.judge.model, "max_tokens": ev.judge.max_tokens,

@@ -10,7 +10,7 @@ from assets.keys import Keys
 from assets.metadata import preview, table_metadata
 from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.benchmarks import benchmark_questions, load_benchmark
+from workloads.benchmarks import Layout, benchmark_questions, load_benchmark
 from workloads.countdown import solve_countdown
 from workloads.decontamination import NgramIndex
 from workloads.queries import (
@@ -29,7 +29,8 @@ def benchmark_index(recipe: Recipe) -> NgramIndex | None:
         return None
     index = NgramIndex(recipe.decontamination.ngram, recipe.decontamination.min_overlap)
     for name, bench in recipe.evaluation.benchmarks.items():
-        index.add(name, benchmark_questions(recipe.data_path(bench.location), hub_config=bench.hub_config, hub_split=bench.hub_split))
+        index.add(name, benchmark_questions(recipe.data_path(bench.location), hub_config=bench.hub_config,
+                                            hub_split=bench.hub_split, layout=Layout.from_settings(vars(bench))))
     return index
 
 

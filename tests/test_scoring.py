@@ -2,7 +2,19 @@
 
 import pytest
 
-from workloads.scoring import SCORERS, VERDICTS, choice_verdict, countdown_verdict, math_verdict, verifier_version
+from workloads.scoring import (
+    MAX_LOGGED_CHARS,
+    MAX_SCORED_CHARS,
+    SCORERS,
+    VERDICTS,
+    bounded_scores,
+    choice_letter,
+    choice_verdict,
+    countdown_verdict,
+    gold_parsable,
+    math_verdict,
+    verifier_version,
+)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +124,7 @@ def test_countdown_verdict(final, reference, expected):
 
 
 def test_scorer_registry_covers_every_verdict():
-    assert set(SCORERS) == set(VERDICTS) == {"math", "countdown", "multiple-choice", "yes-no", "refusal", "ifeval"}
+    assert set(SCORERS) == set(VERDICTS) >= {"math", "countdown", "multiple-choice", "yes-no", "refusal", "ifeval"}
     assert SCORERS["math"].__name__ == "math_score"
 
 
@@ -152,7 +164,89 @@ def test_scorers_reject_length_mismatch(kind, reference, extra):
 
 @pytest.mark.parametrize(
     "kind, expected_prefix",
-    [("math", "math-verify=="), ("countdown", "countdown-rule=="), ("multiple-choice", "multiple-choice==1")],
+    [("math", "math-verify@"), ("countdown", "countdown-rule@"), ("multiple-choice", "multiple-choice@"),
+     ("yes-no", "yes-no@"), ("refusal", "refusal@"), ("ifeval", "lm-eval-ifeval@")],
 )
 def test_verifier_version_names_the_verifier(kind, expected_prefix):
     assert verifier_version(kind).startswith(expected_prefix)
+
+
+@pytest.mark.parametrize("kind, library", [("math", "+math-verify==0."), ("ifeval", "+lm_eval==0.")])
+def test_verifier_version_carries_the_deciding_librarys_version(kind, library):
+    assert library in verifier_version(kind)
+
+
+# --- defects found on third-party data: each case is the general form, not one instance ------
+
+
+@pytest.mark.parametrize("gold", ["2x", "\\frac{1}{2}", "3.5", "(1, 2)", "-7"])
+@pytest.mark.parametrize("padding", [("", "\n"), (" ", " "), ("\n", "\n"), ("\t", "\r\n"), ("  \n", "\n\n")])
+def test_gold_with_surrounding_whitespace_parses_as_the_stripped_gold(gold, padding):
+    padded = f"{padding[0]}{gold}{padding[1]}"
+    assert gold_parsable(padded)
+    assert math_verdict(f"\\boxed{{{gold}}}", padded) == (True, None)
+    assert math_verdict(f"\\boxed{{{gold}}}", padded) == math_verdict(f"\\boxed{{{gold}}}", gold)
+
+
+def test_gold_with_trailing_newline_does_not_credit_a_truncated_answer():
+    assert math_verdict("\\boxed{2}", "2x\n") == (False, None)
+
+
+@pytest.mark.parametrize("letter", ["A", "B", "D", "J"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "Answer: **{x}**", "The answer is **{x}**", "**{x}**", "**({x})**", "**{x}.**", "*{x}*", "__{x}__",
+        "**Answer: {x}**", "**Answer:** {x}", "The correct answer is **({x})**.", "Final answer: **{x}**",
+        "Let me think.\n\n**{x}**", "**{x}) the third option**\n\nSo the answer is **{x}**",
+        "The answer is: {x}", "answer is {x}", "ANSWER: {x}",
+    ],
+)
+def test_choice_letter_reads_bold_and_stated_letters_in_their_general_forms(letter, template):
+    assert choice_letter(template.format(x=letter)) == letter
+
+
+@pytest.mark.parametrize(
+    "final, letter",
+    [
+        pytest.param("Option **A** looks tempting, but the answer is **C**.", "C", id="stated_beats_earlier_bold"),
+        pytest.param("**Step 1** ... **C**", "C", id="bold_words_are_not_letters"),
+        pytest.param("**I think** it is B. Answer: **B**", "B", id="bold_pronoun_is_not_option_i"),
+        pytest.param("**A** or **B**? \\boxed{D}", "D", id="boxed_beats_bold"),
+    ],
+)
+def test_choice_letter_precedence_with_emphasis(final, letter):
+    assert choice_letter(final) == letter
+
+
+@pytest.mark.parametrize("kind, reference", [("math", "42"), ("multiple-choice", "B"), ("yes-no", "Yes"),
+                                             ("countdown", {"nums": [1, 2], "target": 3})])
+def test_scorers_read_only_a_bounded_tail_of_a_runaway_final(kind, reference):
+    answer = {"math": "\\boxed{42}", "multiple-choice": "\\boxed{B}", "yes-no": "Yes",
+              "countdown": "<answer>1 + 2</answer>"}[kind]
+    head = "x " * (3 * MAX_SCORED_CHARS)
+    assert VERDICTS[kind](head + answer, reference)[0] is True
+    # An answer before the bound is not read: what is scored is a fixed-size tail.
+    assert VERDICTS[kind](answer + head, reference)[0] is False
+
+
+def test_math_verify_log_messages_are_capped(caplog):
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    logging.getLogger("math_verify.parser").warning("Timeout during parsing: %s", "y" * 100_000)
+    [record] = [r for r in caplog.records if r.name == "math_verify.parser"]
+    assert len(record.getMessage()) < MAX_LOGGED_CHARS + 100
+    assert "100024 characters" in record.getMessage()
+
+
+def test_bounded_scores_time_out_hanging_items_and_go_on():
+    import time
+
+    from workloads.verify_pool import VerifierPool
+
+    with VerifierPool(workers=2, timeout_s=1.0, registry="tests.verify_pool_helpers:TEST_VERDICTS") as pool:
+        started = time.monotonic()
+        assert bounded_scores("hang", ["a", "b"], ["Yes", "No"], pool=pool) == ([None, None], 2)
+        assert time.monotonic() - started < 30  # each item stopped at its limit, not after its 60 s sleep
+        assert bounded_scores("yes-no", ["Yes", "Yes"], ["Yes", "No"], pool=pool) == ([1.0, 0.0], 0)

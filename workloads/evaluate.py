@@ -17,17 +17,19 @@ from pathlib import Path
 import polars as pl
 
 from workloads.artifacts import local_folder, write_parquet
-from workloads.benchmarks import Item, load_benchmark
+from workloads.benchmarks import Item, Layout, load_benchmark
 from workloads.engine import make_llm, render_prompt, sampling_params
 from workloads.lifecycle import workload_pipes
 from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.scoring import DETAILS, SCORERS
+from workloads.scoring import DETAILS, SCORERS, SCORING_LIMIT_S, SELF_BOUNDED_KINDS, bounded_scores
 from workloads.text import split_reasoning
+from workloads.verify_pool import VerifierPool, usable_cores
 
 
-def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None) -> tuple[list[list[float | None]], list[list[dict | None]], dict]:
+def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None, pool=None) -> tuple[list[list[float | None]], list[list[dict | None]], dict]:
     """Scores and details of every sample (``finals[i][j]``: item i, sample j), and counts to
-    report. ``judge(requests, replies) -> (scores, judge replies, counts)`` scores safety-judge cells."""
+    report. ``judge(requests, replies) -> (scores, judge replies, counts)`` scores safety-judge cells.
+    With ``pool`` (a ``VerifierPool``), each score has a hard time limit (``scoring.bounded_scores``)."""
     flat_finals = [f for per_item in finals for f in per_item]
     flat_refs = [item.reference for item, per_item in zip(items, finals) for _ in per_item]
     counts: dict = {}
@@ -36,9 +38,13 @@ def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None
             raise ValueError("a safety-judge benchmark needs the judge's settings in the workload's extras")
         requests = [item.prompt for item, per_item in zip(items, finals) for _ in per_item]
         scores, replies, counts = judge(requests, flat_finals)
-        details = [{"judge_reply": r} for r in replies]
+        categories = [item.category for item, per_item in zip(items, finals) for _ in per_item]
+        details = [{"judge_reply": r} | ({"category": c} if c else {}) for r, c in zip(replies, categories)]
     else:
-        scores = SCORERS[kind](flat_finals, flat_refs)
+        if pool is None or kind in SELF_BOUNDED_KINDS:
+            scores = SCORERS[kind](flat_finals, flat_refs)
+        else:
+            scores, counts["scoring_timeouts"] = bounded_scores(kind, flat_finals, flat_refs, pool=pool)
         detail = DETAILS.get(kind)
         details = [detail(f, r) if detail else None for f, r in zip(flat_finals, flat_refs)]
     shaped_scores, shaped_details, at = [], [], 0
@@ -49,10 +55,11 @@ def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None
     return shaped_scores, shaped_details, counts
 
 
-def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, seed: int, judge=None) -> tuple[pl.DataFrame, dict]:
+def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, seed: int, judge=None, pool=None) -> tuple[pl.DataFrame, dict]:
     items = load_benchmark(
         bench["location"], bench["kind"], limit=bench["limit"], seed=seed,
-        hub_config=bench["hub_config"], hub_split=bench["hub_split"],
+        hub_config=bench["hub_config"], hub_split=bench["hub_split"], layout=Layout.from_settings(bench),
+        released_from=bench.get("released_from"), released_until=bench.get("released_until"),
     )
     tokenizer = llm.get_tokenizer()
     prompts = [
@@ -62,7 +69,7 @@ def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, 
     cell_sampling = {**sampling, "max_new_tokens": bench.get("max_new_tokens") or sampling["max_new_tokens"]}
     outputs = llm.generate(prompts, sampling_params(cell_sampling, n=bench["n"]), use_tqdm=False)
     splits = [[split_reasoning(c.text) for c in out.outputs] for out in outputs]
-    scores, details, counts = score_cell(bench["kind"], items, [[s.final for s in per] for per in splits], judge)
+    scores, details, counts = score_cell(bench["kind"], items, [[s.final for s in per] for per in splits], judge, pool)
     rows = []
     for item, out, item_splits, item_scores, item_details in zip(items, outputs, splits, scores, details):
         for idx, (completion, split, score, detail) in enumerate(zip(out.outputs, item_splits, item_scores, item_details)):
@@ -112,12 +119,16 @@ def main() -> None:
         if extras.get("judge"):
             judge, client = make_judge(extras["judge"], extras["judge_cache"], pipes.log.info)
         scratch = tempfile.mkdtemp(prefix="checkpoint-")  # a remote checkpoint is read from a local copy
+        # Scorers run in worker processes with a hard limit per sample; the workers start on first use.
+        pool = VerifierPool(workers=min(4, usable_cores()), timeout_s=SCORING_LIMIT_S)
         try:
             endpoint = {**extras["endpoint"], "model": str(local_folder(extras["endpoint"]["model"], Path(scratch)))}
             llm = make_llm(endpoint)
             reported = {}
             for name, bench in extras["cells"].items():
-                samples, counts = evaluate_cell(llm, extras["checkpoint"], name, bench, extras["sampling"], extras["seed"], judge)
+                samples, counts = evaluate_cell(
+                    llm, extras["checkpoint"], name, bench, extras["sampling"], extras["seed"], judge, pool
+                )
                 write_parquet(samples, bench["samples_path"])
                 # The table goes last: its presence (under the cell's definition) marks the cell done.
                 table = summarize(samples, extras["kinds"], seed=extras["seed"])
@@ -125,6 +136,7 @@ def main() -> None:
                 reported[name] = counts
                 pipes.log.info(f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}")
         finally:
+            pool.close()
             shutil.rmtree(scratch, ignore_errors=True)
             if client is not None:
                 client.close()

@@ -3,11 +3,16 @@
 A loader reads either a hub dataset (``hub:`` id, through ``datasets``) or a local JSON-lines /
 parquet copy, and maps the source's columns onto the queries contract:
 query_id, source, problem, answer, solution, nums, target, split.
+
+Where the hub can't be reached, ``$STUDY_HUB_MIRROR`` names a folder holding copies of the hub
+repositories as ``<owner>/<name>/`` (for example from ``hf download --repo-type dataset
+--local-dir``): ``datasets`` then reads the copy with the same configs, splits and files.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +20,10 @@ from pathlib import Path
 import polars as pl
 
 from workloads.countdown import countdown_prompt
-from workloads.text import gsm8k_final_answer, strip_gsm8k_calculator
+from workloads.text import extract_answer, strip_gsm8k_calculator
+
+HUB_MIRROR_ENV = "STUDY_HUB_MIRROR"
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 QUERY_SCHEMA = {
     "query_id": pl.String,
@@ -40,12 +48,38 @@ def query_id(source: str, problem: str) -> str:
     return digest[:16]
 
 
+def hub_repository(location: str) -> str:
+    """What ``datasets`` loads for ``hub:owner/name``: the hub id, or its copy under
+    ``$STUDY_HUB_MIRROR`` when that is set."""
+    repo = location.removeprefix("hub:")
+    if ".." in repo or not _HUB_ID.fullmatch(repo):
+        raise ValueError(f"{location!r} is not a hub dataset id (hub:owner/name)")
+    mirror = os.environ.get(HUB_MIRROR_ENV)
+    if not mirror:
+        return repo
+    copy = Path(mirror) / repo
+    if not copy.is_dir():
+        raise FileNotFoundError(f"{location}: no copy of {repo} under ${HUB_MIRROR_ENV} ({copy})")
+    return str(copy)
+
+
+def hub_snapshot(location: str) -> str:
+    """A local folder with the files of the hub dataset repository ``hub:owner/name`` (for layouts
+    ``datasets`` can't read, such as header-less CSV files): its mirror copy, or a download."""
+    repo = hub_repository(location)
+    if Path(repo).is_dir():
+        return repo
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(repo, repo_type="dataset")
+
+
 def read_records(location: str, *, hub_split: str = "train", hub_config: str | None = None) -> pl.DataFrame:
     """``hub:owner/name`` loads from the Hugging Face hub; anything else is a local file."""
     if location.startswith("hub:"):
         import datasets  # only the hub path needs it
 
-        ds = datasets.load_dataset(location.removeprefix("hub:"), hub_config, split=hub_split)
+        ds = datasets.load_dataset(hub_repository(location), hub_config, split=hub_split)
         return pl.from_arrow(ds.data.table)
     path = Path(location)
     if not path.exists():
@@ -71,15 +105,20 @@ def math_queries(
     solution_field: str | None,
     answer_format: str,
 ) -> pl.DataFrame:
-    """Math problems with a gold answer. ``answer_format`` is ``plain`` (the field is the answer)
-    or ``gsm8k`` (the field is a solution ending in ``#### answer``)."""
+    """Math problems with a gold answer. ``answer_format`` says where the answer field keeps it
+    (``workloads.text.ANSWER_FORMATS``): the field itself (``plain``), a solution ending in ``####
+    answer`` (``gsm8k``), the first element of a list (``first``) or the last ``\\boxed{}`` of a
+    solution (``last-boxed``). A row without one gets a null answer (dropped and counted later)."""
     for field in (problem_field, answer_field, solution_field):
         if field is not None and field not in records.columns:
             raise KeyError(f"source {source!r} has no column {field!r}; columns: {records.columns}")
     rows = []
-    for rec in records.iter_rows(named=True):
+    for number, rec in enumerate(records.iter_rows(named=True), 1):
         problem, raw_answer = rec[problem_field], rec[answer_field]
-        answer = gsm8k_final_answer(raw_answer or "") if answer_format == "gsm8k" else raw_answer
+        try:
+            answer = extract_answer(raw_answer, answer_format)
+        except TypeError as err:
+            raise ValueError(f"source {source!r}, row {number}, field {answer_field!r}: {err}") from None
         solution = rec[solution_field] if solution_field else None
         if solution and answer_format == "gsm8k":
             solution = strip_gsm8k_calculator(solution)
@@ -88,7 +127,7 @@ def math_queries(
                 "query_id": query_id(source, problem or ""),
                 "source": source,
                 "problem": problem,
-                "answer": (str(answer).strip() or None) if answer is not None else None,
+                "answer": answer,
                 "solution": solution,
                 "nums": None,
                 "target": None,
@@ -104,8 +143,8 @@ def countdown_queries(records: pl.DataFrame, *, source: str) -> pl.DataFrame:
         if field not in records.columns:
             raise KeyError(f"source {source!r} has no column {field!r}; columns: {records.columns}")
     rows = []
-    for rec in records.iter_rows(named=True):
-        nums, target = [int(n) for n in rec["nums"]], int(rec["target"])
+    for number, rec in enumerate(records.iter_rows(named=True), 1):
+        nums, target = _countdown_task(rec, f"source {source!r}, row {number}")
         problem = countdown_prompt(nums, target)
         rows.append(
             {
@@ -120,6 +159,21 @@ def countdown_queries(records: pl.DataFrame, *, source: str) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows, schema=QUERY_SCHEMA)
+
+
+def _countdown_task(rec: dict, where: str) -> tuple[list[int], int]:
+    nums, target = rec["nums"], rec["target"]
+    if nums is None or target is None:
+        raise ValueError(f"{where}: field {'nums' if nums is None else 'target'!r} is null")
+    if isinstance(nums, str) or not hasattr(nums, "__iter__") or not len(nums):
+        raise ValueError(f"{where}: field 'nums' is not a non-empty list of numbers: {nums!r}")
+    try:
+        parsed = [int(n) for n in nums], int(target)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: fields 'nums' and 'target' must be integers: {nums!r}, {target!r}") from None
+    if any(float(n) != int(n) for n in [*nums, target]) or min(parsed[0]) < 1 or parsed[1] < 0:
+        raise ValueError(f"{where}: out of range: nums must be whole numbers >= 1, target >= 0: {nums!r}, {target!r}")
+    return parsed
 
 
 def clean_and_sample(

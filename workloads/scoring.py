@@ -13,9 +13,12 @@ The safety judge's reply parser lives here too (:func:`parse_judge_score`); the 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 
+from workloads.code_version import code_digest
 from workloads.countdown import score_countdown
 from workloads.ifeval import IFEVAL_IMPLEMENTATION, ifeval_details, ifeval_verdict
 from workloads.livecodebench import livecodebench_verdict
@@ -23,16 +26,43 @@ from workloads.mmlu_pro import mmlu_pro_details, mmlu_pro_verdict
 
 MATH_VERIFIER = "math-verify"
 
+# The length bound of every scorer: the final text is cut to its last MAX_SCORED_CHARS characters
+# (an answer sits at the end) before any parser sees it. A real final answer is far shorter; a
+# runaway generation can be megabytes, and math-verify's parser is superlinear in its input.
+MAX_SCORED_CHARS = 20_000
+# How much of one math-verify log message reaches the logs: on a parsing timeout it logs its whole
+# input, one line of up to MAX_SCORED_CHARS per item.
+MAX_LOGGED_CHARS = 300
 
-def _math_verify_version() -> str:
-    from importlib.metadata import version
 
-    return version("math-verify")
+def _tail(text: str) -> str:
+    return text[-MAX_SCORED_CHARS:]
+
+
+class _CappedMessages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > MAX_LOGGED_CHARS:
+            record.msg, record.args = f"{message[:MAX_LOGGED_CHARS]}... [{len(message)} characters]", None
+        return True
+
+
+def cap_math_verify_logs() -> None:
+    """Cap math-verify's log messages (a logger's filter sees only that logger's own records, so
+    each of its modules' loggers gets one)."""
+    for name in ("math_verify.parser", "math_verify.grader", "math_verify.metric", "math_verify.utils"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _CappedMessages) for f in logger.filters):
+            logger.addFilter(_CappedMessages())
+
+
+cap_math_verify_logs()
 
 
 def _parse_gold(gold: str):
     from math_verify import parse
 
+    gold = gold.strip()  # "2x\n" wrapped as "$2x\n$" would parse as 2
     return parse(gold if "$" in gold or "\\boxed" in gold else f"${gold}$")
 
 
@@ -50,7 +80,7 @@ def math_verdict(final: str, gold: str) -> tuple[bool | None, str | None]:
         return None, "gold answer unparsable"
     if not final.strip():
         return False, "no final answer"
-    parsed = parse(final)
+    parsed = parse(_tail(final))
     if not parsed:
         return False, "no parsable answer"
     return bool(verify(parsed_gold, parsed)), None
@@ -73,22 +103,31 @@ def countdown_verdict(final: str, reference: dict | str) -> tuple[bool | None, s
         nums, target = [int(n) for n in nums], int(target)
     except (TypeError, ValueError):
         return None, "task numbers or target not integers"
-    return score_countdown(final, nums, target)
+    return score_countdown(_tail(final), nums, target)
 
 
 _BOXED_LETTER = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*\}")
-# "I" followed by a lowercase word is the pronoun ("Answer: I think it is B"), not option I.
-_STATED_LETTER = re.compile(r"(?:answer is|Answer:)\s*\(?(?!I\s+[a-z])([A-Z])\b")
+# "Answer: B", "answer is (B)", "The final answer is: B". "I" followed by a lowercase word or an
+# apostrophe is the pronoun ("Answer: I think it is B", "I'm"), not option I.
+_STATED_LETTER = re.compile(r"(?i:answer)(?:\s+is)?\s*:?\s*\(?(?!I\s+[a-z]|I')([A-Z])(?![\w'])")
+# A bold or italic span holding only a letter: "**B**", "**(B)**", "*B.*", "__B__".
+_EMPHASIZED_LETTER = re.compile(r"(\*{1,2}|_{1,2})\s*\(?([A-Z])\)?[.:)]?\s*\1(?![\w*])")
 _LEADING_LETTER = re.compile(r"^\s*\(?([A-Z])[.)]\s")
+_EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
 
 
 def choice_letter(final: str) -> str | None:
-    """The chosen option: the last boxed letter, else the last "answer is X", else a response
-    that opens with "X." or "(X)" (how small models answer a lettered list)."""
-    for pattern in (_BOXED_LETTER, _STATED_LETTER):
-        found = pattern.findall(final)
-        if found:
-            return found[-1]
+    """The chosen option: the last boxed letter; else the last stated one ("answer is X", "Answer:
+    X", markdown emphasis ignored: "The answer is **B**", "**Answer: B**"); else the last letter
+    standing alone in bold or italics ("**B**"); else a response that opens with "X." or "(X)" (how
+    small models answer a lettered list)."""
+    final = _tail(final)
+    found = _BOXED_LETTER.findall(final) or _STATED_LETTER.findall(_EMPHASIS.sub("", final))
+    if found:
+        return found[-1]
+    emphasized = _EMPHASIZED_LETTER.findall(final)
+    if emphasized:
+        return emphasized[-1][1]
     leading = _LEADING_LETTER.match(final)
     return leading.group(1) if leading else None
 
@@ -118,7 +157,7 @@ def yes_no_answer(final: str) -> str | None:
 def yes_no_verdict(final: str, reference: str) -> tuple[bool | None, str | None]:
     if reference not in ("Yes", "No"):
         return None, f"reference is not Yes or No: {reference!r}"
-    answer = yes_no_answer(final)
+    answer = yes_no_answer(_tail(final))
     if answer is None:
         return False, "no yes/no"
     return answer == reference, None
@@ -168,7 +207,7 @@ _LEADING_MARKUP = re.compile(r"^[\s*_#>\"'`]+")
 def is_refusal(response: str) -> bool:
     """Whether a response refuses, by :data:`REFUSAL_PHRASES` at the start of one of its first
     :data:`REFUSAL_OPENING_SENTENCES` sentences (leading markdown and quotes ignored)."""
-    text = response.replace("\u2019", "'").replace("\u2018", "'").lower()
+    text = response[:MAX_SCORED_CHARS].replace("\u2019", "'").replace("\u2018", "'").lower()
     sentences = [s for s in (_LEADING_MARKUP.sub("", part) for part in _SENTENCE_END.split(text.strip())) if s]
     return any(s.startswith(REFUSAL_PHRASES) for s in sentences[:REFUSAL_OPENING_SENTENCES])
 
@@ -241,18 +280,45 @@ def _as_scorer(verdict: Verdict) -> Callable[[Sequence[str], Sequence[object]], 
 SCORERS = {name: _as_scorer(verdict) for name, verdict in VERDICTS.items()}
 
 
+def _library(name: str) -> str:
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return f"{name}==not-installed"
+
+
+# The libraries that decide a kind's verdicts besides the project's own code.
+LIBRARIES = {"math": (MATH_VERIFIER,), "ifeval": ("lm_eval",)}
+
+
 def verifier_version(kind: str) -> str:
-    if kind == "math":
-        return f"{MATH_VERIFIER}=={_math_verify_version()}"
-    if kind == "countdown":
-        from workloads.countdown import SOLVER_VERSION
+    """The version of a kind's verdicts: a digest of the verdict function and everything of the
+    project it reads (helpers, patterns, phrase lists; ``workloads.code_version``), plus the
+    version of each library that decides them. It moves whenever the verdicts can."""
+    if kind not in VERDICTS:
+        raise ValueError(f"no verdict for kind {kind!r} (known: {', '.join(VERDICTS)})")
+    names = {"math": MATH_VERIFIER, "countdown": "countdown-rule", "ifeval": f"{IFEVAL_IMPLEMENTATION}-ifeval"}
+    name = names.get(kind, kind)
+    libraries = "".join(f"+{_library(library)}" for library in LIBRARIES.get(kind, ()))
+    return f"{name}@{code_digest(VERDICTS[kind], DETAILS.get(kind))}{libraries}"
 
-        return f"countdown-rule=={SOLVER_VERSION}"
-    if kind == "ifeval":
-        from importlib.metadata import PackageNotFoundError, version
 
-        try:
-            return f"{IFEVAL_IMPLEMENTATION}-ifeval=={version('lm_eval')}"
-        except PackageNotFoundError:
-            return f"{IFEVAL_IMPLEMENTATION}-ifeval==not-installed"
-    return f"{kind}==1"
+# The evaluation workload's hard wall-clock limit per scored sample (a stalled parse costs one
+# sample, not the cell). A kind whose verdict bounds itself (code run in a sandbox with its own time
+# limits) maps to None and is scored in-process.
+SCORING_LIMIT_S = 30.0
+SELF_BOUNDED_KINDS = frozenset({"livecodebench"})
+
+
+def bounded_scores(
+    kind: str, completions: Sequence[str], references: Sequence[object], *, pool
+) -> tuple[list[float | None], int]:
+    """The scores of :data:`SCORERS` with a hard time limit per item: each verdict runs in ``pool``
+    (a ``workloads.verify_pool.VerifierPool``, whose worker processes are killed past their limit,
+    whatever thread the caller is on). A timed-out or crashed item is unscored (None). Returns the
+    scores and the number of items that ran out of time or crashed."""
+    from workloads.verify_pool import CRASHED, TIMEOUT
+
+    verdicts = pool.verdicts([kind] * len(completions), list(completions), list(references))
+    scores = [None if correct is None else float(correct) for correct, _ in verdicts]
+    return scores, sum(error in (TIMEOUT, CRASHED) for _, error in verdicts)

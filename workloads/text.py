@@ -78,6 +78,31 @@ def gsm8k_final_answer(solution: str) -> str | None:
     return answer or None
 
 
+# Where a source keeps a gold answer: the field itself, a GSM8K solution ending in "#### answer",
+# the first element of a list field (``final_answer: ["…"]``), or the last ``\\boxed{}`` of a
+# solution field.
+ANSWER_FORMATS = ("plain", "gsm8k", "first", "last-boxed")
+
+
+def extract_answer(value: object, answer_format: str) -> str | None:
+    """The gold answer in a field's value, by ``answer_format`` (one of :data:`ANSWER_FORMATS`),
+    whitespace stripped; None when the value holds none (null, empty list, no box)."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"unknown answer_format {answer_format!r} (known: {', '.join(ANSWER_FORMATS)})")
+    if answer_format == "first":
+        if isinstance(value, str) or not hasattr(value, "__len__"):
+            raise TypeError(f"expected a list of answers, got {type(value).__name__}: {str(value)[:80]!r}")
+        value = value[0] if len(value) else None
+    if value is None:
+        return None
+    text = str(value)
+    if answer_format == "gsm8k":
+        text = gsm8k_final_answer(text) or ""
+    elif answer_format == "last-boxed":
+        text = last_boxed(text) or ""
+    return text.strip() or None
+
+
 def strip_gsm8k_calculator(solution: str) -> str:
     """GSM8K solutions carry calculator annotations like ``<<48/2=24>>``; readers don't need them."""
     return re.sub(r"<<[^>]*>>", "", solution)

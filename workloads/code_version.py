@@ -1,0 +1,104 @@
+"""Versions derived from code: a digest of what a function computes, so a version moves whenever
+the behaviour it names can.
+
+The digest of a function covers its syntax tree (not its text: comments, docstrings and
+formatting do not count) and, transitively, every project function, class and constant it reads
+by name: helpers, regular expressions, phrase lists, prompt templates. Library code is covered by
+the library's version, which callers add where a library decides the result (math-verify,
+lm-eval). Constants of other types (paths, clients) count by type only, so a digest is the same on
+every machine.
+
+The syntax tree's printed form can differ between Python minor versions: moving the orchestrator
+to another Python changes every version once.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import re
+import textwrap
+import types
+
+PROJECT_PACKAGE = "workloads"
+_LITERALS = (str, bytes, int, float, bool, type(None))
+
+
+def _tree(obj) -> str:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body:
+            first = body[0]
+            if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, annotate_fields=False)
+
+
+def _ours(obj) -> bool:
+    module = getattr(obj, "__module__", None) or ""
+    return module == PROJECT_PACKAGE or module.startswith(PROJECT_PACKAGE + ".")
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):  # lambdas, comprehensions and nested functions
+            names |= _names(const)
+    return names
+
+
+def _counts(name: str, value) -> bool:
+    """Whether a global a function reads is part of its behaviour: project code, and constants
+    (UPPER_CASE by convention). Lower-case globals are state (caches, loaded modules) whose value
+    depends on what ran before, not on the code."""
+    bare = name.lstrip("_")
+    return _ours(value) or isinstance(value, types.ModuleType) or (bare.upper() == bare and bare != "")
+
+
+def _describe(obj, seen: dict[int, str], parts: list[str]) -> str:
+    """A stable description of ``obj``; project functions and classes are expanded into ``parts``."""
+    if isinstance(obj, _LITERALS):
+        return repr(obj)
+    if isinstance(obj, re.Pattern):
+        return f"re({obj.pattern!r}, {obj.flags})"
+    if isinstance(obj, (tuple, list)):
+        return "[" + ", ".join(_describe(v, seen, parts) for v in obj) + "]"
+    if isinstance(obj, (set, frozenset)):
+        return "{" + ", ".join(sorted(_describe(v, seen, parts) for v in obj)) + "}"
+    if isinstance(obj, dict):
+        items = (f"{_describe(k, seen, parts)}: {_describe(v, seen, parts)}" for k, v in obj.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(obj, (types.FunctionType, type)) and _ours(obj):
+        name = f"{obj.__module__}.{obj.__qualname__}"
+        if id(obj) not in seen:
+            seen[id(obj)] = name
+            if obj.__name__ == "<lambda>":  # its source is the middle of a line: use its code instead
+                consts = [c for c in obj.__code__.co_consts if not isinstance(c, types.CodeType)]
+                parts.append(f"{name} = {obj.__code__.co_code.hex()} {_describe(consts, seen, parts)}")
+            else:
+                parts.append(f"{name} = {_tree(obj)}")
+            functions = [obj] if isinstance(obj, types.FunctionType) else [
+                f for f in vars(obj).values() if isinstance(f, types.FunctionType)
+            ]
+            for function in functions:
+                for ref in sorted(_names(function.__code__)):
+                    if ref in function.__globals__ and _counts(ref, function.__globals__[ref]):
+                        parts.append(f"{name} reads {ref} = {_describe(function.__globals__[ref], seen, parts)}")
+        return name
+    if isinstance(obj, types.ModuleType):
+        return f"module {obj.__name__}"
+    if callable(obj):  # library code: its library's version speaks for it
+        return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+    return f"<{type(obj).__name__}>"
+
+
+def code_digest(*roots, length: int = 12) -> str:
+    """A digest of the roots (functions, classes, constants) and everything of the project they
+    read, transitively."""
+    seen: dict[int, str] = {}
+    parts: list[str] = []
+    for root in roots:
+        parts.append(f"root {_describe(root, seen, parts)}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
