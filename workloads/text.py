@@ -89,12 +89,14 @@ def extract_answer(value: object, answer_format: str) -> str | None:
     whitespace stripped; None when the value holds none (null, empty list, no box)."""
     if answer_format not in ANSWER_FORMATS:
         raise ValueError(f"unknown answer_format {answer_format!r} (known: {', '.join(ANSWER_FORMATS)})")
+    if value is None:
+        return None
     if answer_format == "first":
         if isinstance(value, str) or not hasattr(value, "__len__"):
             raise TypeError(f"expected a list of answers, got {type(value).__name__}: {str(value)[:80]!r}")
         value = value[0] if len(value) else None
-    if value is None:
-        return None
+        if value is None:
+            return None
     text = str(value)
     if answer_format == "gsm8k":
         text = gsm8k_final_answer(text) or ""
