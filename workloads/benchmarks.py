@@ -471,10 +471,13 @@ def benchmark_version(kind: str) -> str:
     from workloads.judge import EMPTY_REPLY_SCORE
     from workloads.metrics import summarize
     from workloads.prompts import safety_judge_prompt
-    from workloads.scoring import VERDICTS, parse_judge_score, verifier_version
+    from workloads.scoring import DETAILS, SCORERS, VERDICTS, parse_judge_score, verifier_version
 
     if kind not in LOADERS:
         raise ValueError(f"unknown benchmark kind {kind!r} (known: {', '.join(LOADERS)})")
     judged = (parse_judge_score, safety_judge_prompt, EMPTY_REPLY_SCORE) if kind == "safety-judge" else ()
     scorer = verifier_version(kind) if kind in VERDICTS else kind
-    return f"{scorer}/{code_digest(LOADERS[kind], load_benchmark, evaluate_cell, score_cell, summarize, *judged)}"
+    # The registries are dispatch: this kind's entries are roots, the other kinds' are not its code.
+    registries = {"LOADERS": LOADERS, "SCORERS": SCORERS, "DETAILS": DETAILS, "VERDICTS": VERDICTS}
+    roots = (LOADERS[kind], load_benchmark, evaluate_cell, score_cell, summarize, *judged)
+    return f"{scorer}/{code_digest(*roots, opaque=registries)}"

@@ -20,6 +20,7 @@ import inspect
 import re
 import textwrap
 import types
+from dataclasses import dataclass, field
 
 PROJECT_PACKAGE = "workloads"
 _LITERALS = (str, bytes, int, float, bool, type(None))
@@ -57,35 +58,46 @@ def _counts(name: str, value) -> bool:
     return _ours(value) or isinstance(value, types.ModuleType) or (bare.upper() == bare and bare != "")
 
 
-def _describe(obj, seen: dict[int, str], parts: list[str]) -> str:
-    """A stable description of ``obj``; project functions and classes are expanded into ``parts``."""
+@dataclass
+class _Walk:
+    parts: list[str] = field(default_factory=list)
+    seen: dict[int, str] = field(default_factory=dict)  # project code already expanded, by id
+    opaque: dict[int, str] = field(default_factory=dict)  # objects named, never expanded, by id
+
+
+def _describe(obj, ctx: _Walk) -> str:
+    """A stable description of ``obj``; project functions and classes are expanded into ``ctx.parts``."""
+    if id(obj) in ctx.opaque:
+        return ctx.opaque[id(obj)]
     if isinstance(obj, _LITERALS):
         return repr(obj)
     if isinstance(obj, re.Pattern):
         return f"re({obj.pattern!r}, {obj.flags})"
     if isinstance(obj, (tuple, list)):
-        return "[" + ", ".join(_describe(v, seen, parts) for v in obj) + "]"
+        return "[" + ", ".join(_describe(v, ctx) for v in obj) + "]"
     if isinstance(obj, (set, frozenset)):
-        return "{" + ", ".join(sorted(_describe(v, seen, parts) for v in obj)) + "}"
+        return "{" + ", ".join(sorted(_describe(v, ctx) for v in obj)) + "}"
     if isinstance(obj, dict):
-        items = (f"{_describe(k, seen, parts)}: {_describe(v, seen, parts)}" for k, v in obj.items())
+        items = (f"{_describe(k, ctx)}: {_describe(v, ctx)}" for k, v in obj.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(obj, (types.FunctionType, type)) and _ours(obj):
         name = f"{obj.__module__}.{obj.__qualname__}"
-        if id(obj) not in seen:
-            seen[id(obj)] = name
+        if id(obj) not in ctx.seen:
+            ctx.seen[id(obj)] = name
             if obj.__name__ == "<lambda>":  # its source is the middle of a line: use its code instead
                 consts = [c for c in obj.__code__.co_consts if not isinstance(c, types.CodeType)]
-                parts.append(f"{name} = {obj.__code__.co_code.hex()} {_describe(consts, seen, parts)}")
+                ctx.parts.append(f"{name} = {obj.__code__.co_code.hex()} {_describe(consts, ctx)}")
             else:
-                parts.append(f"{name} = {_tree(obj)}")
-            functions = [obj] if isinstance(obj, types.FunctionType) else [
-                f for f in vars(obj).values() if isinstance(f, types.FunctionType)
-            ]
+                ctx.parts.append(f"{name} = {_tree(obj)}")
+            functions = (
+                [obj]
+                if isinstance(obj, types.FunctionType)
+                else [f for f in vars(obj).values() if isinstance(f, types.FunctionType)]
+            )
             for function in functions:
                 for ref in sorted(_names(function.__code__)):
                     if ref in function.__globals__ and _counts(ref, function.__globals__[ref]):
-                        parts.append(f"{name} reads {ref} = {_describe(function.__globals__[ref], seen, parts)}")
+                        ctx.parts.append(f"{name} reads {ref} = {_describe(function.__globals__[ref], ctx)}")
         return name
     if isinstance(obj, types.ModuleType):
         return f"module {obj.__name__}"
@@ -94,11 +106,11 @@ def _describe(obj, seen: dict[int, str], parts: list[str]) -> str:
     return f"<{type(obj).__name__}>"
 
 
-def code_digest(*roots, length: int = 12) -> str:
+def code_digest(*roots, opaque: dict[str, object] | None = None, length: int = 12) -> str:
     """A digest of the roots (functions, classes, constants) and everything of the project they
-    read, transitively."""
-    seen: dict[int, str] = {}
-    parts: list[str] = []
+    read, transitively. ``opaque`` objects (by name) count by that name only: registries that
+    dispatch on a kind, whose entry for the kind at hand is a root of its own."""
+    ctx = _Walk(opaque={id(value): f"<{name}>" for name, value in (opaque or {}).items()})
     for root in roots:
-        parts.append(f"root {_describe(root, seen, parts)}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:length]
+        ctx.parts.append(f"root {_describe(root, ctx)}")
+    return hashlib.sha256("\n".join(ctx.parts).encode()).hexdigest()[:length]
