@@ -47,3 +47,50 @@ def test_a_local_folder_is_published_in_place(tmp_path):
     artifacts.publish_folder(tmp_path, str(tmp_path))
     assert (tmp_path / artifacts.COMPLETE_MARKER).exists()
     assert artifacts.local_folder(str(tmp_path), tmp_path / "scratch") == tmp_path
+
+
+def test_a_folder_without_its_marker_is_refused_locally_as_on_s3(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"half")
+    with pytest.raises(FileNotFoundError, match="not a complete folder"):
+        artifacts.local_folder(str(tmp_path), tmp_path / "scratch")
+
+
+def test_a_file_is_moved_whole(root):
+    artifacts.write_bytes(f"{root}/parts/part-00000.parquet", b"rows")
+    artifacts.move(f"{root}/parts/part-00000.parquet", f"{root}/parts/aside/part-00000.parquet")
+    assert artifacts.list_names(f"{root}/parts") == []
+    assert artifacts.read_bytes(f"{root}/parts/aside/part-00000.parquet") == b"rows"
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_model_folder_killed_while_prepared_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    from workloads import prepare_model
+
+    def build(marker: bytes, die: bool):
+        def _prepare(spec, out, seed):
+            out.mkdir(parents=True)
+            (out / "model.safetensors").write_bytes(marker)
+            if die:
+                raise Killed()
+            return {}
+
+        return _prepare
+
+    target = tmp_path / "models" / "m"
+    monkeypatch.setattr(prepare_model, "_prepare", build(b"first", die=False))
+    prepare_model.prepare({}, str(target), 0)
+    monkeypatch.setattr(prepare_model, "_prepare", build(b"second", die=True))
+    with pytest.raises(Killed):
+        prepare_model.prepare({}, str(target), 0)
+
+    assert (target / "model.safetensors").read_bytes() == b"first"
+    assert artifacts.local_folder(str(target), tmp_path / "scratch") == target
+    assert [p.name for p in target.parent.iterdir()] == ["m"], "no half-built folder left beside it"
+
+    monkeypatch.setattr(prepare_model, "_prepare", build(b"second", die=False))
+    prepare_model.prepare({}, str(target), 0)
+    assert (target / "model.safetensors").read_bytes() == b"second" and (target / artifacts.COMPLETE_MARKER).exists()
+    assert [p.name for p in target.parent.iterdir()] == ["m"]

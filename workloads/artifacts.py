@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -145,8 +146,11 @@ def move(source: str, target: str) -> None:
 
 def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) -> Path:
     """A local folder with the contents of ``location`` (downloaded if remote; ``only``: just the
-    files whose names start with one of these prefixes, e.g. a tokenizer without the weights)."""
+    files whose names start with one of these prefixes, e.g. a tokenizer without the weights).
+    Local or remote, only a folder published whole (its ``_COMPLETE`` marker present) is taken."""
     if not is_remote(location):
+        if not (Path(location) / COMPLETE_MARKER).is_file():
+            raise FileNotFoundError(f"{location} is not a complete folder (no {COMPLETE_MARKER} marker)")
         return Path(location)
     bucket, prefix = _split(location.rstrip("/") + "/")
     target = scratch / bucket / prefix
@@ -166,6 +170,18 @@ def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) ->
         dest.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(bucket, key, str(dest))
     return target
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put the finished local folder ``new`` at ``target`` (same filesystem) by renames: a reader
+    finds the previous folder, then for an instant none, then the new one, never a half-written one."""
+    if target.exists():
+        previous = new.with_name(f"{new.name}.previous")
+        os.replace(target, previous)
+        os.replace(new, target)
+        shutil.rmtree(previous)
+    else:
+        os.replace(new, target)
 
 
 def publish_folder(local: Path, location: str, *, skip: tuple[str, ...] = ()) -> None:

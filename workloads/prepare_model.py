@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from workloads.artifacts import is_remote, local_folder, publish_folder
+from workloads.artifacts import is_remote, local_folder, publish_folder, replace_folder
 from workloads.chat import ensure_chat_template
 from workloads.lifecycle import workload_pipes
 
@@ -58,7 +58,9 @@ def tiny_from_config(base_dir: str, overrides: dict, dtype: torch.dtype, seed: i
 
 
 def prepare(spec: dict, output_dir: str, seed: int) -> dict:
-    """Builds the model folder in place (local) or in a scratch folder published to ``output_dir``."""
+    """Builds the model folder in a scratch folder, then publishes it whole: uploaded with its
+    ``_COMPLETE`` marker last (object storage), or renamed into place (local), so a kill at any
+    point leaves either the previous folder or the new one, never half of one."""
     if is_remote(output_dir):
         with tempfile.TemporaryDirectory() as scratch:
             if spec["source"] == "tiny-config":
@@ -66,8 +68,14 @@ def prepare(spec: dict, output_dir: str, seed: int) -> dict:
             info = _prepare(spec, Path(scratch) / "model", seed)
             publish_folder(Path(scratch) / "model", output_dir)
             return info
-    info = _prepare(spec, Path(output_dir), seed)
-    publish_folder(Path(output_dir), output_dir)
+    out = Path(output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A sibling of the output, so the final rename stays on one filesystem.
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as scratch:
+        staged = Path(scratch) / "model"
+        info = _prepare(spec, staged, seed)
+        publish_folder(staged, str(staged))
+        replace_folder(staged, out)
     return info
 
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from workloads.artifacts import publish_folder
 from workloads.chat import STUDY_CHAT_TEMPLATE
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
@@ -29,4 +30,5 @@ def build_tiny_model(folder: Path, corpus: list[str], seed: int = 0) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    publish_folder(folder, str(folder))
     return folder
