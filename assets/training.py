@@ -14,6 +14,7 @@ from assets.policies import WORKLOAD_RETRIES
 from resources.launcher import ComputeLauncher
 from resources.recipe import DATASET_VARIANTS, Recipe, run_name
 from resources.storage import Storage
+from resources.training_plan import run_layout
 from workloads.naming import checkpoint_key, parse_manifest
 from workloads.train import CHECKPOINT_FIELDS
 
@@ -77,6 +78,7 @@ def build(recipe: Recipe) -> list:
         student, dataset = dims["student"], dims["dataset"]
         run = run_name(student, dataset)
         base_uri = storage.uri(keys.model(student))
+        parallelism, gpus, memory_plan = run_layout(recipe, student)
         extras = {
             "run": run,
             "dataset": dataset,
@@ -85,8 +87,9 @@ def build(recipe: Recipe) -> list:
             "output_dir": storage.uri(keys.run_dir(run)),
             "training": recipe.training.model_dump(),
             "seed": recipe.seed,
+            "parallelism": parallelism,
         }
-        invocation = launcher.run(context, "train", extras, gpus=1)
+        invocation = launcher.run(context, "train", extras, gpus=gpus)
         reported = invocation.get_materialize_result().metadata
         table = checkpoint_table(run, base_uri, read_manifest(storage, keys.manifest(run)))
         storage.write_table(keys.checkpoints(run), table)
@@ -99,6 +102,8 @@ def build(recipe: Recipe) -> list:
                 "checkpoints": len(new_keys),
                 "checkpoint_table": preview(table.drop("uri"), rows=20),
                 "loss_curve": png_markdown(_loss_plot(history)),
+                "parallelism": parallelism,
+                **({"memory_plan": memory_plan} if memory_plan else {}),
             }
         )
 

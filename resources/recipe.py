@@ -186,6 +186,14 @@ class Generation(Section):
     teachers: dict[Identifier, Teacher] = Field(description="query source -> teacher")
 
 
+class TrainingCluster(Section):
+    """The GPUs of one training run; more than ``gpus_per_node`` spans nodes (a TrainJob)."""
+
+    gpus: Count = Field(description="GPUs per run (data-parallel ranks, FSDP shards)")
+    gpus_per_node: Count = Field(8, description="GPUs of one node (one pod)")
+    gpu_memory_gib: Positive = Field(80, description="memory of one GPU in GiB")
+
+
 class Training(Section):
     """The study's training settings; any other key is a ``trl.SFTConfig`` field, passed through."""
 
@@ -207,6 +215,15 @@ class Training(Section):
     bf16: bool = True
     gradient_checkpointing: bool = True
     save_every: Count = 10
+    parallelism: Literal["ddp", "fsdp", "auto"] = Field(
+        "auto", description="ddp: a full replica per GPU; fsdp: FSDP2 full sharding; auto: ddp where a replica "
+        "fits the memory plan (training.cluster), else fsdp"
+    )
+    fused_loss: bool = Field(True, description="Liger's fused linear cross-entropy on GPU: logits never whole")
+    cluster: TrainingCluster | None = Field(
+        None, description="the GPUs one run gets; when set, every student's memory plan must fit "
+        "(python -m resources.training_plan --recipe <file> prints it)"
+    )
 
     @model_validator(mode="after")
     def _batches(self) -> Training:
@@ -438,6 +455,17 @@ class Recipe(Section):
                 "evaluation.judge.model",
                 f"{judge.model!r} is not in `models` (without base_url the judge is served from a recipe model)",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _training_fits(self) -> Recipe:
+        """Every student's run fits its GPUs by the memory plan (when the recipe states a cluster)."""
+        from resources.training_plan import PlanProblem, check_students_fit
+
+        try:
+            check_students_fit(self)
+        except PlanProblem as err:
+            raise FieldProblem(err.where, str(err)) from None
         return self
 
     def _locations(self) -> list[tuple[str, str, tuple[str, int] | None]]:

@@ -1,0 +1,67 @@
+"""The memory plan as the recipe uses it: validation refuses what cannot fit, full.yaml fits its
+stated cluster, and the plan command prints every student."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resources.recipe import RecipeError, load_recipe, parse_recipe
+from resources.training_plan import plan_table
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = ROOT / "recipes" / "full.yaml"
+
+
+def full_with(**training) -> dict:
+    data = yaml.safe_load(FULL.read_text())
+    data["training"].update(training)
+    return data
+
+
+def test_full_recipe_fits_every_student_on_one_node_of_8_x_80_gib():
+    recipe = load_recipe(FULL, check_files=False)
+    rows = {row["student"]: row for row in plan_table(recipe)}
+    assert set(rows) == {"qwen3-1.7b-base", "qwen3-4b-base", "qwen3-8b-base", "qwen3-14b-base"}
+    assert all(row["fits"].startswith("yes") for row in rows.values())
+    assert [rows[s]["parallelism"] for s in rows] == ["ddp", "ddp", "fsdp", "fsdp"]
+
+
+@pytest.mark.parametrize("training,message", [
+    ({"parallelism": "ddp", "cluster": {"gpus": 1, "gpus_per_node": 8, "gpu_memory_gib": 80}},
+     r"training\.students\[2\]: qwen3-8b-base: about 133 GiB per GPU with ddp on 1 × 80 GiB; "
+     r"fsdp over 4 GPUs needs about 50 GiB"),
+    ({"parallelism": "fsdp", "fused_loss": False, "cluster": {"gpus": 8, "gpu_memory_gib": 80}},
+     r"training\.students\[3\]: qwen3-14b-base: about 89 GiB per GPU with fsdp on 8 × 80 GiB; "
+     r"fsdp over 16 GPUs needs about \d+ GiB"),
+    ({"cluster": {"gpus": 8, "gpu_memory_gib": 24}},
+     r"training\.students\[\d\]: qwen3-[\d.]+b-base: about \d+ GiB per GPU with fsdp on 8 × 24 GiB"),
+])
+def test_a_run_that_cannot_fit_fails_at_load_naming_the_student_and_the_numbers(training, message):
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe(full_with(**training), check_files=False)
+
+
+def test_a_student_without_a_known_config_cannot_be_planned():
+    data = full_with()
+    data["models"]["qwen3-14b-base"]["path"] = "Qwen/Qwen3-14B-Instruct-Unknown"
+    with pytest.raises(RecipeError, match=r"training\.students\[3\]: qwen3-14b-base: cannot plan its memory"):
+        parse_recipe(data, check_files=False)
+
+
+def test_without_a_cluster_nothing_is_planned():
+    data = full_with()
+    del data["training"]["cluster"]
+    recipe = parse_recipe(data, check_files=False)
+    assert all(row["plan"].startswith("not planned") for row in plan_table(recipe))
+
+
+def test_the_plan_command_prints_every_student():
+    out = subprocess.run([sys.executable, "-m", "resources.training_plan", "--recipe", str(FULL)], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "8 GPU(s) per run, 8 per node, 80 GiB each" in out
+    for student in ("qwen3-1.7b-base", "qwen3-4b-base", "qwen3-8b-base", "qwen3-14b-base"):
+        assert student in out
+    assert "NO" not in out
