@@ -1,0 +1,50 @@
+"""Experiment tracking besides TensorBoard: off unless the recipe's training.report_to asks, and
+then the run is recorded with no network (a local MLflow store) and named in the run's summary."""
+
+import polars as pl
+import pytest
+
+from tests.test_training_resume import CONFIG, TASKS
+from workloads.countdown import countdown_prompt, solver_response
+from workloads.tiny_model import build_tiny_model
+from workloads.train import build_config, train
+
+
+def test_tensorboard_is_the_only_tracker_by_default(tmp_path):
+    assert build_config(CONFIG, str(tmp_path), seed=0).report_to == ["tensorboard"]
+
+
+@pytest.fixture
+def tiny_run(tmp_path):
+    messages = [
+        [{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
+        for n, t in TASKS
+    ]
+    pl.DataFrame({"messages": messages}).write_parquet(tmp_path / "data.parquet")
+    model_dir = build_tiny_model(tmp_path / "model", [m["content"] for conv in messages for m in conv])
+    return {
+        "run": "tracked",
+        "dataset": "countdown-cot",
+        "dataset_path": str(tmp_path / "data.parquet"),
+        "model_dir": str(model_dir),
+        "output_dir": str(tmp_path / "tracked"),
+        "seed": 0,
+    }
+
+
+@pytest.mark.slow  # a short training run: about a minute on a loaded 2-core machine
+def test_a_local_mlflow_store_records_the_run_offline(tiny_run, tmp_path, monkeypatch):
+    import mlflow
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "reasoning-sft")
+    training = {**CONFIG, "epochs": 1, "report_to": ["tensorboard", "mlflow"]}
+    summary = train({**tiny_run, "training": training}, announce=lambda record: None, log=print)
+
+    experiment = mlflow.get_experiment_by_name("reasoning-sft")
+    (run,) = mlflow.search_runs([experiment.experiment_id], output_format="list")
+    assert summary["mlflow_run"] == f"{store} (experiment {experiment.experiment_id}, run {run.info.run_id})"
+    losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in losses] == list(range(1, summary["steps"] + 1))
+    assert list((tmp_path / "tracked" / "runs").rglob("events.out.tfevents.*"))  # TensorBoard kept alongside
