@@ -45,7 +45,9 @@ SchedulerType = Literal[
 ]
 # Each has a loader (workloads.benchmarks.LOADERS) and a scorer (workloads.scoring.SCORERS), except
 # safety-judge, whose responses the recipe's LLM judge scores (workloads.judge).
-BenchmarkKind = Literal["math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge"]
+BenchmarkKind = Literal[
+    "math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge", "mmlu-pro", "livecodebench"
+]
 
 DATASET_VARIANTS: tuple[str, ...] = get_args(DatasetVariant)
 MODEL_SOURCES: tuple[str, ...] = get_args(ModelSource)
@@ -315,6 +317,14 @@ class Benchmark(Section):
     hub_split: str = "test"
     max_new_tokens: Count | None = Field(
         None, description="this benchmark's generation budget; default evaluation.sampling's"
+    )
+    released_from: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="livecodebench: only problems whose contest_date is on or after this ISO date",
+    )
+    released_until: str | None = Field(
+        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="livecodebench: only problems whose contest_date is on or before this ISO date",
     )
     released_from: str | None = Field(
         None, pattern=r"^\d{4}-\d{2}-\d{2}$",
