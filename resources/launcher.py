@@ -24,6 +24,7 @@ from typing import Any
 from dagster import (
     Config,
     ConfigurableResource,
+    DagsterExecutionInterruptedError,
     PipesClientCompletedInvocation,
     PipesTempFileContextInjector,
     PipesTempFileMessageReader,
@@ -31,7 +32,7 @@ from dagster import (
 )
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from resources.processes import run_process_group, workload_failure
+from resources.processes import interrupted, run_process_group, workload_failure
 
 WORKLOADS_PACKAGE = "workloads"
 # Workloads that run one process per GPU under torchrun when given more than one GPU.
@@ -357,14 +358,18 @@ class KubernetesLauncher(ComputeLauncher):
         context.log.info(
             f"launching {workload} in a pod: {count} GPU(s), command {' '.join(container['command'])}, image {self.image}"
         )
-        return self.client().run(
-            context=context,
-            extras=extras,
-            image=self.image,
-            command=container["command"],
-            namespace=self.namespace,
-            base_pod_meta=self.pod_metadata(workload, count, context.run_id),
-            base_pod_spec=spec,
-            pod_wait_timeout=self.pod_wait_timeout_s,
-            delete_pod_on_completion=self.delete_pods,
-        )
+        try:
+            return self.client().run(
+                context=context,
+                extras=extras,
+                image=self.image,
+                command=container["command"],
+                namespace=self.namespace,
+                base_pod_meta=self.pod_metadata(workload, count, context.run_id),
+                base_pod_spec=spec,
+                pod_wait_timeout=self.pod_wait_timeout_s,
+                delete_pod_on_completion=self.delete_pods,
+            )
+        except (DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
+            # PipesK8sClient has deleted the pod (unless delete_pods is off) on its way out.
+            raise interrupted(interrupt) from None

@@ -65,13 +65,18 @@ def run_process_group(command: list[str], env: dict[str, str], log) -> int:
     except BaseException as interrupt:  # KeyboardInterrupt, DagsterExecutionInterruptedError, ...
         log.warning(f"interrupted: stopping the workload's processes (group {process.pid})")
         kill_process_group(process)
-        raise Failure(
-            description=f"interrupted ({type(interrupt).__name__}): the workload was stopped; not retried",
-            metadata={"interrupted": True},
-            allow_retries=False,
-        ) from None
+        raise interrupted(interrupt) from None
     kill_process_group(process, grace_s=0)
     return returncode
+
+
+def interrupted(interrupt: BaseException) -> Failure:
+    """The step's failure once its workload is stopped: never retried."""
+    return Failure(
+        description=f"interrupted ({type(interrupt).__name__}): the workload was stopped; not retried",
+        metadata={"interrupted": True},
+        allow_retries=False,
+    )
 
 
 def retries_left(context) -> bool:

@@ -10,11 +10,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from dagster import DagsterEventType, RetryPolicy, asset, materialize
+from dagster import DagsterEventType, DagsterExecutionInterruptedError, Failure, RetryPolicy, asset, materialize
 
-from resources.launcher import ComputeLauncher, LocalSubprocessLauncher
+from resources.launcher import ComputeLauncher, KubernetesLauncher, LocalSubprocessLauncher
 from tests.fake_openai import FakeServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +130,17 @@ def test_the_workload_dies_with_the_process_that_launched_it(tmp_path):
     os.kill(driver.pid, signal.SIGKILL)  # no handler runs: only the kernel can tell the workload
     driver.wait()
     assert _gone(pids), "an orphaned workload kept running"
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, DagsterExecutionInterruptedError])
+def test_an_interrupted_pod_launch_is_not_retried(monkeypatch, interrupt):
+    class InterruptedClient:
+        def run(self, **kwargs):
+            raise interrupt()
+
+    launcher = KubernetesLauncher(image="registry.example/study-workloads:0.1.0")
+    monkeypatch.setattr(KubernetesLauncher, "client", lambda self: InterruptedClient())
+    context = SimpleNamespace(run_id="run-1", log=SimpleNamespace(info=print))
+    with pytest.raises(Failure) as raised:
+        launcher.run(context, "generate", {})
+    assert raised.value.allow_retries is False and "interrupted" in raised.value.description
