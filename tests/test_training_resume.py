@@ -8,9 +8,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workloads.tiny_model import build_tiny_model
+from workloads.artifacts import COMPLETE_MARKER
 from workloads.countdown import countdown_prompt, solver_response
-from workloads.train import RESUME_STATE_FILES, train
+from workloads.tiny_model import build_tiny_model
+from workloads.train import RESUME_STATE_FILES, RunFolder, train
 
 TASKS = [([3, 5, 7], 22), ([2, 4, 6], 14), ([9, 1, 2], 19), ([8, 3, 4], 44), ([5, 5, 3], 28), ([6, 2, 7], 26),
          ([1, 2, 3], 9), ([4, 4, 2], 10)]
@@ -101,3 +102,34 @@ def test_a_run_on_object_storage_resumes_from_the_published_checkpoint(setup, s3
     manifest = [json.loads(line) for line in artifacts.read_bytes(f"{location}/checkpoints.jsonl").decode().splitlines()]
     assert [(r["step"], r["uri"]) for r in manifest] == [(s, f"{location}/checkpoint-{s}") for s in (2, 4, 6)]
     assert artifacts.exists(f"{location}/log_history.json")
+
+
+@pytest.mark.parametrize("kill_point", ["publish_checkpoint", "announce"])
+def test_a_checkpoint_saved_but_not_announced_is_announced_on_resume(setup, monkeypatch, kill_point):
+    """Killed after the trainer saved step 2 but before the manifest had it (before publishing it,
+    or between publishing and the manifest line): the next run finds it and announces it."""
+    root, model_dir = setup
+    name = f"window-{kill_point}"
+    original = getattr(RunFolder, kill_point)
+
+    def killed_at_step_2(self, *args):
+        step = args[0] if kill_point == "publish_checkpoint" else args[0]["step"]
+        if step == 2:
+            raise Killed()
+        return original(self, *args)
+
+    monkeypatch.setattr(RunFolder, kill_point, killed_at_step_2)
+    with pytest.raises(Killed):
+        train(_extras(root, model_dir, name), announce=lambda r: None, log=print)
+    monkeypatch.setattr(RunFolder, kill_point, original)
+    assert not (root / name / "checkpoints.jsonl").exists()
+
+    announced = []
+    summary = train(_extras(root, model_dir, name), announce=announced.append, log=print)
+
+    assert summary["resumed_from"] == "checkpoint-2"
+    assert [r["step"] for r in announced] == [2, 4, 6]
+    manifest = [json.loads(line) for line in (root / name / "checkpoints.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in manifest] == [2, 4, 6]
+    assert manifest[0]["train_loss"] is not None and manifest[0]["tokens_seen"] > 0
+    assert (root / name / "checkpoint-2" / COMPLETE_MARKER).exists()
