@@ -130,7 +130,8 @@ def build(recipe: Recipe) -> list:
         description="Eval cells (checkpoint x benchmark): per-sample results and the cell's metrics (pass@1, "
         "IFEval's four accuracies, judged harmfulness, refusal rates) with bootstrap CIs, mean response "
         "length, truncation and unclosed-thinking rates. One engine per checkpoint per run. Its definition "
-        "metadata holds the evaluation plan and the study's estimated cost.",
+        "metadata holds the evaluation plan and the study's estimated cost. Until a training run registers "
+        "its first checkpoint this asset has 0 partitions: nothing is evaluated yet, it is not done.",
     )
     def eval_cells(
         context: AssetExecutionContext,
