@@ -10,7 +10,8 @@ How many GPUs a workload gets (``KubernetesLauncher.gpus_for``), most specific f
 ``run``, else ``gpus_per_pod``. The command follows from it (``KubernetesLauncher.command``):
 training with more than one GPU starts under ``torchrun`` (one process per GPU, data parallel);
 everything else is one ``python -m`` process, vLLM included, which spreads a model over several
-GPUs itself (``tensor_parallel_size`` of the endpoint).
+GPUs itself (``tensor_parallel_size`` of the endpoint). Training with more GPUs than one node has
+(``gpus_per_node``) runs as a Kubeflow PyTorchJob over several nodes instead (``resources.trainjob``).
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ class KubernetesLauncher(ComputeLauncher):
         default=None, description="memory limit per pod (the /dev/shm emptyDir counts against it)"
     )
     gpus_per_pod: int = Field(default=0, ge=0, description="GPUs for a workload whose asset does not say (gpus=None)")
+    gpus_per_node: int = Field(
+        default=8, ge=1, description="GPUs of one node: training on more runs as a PyTorchJob over several nodes"
+    )
     gpu_resource_name: str = Field(default="nvidia.com/gpu", description="extended resource name of a GPU")
     node_selector: dict[str, str] = Field(default={}, description="nodeSelector of every pod")
     tolerations: list[dict[str, Any]] = Field(
@@ -353,6 +357,10 @@ class KubernetesLauncher(ComputeLauncher):
 
     def run(self, context, workload: str, extras: dict, *, gpus: int | None = None):
         count = self.gpus_for(workload, gpus)
+        if workload in DISTRIBUTED_WORKLOADS and count > self.gpus_per_node:
+            from resources.trainjob import run_pytorchjob
+
+            return run_pytorchjob(self, context, workload, extras, count)
         spec = self.pod_spec(workload, count, context.run_id)
         container = spec["containers"][0]
         context.log.info(
