@@ -11,6 +11,7 @@ from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import recipe_checkpoints
 from resources.recipe import Recipe
 from resources.storage import Storage
+from workloads.behaviour import LEXICON_VERSION
 from workloads.dynamics import analyse, headline, under_optimized_warnings
 
 TITLES = {
@@ -19,20 +20,32 @@ TITLES = {
     "reasoning_vs_safety": "Reasoning vs safety",
     "curves": "Curves",
 }
+BEHAVIOUR_NOTE = (
+    "## Reasoning behaviour\n\nThe curves and the comparison carry, per cell, the mean rate of backtracking, "
+    "self-verification and exploring alternatives (moves per 1,000 thinking words), the share of the thinking "
+    "made of repeated 8-grams, the share of responses that loop until truncated, and the thinking's share of "
+    f"the words. The rates come from a phrase lexicon ({LEXICON_VERSION}, workloads/behaviour.py): a proxy "
+    "that counts the words models use for these moves, not the moves themselves; compare them across steps "
+    "and runs, not as absolute counts."
+)
 
 
 def plot_run(run: str, curve: pl.DataFrame):
-    """One run: each benchmark's headline metric and its mean response length over steps."""
+    """One run: each benchmark's headline metric, its mean response length and its backtracking
+    rate over steps."""
     plt = pyplot()
-    fig, (score_ax, length_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, (score_ax, length_ax, backtrack_ax) = plt.subplots(1, 3, figsize=(15, 3.5))
     for (benchmark, metric), group in curve.group_by("benchmark", "metric", maintain_order=True):
         label = f"{benchmark} ({metric})"
         error = [group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]]
         score_ax.errorbar(group["step"], group["mean"], yerr=error, marker="o", capsize=3, label=label)
         length_ax.plot(group["step"], group["mean_tokens"], marker="o", label=label)
+        if "backtracking_per_1k" in group.columns:
+            backtrack_ax.plot(group["step"], group["backtracking_per_1k"], marker="o", label=label)
     score_ax.set(xlabel="step", ylabel="headline metric (95% CI)", title=f"{run}: score over training")
     length_ax.set(xlabel="step", ylabel="mean response tokens", title="response length over training")
-    for ax in (score_ax, length_ax):
+    backtrack_ax.set(xlabel="step", ylabel="backtracking moves per 1k words", title="backtracking (lexicon proxy)")
+    for ax in (score_ax, length_ax, backtrack_ax):
         ax.grid(alpha=0.3)
     score_ax.legend(fontsize=7)
     plt.close(fig)
@@ -45,6 +58,7 @@ def report_markdown(title: str, tables: dict, plots: dict, warnings: list[str]) 
         sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
     # The long per-step curves go last, after the summaries a reader looks for first.
     order = [name for name in tables if name != "curves"] + ["curves"]
+    sections.append(BEHAVIOUR_NOTE)
     sections += [f"## {TITLES.get(name, name)}\n\n{preview(tables[name], rows=1000).value}" for name in order]
     return "\n\n".join(sections) + "\n"
 
@@ -68,7 +82,9 @@ def build(recipe: Recipe) -> list:
             raise FileNotFoundError("no eval cell has been evaluated yet: materialize eval_cells first")
         if missing:
             context.log.warning(f"{len(missing)} eval cells not evaluated yet, left out: {missing[:5]}")
-        eval_tables = pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated])
+        # Tables written before a column existed (the behaviour measures) join with it null.
+        eval_tables = pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated],
+                                how="diagonal_relaxed")
         samples = pl.concat([storage.read_table(keys.eval_samples(c, b)) for c, b in evaluated])
         categories = {name: b.category for name, b in recipe.evaluation.benchmarks.items()}
         tables = analyse(eval_tables, samples, categories, seed=recipe.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from workloads.behaviour import MEASURES as BEHAVIOUR_MEASURES
 from workloads.naming import STEP_MARKER, checkpoint_key, split_run
 
 
@@ -13,7 +14,7 @@ def curves(tables: pl.DataFrame) -> pl.DataFrame:
     return (
         tables.with_columns(run=parts.struct.field("field_0"), step=parts.struct.field("field_1").cast(pl.Int64))
         .select("run", "step", "benchmark", "metric", "headline", "mean", "ci_low", "ci_high", "mean_tokens",
-                "truncation_rate")
+                "truncation_rate", *[m for m in BEHAVIOUR_MEASURES if m in tables.columns])
         .sort("run", "benchmark", "metric", "step")
     )
 
@@ -171,10 +172,14 @@ def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
             continue
         student, dataset = split_run(run)
         base, final = group["mean"][0], group["mean"][-1]
+        # How the responses reason, at the base and the last step: backtracking carried to other
+        # benchmarks reads differently from longer answers without it.
+        behaviour = {f"{m}_{end}": group[m][at] for m in BEHAVIOUR_MEASURES if m in group.columns
+                     for end, at in (("base", 0), ("final", -1))}
         rows.append(
             {"student": student, "dataset": dataset, "benchmark": benchmark, "metric": metric,
              "headline": group["headline"][0], "base": base, "final": final, "gain": final - base,
-             "lower_is_better": metric in LOWER_IS_BETTER, "final_step": group["step"][-1]}
+             "lower_is_better": metric in LOWER_IS_BETTER, "final_step": group["step"][-1], **behaviour}
         )
     return pl.DataFrame(rows).sort("benchmark", "metric", "student", "dataset") if rows else pl.DataFrame()
 

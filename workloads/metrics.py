@@ -12,6 +12,7 @@ import json
 
 import polars as pl
 
+from workloads.behaviour import MEASURES, behaviour
 from workloads.ifeval import IFEVAL_METRICS
 from workloads.mmlu_pro import METRICS as MMLU_PRO_METRICS
 
@@ -97,6 +98,11 @@ def _per_item(judged: pl.DataFrame, metric: str) -> tuple[list[float], list[floa
     return per_item, weights
 
 
+def _mean_behaviour(group: pl.DataFrame) -> dict[str, float]:
+    per_response = [behaviour(r or "", t) for r, t in group.select("response", "truncated").iter_rows()]
+    return {m: sum(p[m] for p in per_response) / len(per_response) if per_response else 0.0 for m in MEASURES}
+
+
 def summarize(samples: pl.DataFrame, kinds: dict[str, str], *, seed: int = 0) -> pl.DataFrame:
     """One row per (checkpoint, benchmark, metric); ``kinds`` maps benchmark -> kind. Samples
     without a score (reference or judge reply unparsable) are counted as unjudgeable, never 0."""
@@ -110,6 +116,7 @@ def summarize(samples: pl.DataFrame, kinds: dict[str, str], *, seed: int = 0) ->
             "mean_tokens": float(group["tokens"].mean()),
             "truncation_rate": float(group["truncated"].mean()),
             "unclosed_thinking_rate": float((~group["think_closed"]).mean()),
+            **_mean_behaviour(group),
         }
         for rank, metric in enumerate(metrics_of(kinds[benchmark])):
             values, weights = _per_item(judged, metric) if judged.height else ([], None)
@@ -144,4 +151,6 @@ EVAL_TABLE_SCHEMA = {
     "mean_tokens": pl.Float64,
     "truncation_rate": pl.Float64,
     "unclosed_thinking_rate": pl.Float64,
+    # Means over the cell's responses of workloads.behaviour's measures (a lexicon proxy).
+    **{measure: pl.Float64 for measure in MEASURES},
 }
