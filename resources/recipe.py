@@ -282,7 +282,7 @@ def _check_sft_settings(training: Training) -> None:
         # use_cpu: the orchestrator's hardware must not decide whether a GPU recipe is valid.
         SFTConfig(output_dir="unused", use_cpu=True, **sft_arguments(training.model_dump()))
     except (ValueError, TypeError) as err:
-        raise FieldProblem("", f"trl.SFTConfig rejects these settings: {err}") from None
+        raise FieldProblem("", f"trl.SFTConfig rejects these settings: {' '.join(str(err).split())}") from None
 
 
 class CheckpointPlan(Section):
