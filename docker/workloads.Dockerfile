@@ -18,9 +18,12 @@
 # dagster-k8s): the workloads never import them, and tests/test_deploy_dependency_sets.py imports
 # every workload module with this set alone.
 #
-# Not installed: FlashAttention. Training uses it when it is importable (padding-free batches);
-# it has no wheel for every torch/CUDA pair, so add `pip install flash-attn --no-build-isolation`
-# matching the torch below if you want it (it compiles for a long time).
+# FlashAttention without compiling: the `gpu` extra brings the `kernels` package, and the build
+# downloads the prebuilt kernels-community/flash-attn2 build matching this torch and CUDA into
+# HF_HOME=/opt/hf (a deployment that points HF_HOME elsewhere downloads it again on first use).
+# Training then asks transformers for it (attn_implementation="kernels-community/flash-attn2") and
+# trains padding-free; a flash-attn wheel, if you install one matched to the torch below, wins.
+# liger-kernel (the fused loss) comes with the same extra.
 
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04
 # The devel flavour: Triton and vLLM's JIT-compiled kernels need a compiler and CUDA headers at
@@ -58,7 +61,10 @@ RUN pip install ".[workloads,gpu]" && pip uninstall -y reasoning-sft-study
 # `python -m workloads.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
 # makes it importable from any working directory. Then check that every workload module imports,
 # that vLLM and torchrun are there, and that no orchestrator library slipped in through a dependency.
-ENV PYTHONPATH=/app
+ENV PYTHONPATH=/app HF_HOME=/opt/hf
+RUN python -c "from kernels import get_kernel; get_kernel('kernels-community/flash-attn2')" \
+ && python -c "import liger_kernel.transformers" \
+ && chmod -R a+rX /opt/hf
 COPY workloads ./workloads
 COPY recipes ./recipes
 RUN python -c "import importlib, pkgutil, vllm, workloads; \
