@@ -15,6 +15,10 @@ LABELLED = [
     ("<think>Try 6 * 4 = 24. Alternatively, 8 * 3 = 24. What if we use division? Another approach is 12 + 12."
      "</think>6 * 4", False, (0, 0, 3)),
     ("<think>The answer is 12 since 3 times 4 is 12.</think>12", False, (0, 0, 0)),
+    # The Countdown search solver's own wording: a dead end and an abandoned branch.
+    ("<think>\nTry 6 + 4 = 10, leaving 3, 10.\n  Try 3 * 10 = 30: not 24, dead end.\n"
+     "  That does not work; backtrack.\nTry 6 * 4 = 24: that is the target.\n</think>\n<answer>6 * 4</answer>",
+     False, (2, 0, 0)),
     ("The capital is Paris. I waited a long while; the waiter checked nothing.", False, (0, 0, 0)),
 ]
 

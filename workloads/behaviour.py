@@ -14,7 +14,7 @@ import re
 
 from workloads.text import split_reasoning
 
-LEXICON_VERSION = "behaviour-lexicon-1"
+LEXICON_VERSION = "behaviour-lexicon-2"
 
 # Matched case-insensitively on word boundaries.
 LEXICON: dict[str, tuple[str, ...]] = {
@@ -27,6 +27,9 @@ LEXICON: dict[str, tuple[str, ...]] = {
         r"let(?: me|'s) (?:start over|try again|go back|backtrack)",
         r"scratch that",
         r"on second thought",
+        r"(?:that|this) (?:does not|doesn't) work",
+        r"dead end",
+        r"backtrack(?:ing)?",
     ),
     "verification": (
         r"let(?: me|'s) (?:double[- ]?)?(?:check|verify|confirm)",
