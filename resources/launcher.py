@@ -34,6 +34,7 @@ from dagster import (
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from resources.processes import interrupted, run_process_group, workload_failure
+from workloads.lifecycle import report_in
 
 WORKLOADS_PACKAGE = "workloads"
 # Workloads that run one process per GPU under torchrun when given more than one GPU.
@@ -381,3 +382,9 @@ class KubernetesLauncher(ComputeLauncher):
         except (DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
             # PipesK8sClient has deleted the pod (unless delete_pods is off) on its way out.
             raise interrupted(interrupt) from None
+        except Exception as error:
+            # A failed container's termination message (workloads/lifecycle.py) is in the error.
+            report = report_in(str(error))
+            if report is None:
+                raise
+            raise workload_failure(context, workload, None, [{"failure": report}]) from error

@@ -84,10 +84,10 @@ def retries_left(context) -> bool:
     return policy is not None and context.retry_number < policy.max_retries
 
 
-def workload_failure(context, workload: str, returncode: int, messages) -> Failure:
-    """The step's failure for a workload that exited with ``returncode``, from the failure it
-    reported. On the last attempt retries are refused too, so the run's failure shows this
-    message rather than only "Exceeded max_retries"."""
+def workload_failure(context, workload: str, returncode: int | None, messages) -> Failure:
+    """The step's failure for a workload that exited with ``returncode`` (None: unknown), from the
+    failure it reported. On the last attempt retries are refused too, so the run's failure shows
+    this message rather than only "Exceeded max_retries"."""
     reported = [m["failure"] for m in messages if isinstance(m, dict) and "failure" in m]
     failure = reported[-1] if reported else {"retryable": True, "type": "exit", "message": f"code {returncode}"}
     retry = failure["retryable"] and retries_left(context)

@@ -17,6 +17,8 @@ from dagster import DagsterEventType, DagsterExecutionInterruptedError, Failure,
 
 from resources.launcher import ComputeLauncher, KubernetesLauncher, LocalSubprocessLauncher
 from tests.fake_openai import FakeServer
+from workloads import lifecycle
+from workloads.lifecycle import TERMINATION_LIMIT, report_in, termination_message
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,3 +146,61 @@ def test_an_interrupted_pod_launch_is_not_retried(monkeypatch, interrupt):
     with pytest.raises(Failure) as raised:
         launcher.run(context, "generate", {})
     assert raised.value.allow_retries is False and "interrupted" in raised.value.description
+
+
+# -- the same rule for a pod, through its termination message ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "message",
+    ['HTTP 401: {"error": "bad key"}', "line one\nline two \"quoted\"", "données ✓", "x" * 50_000],
+    ids=["json", "quotes-newlines", "unicode", "too-long"],
+)
+def test_a_pod_termination_message_carries_the_failure_report_through_k8s_error_text(message):
+    report = {"retryable": False, "type": "EndpointError", "message": message}
+    token = termination_message(report)
+    wrapped = (f'Pod study-generate-1 terminated but some containers exited with errors:\nContainer "workload" '
+               f'failed with message: "{token}". Last 100 log lines: "Traceback ... {{"a": 1}}"')
+    carried = report_in(wrapped)
+    assert len(token.encode()) <= TERMINATION_LIMIT
+    assert carried["retryable"] is False and carried["type"] == "EndpointError"
+    assert message.startswith(carried["message"]) and (carried["message"] == message or len(message) > 2000)
+
+
+def test_a_failing_workload_writes_its_termination_message(tmp_path, monkeypatch):
+    log = tmp_path / "termination-log"
+    log.write_text("")
+    monkeypatch.setattr(lifecycle, "TERMINATION_LOG", log)
+    with pytest.warns(Warning), pytest.raises(ValueError):  # dagster-pipes warns: no orchestrator here
+        with lifecycle.workload_pipes():
+            raise ValueError("queries.parquet, row 3: null answer")
+    assert report_in(log.read_text()) == {"retryable": False, "type": "ValueError",
+                                          "message": "queries.parquet, row 3: null answer"}
+
+
+@pytest.mark.parametrize("retryable", [False, True])
+def test_a_failed_pod_fails_the_step_as_its_workload_said(monkeypatch, retryable):
+    token = termination_message({"retryable": retryable, "type": "EndpointError", "message": "HTTP 401: denied"})
+
+    class FailedPodClient:
+        def run(self, **kwargs):
+            raise RuntimeError(f'Container "workload" failed with message: "{token}". Last 100 log lines: ""')
+
+    monkeypatch.setattr(KubernetesLauncher, "client", lambda self: FailedPodClient())
+    context = SimpleNamespace(run_id="run-1", log=SimpleNamespace(info=print), retry_number=0,
+                              op_def=SimpleNamespace(retry_policy=RetryPolicy(max_retries=2)))
+    with pytest.raises(Failure) as raised:
+        KubernetesLauncher(image="registry.example/study-workloads:0.1.0").run(context, "generate", {})
+    assert raised.value.allow_retries is retryable
+    assert "HTTP 401: denied" in raised.value.description
+
+
+def test_a_pod_failure_without_a_report_is_raised_as_it_was(monkeypatch):
+    class LostNodeClient:
+        def run(self, **kwargs):
+            raise RuntimeError("Pod study-generate-1 was unexpectedly killed")
+
+    monkeypatch.setattr(KubernetesLauncher, "client", lambda self: LostNodeClient())
+    context = SimpleNamespace(run_id="run-1", log=SimpleNamespace(info=print))
+    with pytest.raises(RuntimeError, match="unexpectedly killed"):
+        KubernetesLauncher(image="registry.example/study-workloads:0.1.0").run(context, "generate", {})
