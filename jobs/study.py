@@ -191,9 +191,10 @@ def build_checkpoint_sensor(recipe: Recipe):
             found += [k for k in (checkpoint_key(run, s) for s in steps) if k not in seen]
         if not found:
             return SensorResult(skip_reason="no new checkpoints")
-        known = set(context.instance.get_dynamic_partitions(CHECKPOINTS.name))
+        registered = context.instance.get_dynamic_partitions(CHECKPOINTS.name)
+        known = set(registered)
         # The partitions are added when this result is processed, before its run requests are.
-        registered = [*known, *(k for k in found if k not in known)]
+        registered = [*registered, *(k for k in found if k not in known)]
         due = {k: planned_benchmarks(recipe, k) for k in found}
         requests = [
             RunRequest(run_key=k if span == (order[0], order[-1]) else f"{k}:{span[0]}..{span[1]}",

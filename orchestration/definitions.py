@@ -7,6 +7,7 @@ import os
 from dagster import Definitions
 
 from assets import analysis, datasets, evaluation, generation, models, queries, training
+from jobs.refinement import build_refinement_sensor
 from jobs.study import build_checkpoint_sensor, build_eval_refresh_schedule, build_jobs
 from orchestration.environments import resources_for
 from resources.recipe import PROJECT_ROOT, Recipe, load_recipe
@@ -21,7 +22,7 @@ def build_definitions(recipe: Recipe, env: str | None = None) -> Definitions:
     return Definitions(
         assets=[definition for stage in stages for definition in stage.build(recipe)],
         jobs=build_jobs(recipe),
-        sensors=[build_checkpoint_sensor(recipe)],
+        sensors=[build_checkpoint_sensor(recipe), build_refinement_sensor(recipe)],
         schedules=[build_eval_refresh_schedule(recipe)],
         resources=resources_for(env),
     )

@@ -376,6 +376,11 @@ class Evaluation(Section):
         default_factory=CheckpointPlan, description="the evaluation plan's checkpoints for every benchmark"
     )
 
+    refine_max_cells: StrictInt = Field(
+        0, ge=0, description="cells the refinement sensor may add around dips and recoveries, in all (0: none)"
+    )
+    refine_cells_per_tick: Count = Field(64, description="cells the refinement sensor adds per tick at most")
+
     def plan_of(self, benchmark: str) -> CheckpointPlan:
         return self.benchmarks[benchmark].checkpoints or self.checkpoints
 
