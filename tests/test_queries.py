@@ -277,6 +277,7 @@ def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write
     path = tmp_path / "countdown.jsonl"
     path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
     recipe = load_recipe(write_recipe({
+        "allow_absolute_paths": True,
         "queries": {"countdown": {"location": str(path), "size": 1}},
         # Two of the three tasks are evaluated (numbers in another order are the same task).
         "evaluation": {"benchmarks": {"countdown": {"location": str(path), "limit": 2}}},

@@ -29,7 +29,7 @@ def _ifeval_record(key: int) -> str:
 # kind -> (version, [(final, reference, verdict)])
 GOLDEN = {
     "math": (
-        "math-verify@1ee690855817+math-verify==0.9.0",
+        "math-verify@a28ee54a2307+math-verify==0.9.0",
         [
             ("\\boxed{2x}", "2x\n", (True, None)),
             ("\\boxed{2}", "2x\n", (False, None)),
@@ -37,10 +37,11 @@ GOLDEN = {
             ("\\boxed{3}", "4", (False, None)),
             ("", "1", (False, "no final answer")),
             ("\\boxed{1}", "", (None, "gold answer unparsable")),
+            ("\\boxed{" + "\\frac{1}{1+" * 5000 + "1" + "}" * 5001, "1", (False, "no parsable answer")),
         ],
     ),
     "countdown": (
-        "countdown-rule@208ba1d378ca",
+        "countdown-rule@4df75fb9a0a1",
         [
             ("<answer>(1 + 2) * 3</answer>", {"nums": [1, 2, 3], "target": 9}, (True, None)),
             (
@@ -57,7 +58,7 @@ GOLDEN = {
         ],
     ),
     "multiple-choice": (
-        "multiple-choice@d3fb08f36536",
+        "multiple-choice@f5b413bea9e7",
         [
             ("Answer: **B**", "B", (True, None)),
             ("**C**", "C", (True, None)),
@@ -68,7 +69,7 @@ GOLDEN = {
         ],
     ),
     "yes-no": (
-        "yes-no@cb9b60af4882",
+        "yes-no@a759fb63abc7",
         [
             ("Yes.", "Yes", (True, None)),
             ("No, it is fine.", "Yes", (False, None)),

@@ -224,10 +224,20 @@ def test_choice_letter_precedence_with_emphasis(final, letter):
 def test_scorers_read_only_a_bounded_tail_of_a_runaway_final(kind, reference):
     answer = {"math": "\\boxed{42}", "multiple-choice": "\\boxed{B}", "yes-no": "Yes",
               "countdown": "<answer>1 + 2</answer>"}[kind]
-    head = "x " * (3 * MAX_SCORED_CHARS)
+    head = ("x " * 40 + "\n") * (3 * MAX_SCORED_CHARS // 80)
     assert VERDICTS[kind](head + answer, reference)[0] is True
-    # An answer before the bound is not read: what is scored is a fixed-size tail.
-    assert VERDICTS[kind](answer + head, reference)[0] is False
+    if kind != "countdown":  # Countdown's extraction is linear and needs no cut
+        # An answer before the bound is not read: what is scored is a bounded tail.
+        assert VERDICTS[kind](answer + "\n" + head, reference)[0] is False
+
+
+@pytest.mark.parametrize("inner", ["\\frac{1}{1+", "1+", "(", "x \\cdot "])
+@pytest.mark.parametrize("gold", ["1", "2"])
+def test_a_cut_never_leaves_a_fragment_of_a_long_answer_that_reads_as_the_gold(inner, gold):
+    # One line longer than the bound: its tail (closing braces after a gold-looking number) must not count.
+    depth = 2 * MAX_SCORED_CHARS // len(inner)
+    final = "\\boxed{" + inner * depth + gold + "}" * depth + "}"
+    assert math_verdict(final, gold)[0] is not True
 
 
 def test_math_verify_log_messages_are_capped(caplog):

@@ -26,9 +26,11 @@ from workloads.mmlu_pro import mmlu_pro_details, mmlu_pro_verdict
 
 MATH_VERIFIER = "math-verify"
 
-# The length bound of every scorer: the final text is cut to its last MAX_SCORED_CHARS characters
-# (an answer sits at the end) before any parser sees it. A real final answer is far shorter; a
-# runaway generation can be megabytes, and math-verify's parser is superlinear in its input.
+# The length bound of every scorer: a longer final text is cut to its last whole lines within
+# MAX_SCORED_CHARS characters (an answer sits at the end) before any parser sees it. A real final
+# answer is far shorter; a runaway generation can be megabytes, and math-verify's parser is
+# superlinear in its input. Whole lines, so a cut never lands inside an expression and leaves a
+# fragment of it that reads as an answer.
 MAX_SCORED_CHARS = 20_000
 # How much of one math-verify log message reaches the logs: on a parsing timeout it logs its whole
 # input, one line of up to MAX_SCORED_CHARS per item.
@@ -36,7 +38,11 @@ MAX_LOGGED_CHARS = 300
 
 
 def _tail(text: str) -> str:
-    return text[-MAX_SCORED_CHARS:]
+    if len(text) <= MAX_SCORED_CHARS:
+        return text
+    tail = text[-MAX_SCORED_CHARS:]
+    line = tail.find("\n")
+    return tail[line + 1 :] if line >= 0 else ""
 
 
 class _CappedMessages(logging.Filter):
@@ -103,7 +109,7 @@ def countdown_verdict(final: str, reference: dict | str) -> tuple[bool | None, s
         nums, target = [int(n) for n in nums], int(target)
     except (TypeError, ValueError):
         return None, "task numbers or target not integers"
-    return score_countdown(_tail(final), nums, target)
+    return score_countdown(final, nums, target)  # linear extraction, equation capped: no cut needed
 
 
 _BOXED_LETTER = re.compile(r"\\boxed\{\s*\(?([A-Z])\)?\s*\}")
