@@ -95,3 +95,33 @@ def test_settings_that_cannot_be_built_are_refused(gpu_packages, parallelism, cl
     with pytest.raises(ValueError, match=message):
         training_arguments(parallelism, on_gpu=True, layer_classes=classes, gradient_checkpointing=True,
                            fused_loss=True)
+
+
+def _sharded_checkpoint(root, step: int, complete: bool = True):
+    folder = root / f"checkpoint-{step}"
+    for name in ("pytorch_model_fsdp_0", "optimizer_0"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__0_0.distcp").write_bytes(b"shard")
+    for name in ("scheduler.pt", "rng_state_0.pth", "rng_state_1.pth", "model.safetensors") + (
+            ("trainer_state.json",) if complete else ()):
+        (folder / name).write_bytes(b"x")
+    return folder
+
+
+def test_sharded_resume_state_is_kept_on_the_newest_checkpoint_only(tmp_path):
+    from workloads.train import drop_resume_state, latest_resumable
+
+    old, new = _sharded_checkpoint(tmp_path, 10), _sharded_checkpoint(tmp_path, 20)
+    assert latest_resumable(tmp_path) == new
+    drop_resume_state(tmp_path, keep=20)
+    assert sorted(p.name for p in old.iterdir()) == ["model.safetensors", "trainer_state.json"]
+    assert (new / "optimizer_0").is_dir() and (new / "rng_state_1.pth").exists()
+    assert latest_resumable(tmp_path) == new
+
+
+def test_a_sharded_checkpoint_killed_while_saving_is_not_resumed_from(tmp_path):
+    from workloads.train import latest_resumable
+
+    complete = _sharded_checkpoint(tmp_path, 10)
+    _sharded_checkpoint(tmp_path, 20, complete=False)  # no trainer_state.json: the save did not finish
+    assert latest_resumable(tmp_path) == complete
