@@ -279,3 +279,12 @@ def test_hex_phi_folder_without_csv_files_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BenchmarkDataError, match="no .csv files"):
         load_benchmark(str(tmp_path / "empty"), "safety-judge", limit=None, seed=0, layout=Layout(csv_header=False))
+
+
+def test_query_file_json_error_names_file_and_line(tmp_path):
+    from workloads.queries import read_records
+
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"problem": "p", "answer": "1"}\n{"problem": "q", "answer": }\n')
+    with pytest.raises(ValueError, match=r"q.jsonl as .jsonl records, line 2 \(Expecting value\)"):
+        read_records(str(path))

@@ -12,6 +12,7 @@ repositories as ``<owner>/<name>/`` (for example from ``hf download --repo-type 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -93,7 +94,21 @@ def read_records(location: str, *, hub_split: str = "train", hub_config: str | N
             return pl.read_ndjson(path)
         return pl.read_json(path)  # a JSON array of records
     except pl.exceptions.PolarsError as err:
-        raise ValueError(f"cannot read {path} as {path.suffix} records: {err}") from err
+        raise ValueError(f"cannot read {path} as {path.suffix} records{_bad_json_line(path)}: {err}") from err
+
+
+def _bad_json_line(path: Path) -> str:
+    """", line N" for the first line of a JSON-lines file that is not JSON (polars does not say)."""
+    if path.suffix != ".jsonl":
+        return ""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, 1):
+            try:
+                if line.strip():
+                    json.loads(line)
+            except json.JSONDecodeError as err:
+                return f", line {number} ({err.msg})"
+    return ""
 
 
 def math_queries(
