@@ -32,7 +32,7 @@ from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
 from resources.judge import JudgeEndpoint
 from resources.launcher import ComputeLauncher
-from resources.llm import LLMEndpoint
+from resources.llm import LLMEndpoint, pace_summary, with_dtype
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_version
@@ -152,13 +152,14 @@ def build(recipe: Recipe) -> list:
         context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
-        reported = {}
+        reported, workloads = {}, {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, benchmarks in due.items():
                 extras = {
                     "checkpoint": checkpoint,
-                    "endpoint": eval_endpoint.settings(model=checkpoint_uri(recipe, storage, keys, checkpoint),
-                                                       max_model_len=ev.max_model_len),
+                    "endpoint": with_dtype(eval_endpoint.settings(
+                        model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
+                    ), ev.dtype),
                     "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
                     "kinds": kinds,
                     "sampling": ev.sampling.model_dump(),
@@ -169,6 +170,8 @@ def build(recipe: Recipe) -> list:
                 gpus = extras["endpoint"].get("tensor_parallel_size", 0)
                 result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
                 reported[checkpoint] = json.loads(result.metadata["cells"].value)
+                # The engine, compute dtype and pace of each checkpoint's workload.
+                workloads[checkpoint] = {k: m.value for k, m in result.metadata.items() if k != "cells"}
         table = pl.concat(
             [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
         )
@@ -179,6 +182,8 @@ def build(recipe: Recipe) -> list:
                 "cells_computed": len(tables) - reused,
                 "cells_reused": reused,
                 "computed": MetadataValue.json(reported),
+                "workloads": MetadataValue.json(workloads),
+                **pace_summary(workloads.values()),
                 "headline_metrics": preview(headline, rows=50),
                 "eval_table": preview(table.drop("definition"), rows=100),
             }

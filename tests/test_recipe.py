@@ -333,6 +333,9 @@ def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path
             "training: trl.SFTConfig rejects these settings: --load_best_model_at_end requires the save and eval "
             "strategy to match",
         ),
+        ({"fp16": True}, "training.fp16: set the compute dtype as training.dtype"),
+        ({"bf16": True, "dtype": "float32"}, "training.bf16: says bfloat16 but dtype says float32"),
+        ({"dtype": "bf16"}, "training.dtype"),
     ],
 )
 def test_training_keys_are_checked_by_trl_at_load(write_recipe, training, message):
@@ -349,3 +352,13 @@ def test_lr_scheduler_choices_are_transformers_scheduler_types():
     from resources.recipe import SchedulerType as RecipeSchedulers
 
     assert set(get_args(RecipeSchedulers)) == {s.value for s in SchedulerType}
+
+
+@pytest.mark.parametrize(
+    ("training", "dtype"),
+    [({}, "auto"), ({"bf16": True}, "bfloat16"), ({"bf16": False}, "float32"), ({"dtype": "float16"}, "float16")],
+)
+def test_training_dtype_defaults_to_auto_and_reads_the_older_bf16_flag(write_recipe, training, dtype):
+    recipe = load_recipe(write_recipe({"training": training}))
+    assert recipe.training.dtype == dtype
+    assert recipe.training.bf16 is None

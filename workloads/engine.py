@@ -1,25 +1,49 @@
-"""The vLLM offline engine, shared by generation and evaluation."""
+"""The generation engine shared by generation and evaluation: vLLM's offline engine, or on a CPU where
+it is faster, transformers' batched generate (``workloads/transformers_engine.py``); both in the
+dtype the hardware computes natively (``workloads/hardware.py``)."""
 
 from __future__ import annotations
 
-from workloads.naming import content_hash
+import hashlib
+import json
+import os
+
+from workloads.hardware import choose_engine, compute_dtype, probe, vllm_cpu_thread_env
 
 
-def make_llm(settings: dict):
-    """Start vLLM from an endpoint's settings (see ``resources/llm.py``)."""
-    from vllm import LLM  # imported late: the engine is heavy and only this path needs it
-
+def make_llm(settings: dict) -> tuple[object, dict]:
+    """Start the engine an endpoint's settings ask for (see ``resources/llm.py``). Returns the engine
+    and what to record with its results: the engine, the compute dtype and why, the threads."""
     if settings.get("backend") != "vllm-offline":
         raise ValueError(f"unsupported generation backend {settings.get('backend')!r}")
-    return LLM(
+    capability = probe()
+    decision = compute_dtype(settings.get("dtype", "auto"), capability)
+    engine, engine_reason = choose_engine(settings.get("engine", "auto"), capability)
+    info = {"engine": engine, "engine_reason": engine_reason, **decision.metadata()}
+    if engine == "transformers":
+        from workloads.transformers_engine import TransformersLLM
+
+        llm = TransformersLLM(settings["model"], dtype=decision.dtype, seed=settings["seed"],
+                              max_model_len=settings["max_model_len"])
+        import torch
+
+        return llm, {**info, "torch_threads": torch.get_num_threads()}
+    from vllm import LLM  # imported late: the engine is heavy and only this path needs it
+
+    if capability.device == "cpu":
+        # Read by vLLM when its engine process starts; a value set by the user wins.
+        threads = {k: os.environ.setdefault(k, v) for k, v in vllm_cpu_thread_env(os.cpu_count() or 1).items()}
+        info.update({k.lower(): v for k, v in threads.items()})
+    llm = LLM(
         model=settings["model"],
-        dtype=settings["dtype"],
+        dtype=decision.dtype,
         enforce_eager=settings["enforce_eager"],
         gpu_memory_utilization=settings["gpu_memory_utilization"],
         tensor_parallel_size=settings["tensor_parallel_size"],
         max_model_len=settings["max_model_len"],
         seed=settings["seed"],
     )
+    return llm, info
 
 
 def sampling_params(sampling: dict, *, n: int | None = None):
@@ -50,4 +74,4 @@ def render_prompt(tokenizer, messages: list[dict], *, thinking_prompt: str) -> s
 
 def config_hash(config: dict) -> str:
     """Stable hash of a sampling/teacher configuration, stored with every generated row."""
-    return content_hash(config)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]

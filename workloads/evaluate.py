@@ -21,6 +21,7 @@ from workloads.benchmarks import Item, Layout, load_benchmark
 from workloads.engine import make_llm, render_prompt, sampling_params
 from workloads.lifecycle import workload_pipes
 from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.progress import Progress
 from workloads.scoring import DETAILS, SCORERS, SCORING_LIMIT_S, SELF_BOUNDED_KINDS, bounded_scores
 from workloads.text import split_reasoning
 from workloads.verify_pool import VerifierPool, usable_cores
@@ -123,7 +124,9 @@ def main() -> None:
         pool = VerifierPool(workers=min(4, usable_cores()), timeout_s=SCORING_LIMIT_S)
         try:
             endpoint = {**extras["endpoint"], "model": str(local_folder(extras["endpoint"]["model"], Path(scratch)))}
-            llm = make_llm(endpoint)
+            llm, engine = make_llm(endpoint)
+            pipes.log.info("engine: " + ", ".join(f"{k} {v}" for k, v in engine.items()))
+            progress = Progress(f"evaluation of {extras['checkpoint']}", len(extras["cells"]), "cells", pipes.log.info)
             reported = {}
             for name, bench in extras["cells"].items():
                 samples, counts = evaluate_cell(
@@ -135,13 +138,15 @@ def main() -> None:
                 write_parquet(table.with_columns(definition=pl.lit(bench["definition"])), bench["table_path"])
                 reported[name] = counts
                 pipes.log.info(f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}")
+                progress.update(tokens=int(samples["tokens"].sum()))
         finally:
             pool.close()
             shutil.rmtree(scratch, ignore_errors=True)
             if client is not None:
                 client.close()
         pipes.report_asset_materialization(
-            metadata={"cells": json.dumps(reported, sort_keys=True), "eval_seconds": round(time.time() - started, 1)}
+            metadata={"cells": json.dumps(reported, sort_keys=True), "eval_seconds": round(time.time() - started, 1),
+                      "tokens_per_second": progress.tokens_per_second(), **engine}
         )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -28,6 +27,7 @@ from workloads.artifacts import (
 from workloads.countdown import SOLVER_NAME, SOLVER_VERSION, solver_response
 from workloads.engine import config_hash, make_llm, render_prompt, sampling_params
 from workloads.lifecycle import workload_pipes
+from workloads.progress import Progress
 from workloads.prompts import teacher_messages
 from workloads.text import split_reasoning
 
@@ -107,11 +107,14 @@ class VllmTeacher:
     def __init__(self, teacher: dict, endpoint: dict, sampling: dict, loader: str, chash: str):
         # vLLM reads a local folder: a model in object storage is copied to scratch space first.
         self.scratch = tempfile.mkdtemp(prefix="teacher-")
-        self.llm = make_llm({**endpoint, "model": str(local_folder(endpoint["model"], Path(self.scratch)))})
+        model = str(local_folder(endpoint["model"], Path(self.scratch)))
+        self.llm, self.engine = make_llm({**endpoint, "model": model})
         self.tokenizer = self.llm.get_tokenizer()
         self.teacher, self.loader, self.chash = teacher, loader, chash
         self.params = sampling_params(sampling)
-        self.name = teacher["name"]
+        # Rows name the engine when it is not vLLM, so traces stay traceable to what wrote them.
+        engine = self.engine["engine"]
+        self.name = teacher["name"] if engine == "vllm" else f"{teacher['name']} ({engine})"
 
     def generate(self, chunk: pl.DataFrame) -> list[dict]:
         prefilled = self.teacher["thinking_prompt"] == "prefill"
@@ -231,13 +234,16 @@ def generate_shard(
     if resumed:
         log(f"resuming: {resumed} queries already generated in {len(existing)} part files")
     teacher = make_teacher() if todo.height else None
+    if getattr(teacher, "engine", None):
+        log("engine: " + ", ".join(f"{k} {v}" for k, v in teacher.engine.items()))
+    progress = Progress("generation", todo.height, "queries", log)
     # Numbered after every part name ever used here, so a new part never replaces a kept one.
     first = 1 + max((int(n.split("-")[1].split(".")[0]) for n in existing), default=-1)
     for start in range(0, todo.height, chunk_size):
         chunk = todo.slice(start, chunk_size)
         part = pl.DataFrame(teacher.generate(chunk), schema=TRACE_SCHEMA)
         write_parquet(part, f"{parts}/part-{first + start // chunk_size:05d}.parquet")
-        log(f"generated {min(start + chunk_size, todo.height)}/{todo.height} queries")
+        progress.update(chunk.height, tokens=int(part["completion_tokens"].sum()))
     _, traces = reusable_parts(parts, queries, chash, log)
     return traces.sort("query_id", "sample_idx"), resumed
 
@@ -249,13 +255,20 @@ def main() -> None:
         queries = read_parquet(extras["queries_path"])
         all_traces = []
         resumed_total = 0
+        engines = {}  # what each model teacher ran on, for the asset's metadata
         for source, group in queries.group_by("source", maintain_order=True):
             source = source[0]
             job = extras["sources"][source]
+
+            def start_teacher(job=job):
+                teacher = make_teacher(job, extras["sampling"])
+                engines.update(getattr(teacher, "engine", {}))
+                return teacher
+
             traces, resumed = generate_shard(
                 group,
                 f"{extras['parts_dir'].rstrip('/')}/{source}",
-                partial(make_teacher, job, extras["sampling"]),
+                start_teacher,
                 extras["chunk_size"],
                 pipes.log.info,
                 chash=teacher_hash(job, extras["sampling"]),
@@ -272,6 +285,8 @@ def main() -> None:
                 "queries_resumed": resumed_total,
                 "completion_tokens": int(table["completion_tokens"].sum()),
                 "generation_seconds": round(seconds, 1),
+                "tokens_per_second": round(int(table["completion_tokens"].sum()) / seconds, 1) if seconds else None,
+                **engines,
             }
         )
 

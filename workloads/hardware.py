@@ -114,3 +114,23 @@ def compute_dtype(requested: str = "auto", capability: Capability | None = None)
             stacklevel=2,
         )
     return decision
+
+
+ENGINES = ("auto", "vllm", "transformers")
+
+
+def choose_engine(requested: str, capability: Capability) -> tuple[str, str]:
+    """The generation engine and why: vLLM on GPUs and, as measured by ``benchmarks/cpu_default.py``,
+    on CPUs too; transformers' batched generate when asked for."""
+    if requested not in ENGINES:
+        raise ValueError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}")
+    if requested != "auto":
+        return requested, "forced by the endpoint"
+    return "vllm", "vLLM on every device"
+
+
+def vllm_cpu_thread_env(cpus: int) -> dict[str, str]:
+    """vLLM-CPU's thread settings for a machine with ``cpus`` CPUs. As shipped, vLLM reserves a CPU
+    for its scheduler process and binds the model's OpenMP threads to the others: on a small
+    machine that leaves half of it, or more, idle while the scheduler waits on the model."""
+    return {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"} if cpus <= 4 else {}

@@ -80,6 +80,8 @@ def prepare(spec: dict, output_dir: str, seed: int) -> dict:
 
 
 def _prepare(spec: dict, out: Path, seed: int) -> dict:
+    # The dtype the folder stores (half the size of fp32); engines and training load it in the
+    # compute dtype of the device they run on (workloads/hardware.py), which may differ.
     dtype = _DTYPES[spec.get("dtype", "bfloat16")]
     source = spec["source"]
     if source == "gguf-package":
@@ -101,6 +103,7 @@ def _prepare(spec: dict, out: Path, seed: int) -> dict:
         "hidden_size": model.config.hidden_size,
         "vocab_size": model.config.vocab_size,
         "study_chat_template_installed": template_installed,
+        "weights_dtype": str(dtype).removeprefix("torch."),
         "size_mb": round(sum(f.stat().st_size for f in out.iterdir()) / 2**20, 1),
     }
 

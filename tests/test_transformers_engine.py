@@ -1,0 +1,61 @@
+"""The transformers engine answers like vLLM's offline engine: n samples per prompt, token counts,
+finish reasons, the length budget; make_llm names the engine and the compute dtype it picked."""
+
+from types import SimpleNamespace
+
+import pytest
+
+from workloads.engine import make_llm
+from workloads.tiny_model import build_tiny_model
+
+CORPUS = ["Ana has three apples and gets five more.", "How many pencils does Ben have now?"] * 20
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    folder = build_tiny_model(tmp_path_factory.mktemp("tiny"), CORPUS)
+    settings = {"backend": "vllm-offline", "engine": "transformers", "model": str(folder), "dtype": "float32",
+                "enforce_eager": True, "gpu_memory_utilization": 0.3, "tensor_parallel_size": 1,
+                "max_model_len": 64, "seed": 0}
+    return make_llm(settings)
+
+
+def params(**overrides):
+    base = dict(n=1, temperature=0.6, top_p=0.95, top_k=20, min_p=0.0, max_tokens=8)
+    return SimpleNamespace(**{**base, **overrides})
+
+
+def test_make_llm_names_the_engine_and_the_compute_dtype(engine):
+    _, info = engine
+    assert info["engine"] == "transformers"
+    assert info["compute_dtype"] == "float32"
+    assert "forced" in info["compute_dtype_reason"] and info["device"]
+
+
+def test_each_prompt_gets_n_samples_within_the_token_budget(engine):
+    llm, _ = engine
+    tokenizer = llm.get_tokenizer()
+    prompts = ["Ana has three apples", "How many pencils does Ben have now and later?"]
+    outputs = llm.generate(prompts, params(n=3, max_tokens=6))
+    assert [o.prompt for o in outputs] == prompts  # answers come back in prompt order
+    for prompt, out in zip(prompts, outputs, strict=True):
+        assert out.prompt_token_ids == tokenizer(prompt)["input_ids"]
+        assert len(out.outputs) == 3
+        for completion in out.outputs:
+            assert 1 <= len(completion.token_ids) <= 6
+            assert completion.finish_reason == ("length" if len(completion.token_ids) == 6 else "stop")
+            assert completion.text == tokenizer.decode(completion.token_ids, skip_special_tokens=True)
+
+
+def test_greedy_decoding_is_repeatable_and_independent_of_the_batch(engine):
+    llm, _ = engine
+    alone = llm.generate(["Ana has three apples"], params(temperature=0.0))
+    batched = llm.generate(["How many pencils does Ben have now and later?", "Ana has three apples"],
+                           params(temperature=0.0))
+    assert alone[0].outputs[0].token_ids == batched[1].outputs[0].token_ids
+
+
+def test_a_prompt_longer_than_the_context_is_refused(engine):
+    llm, _ = engine
+    with pytest.raises(ValueError, match="max_model_len is 64"):
+        llm.generate([" ".join(CORPUS)], params())
