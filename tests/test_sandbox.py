@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from resources.recipe import PROJECT_ROOT
-from workloads.sandbox import UID_BASE, Limits, isolation, run_program
+from workloads.sandbox import Limits, RunResult, isolation, live_processes, run_program
 
 TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8,
                output_chars=10_000)
@@ -21,26 +21,13 @@ needs_namespaces = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid()
                                       reason="namespaces and per-run user ids need root on Linux")
 
 
-def sandbox_processes() -> list[int]:
-    """Live processes of any run's user id (zombies are dead already)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid < UID_BASE:
-                    continue
-                with open(f"/proc/{entry}/stat") as f:
-                    if f.read().rpartition(")")[2].split()[0] not in ("Z", "X"):
-                        found.append(int(entry))
-            except (FileNotFoundError, ProcessLookupError):
-                pass
-    return found
-
-
-@pytest.fixture(autouse=True)
-def nothing_left_running():
-    yield
-    assert sandbox_processes() == [], "a sandboxed program left processes behind"
+def run(program: str, stdin: str = "") -> RunResult:
+    """Run under the tight limits and check that nothing of the run is left alive afterwards (only
+    this run's uid is looked at: other tests on the machine may be running programs of their own)."""
+    result = run_program(program, stdin, TIGHT)
+    if result.uid is not None:
+        assert live_processes(result.uid) == [], "a sandboxed program left processes behind"
+    return result
 
 
 @needs_namespaces
@@ -49,12 +36,12 @@ def test_root_on_linux_gets_namespaces():
 
 
 def test_a_well_behaved_program_reads_stdin_and_writes_stdout():
-    result = run_program("import sys\nprint(sum(map(int, sys.stdin.read().split())))", "2 3 4", TIGHT)
+    result = run("import sys\nprint(sum(map(int, sys.stdin.read().split())))", "2 3 4")
     assert (result.status, result.stdout) == ("ok", "9\n")
 
 
 def test_an_exception_is_an_error_with_its_traceback():
-    result = run_program("raise ValueError('boom')", "", TIGHT)
+    result = run("raise ValueError('boom')")
     assert result.status == "error" and "ValueError: boom" in result.stderr
 
 
@@ -69,7 +56,7 @@ def test_an_exception_is_an_error_with_its_traceback():
     ids=["infinite-loop", "sleeps-forever", "unbounded-allocation", "prints-gigabytes"],
 )
 def test_runaway_programs_stop_at_their_limit(program, statuses):
-    result = run_program(program, "", TIGHT)
+    result = run(program)
     assert result.status in statuses
     assert result.wall_seconds < TIGHT.wall_seconds + 2
     assert len(result.stdout) <= TIGHT.output_chars
@@ -87,9 +74,9 @@ def test_a_fork_bomb_is_capped_and_fully_reaped():
         "    except OSError:\n"
         "        time.sleep(0.01)\n"
     )
-    result = run_program(program, "", TIGHT)
+    result = run(program)
     assert result.status != "ok"
-    # The autouse fixture checks that no process of any run's user id is left.
+    assert result.uid is not None  # and run() found none of its processes alive
 
 
 @needs_namespaces
@@ -100,14 +87,14 @@ def test_writes_outside_the_private_folder_do_not_land(tmp_path):
         f"try:\n    open({str(t)!r}, 'w').write('x')\n    written.append({str(t)!r})\nexcept OSError:\n    pass\n"
         for t in targets
     ) + "open('inside.txt', 'w').write('fine')\nprint(written)"
-    result = run_program(program, "", TIGHT)
+    result = run(program)
     assert result.stdout.strip() == "[]"
     assert not any(os.path.exists(t) for t in targets)
 
 
 @needs_namespaces
 def test_the_project_folder_is_hidden():
-    result = run_program(f"import os\nprint(os.listdir({str(PROJECT_ROOT)!r}))", "", TIGHT)
+    result = run(f"import os\nprint(os.listdir({str(PROJECT_ROOT)!r}))")
     assert result.stdout.strip() == "[]"
 
 
@@ -136,7 +123,7 @@ def test_no_network_even_to_a_server_on_this_machine():
         "except OSError as e:\n"
         "    print('blocked', type(e).__name__)\n"
     )
-    result = run_program(program, "", TIGHT)
+    result = run(program)
     waiter.join()
     server.close()
     assert result.stdout.startswith("blocked") and accepted == []
@@ -144,7 +131,7 @@ def test_no_network_even_to_a_server_on_this_machine():
 
 def test_the_environment_is_scrubbed(monkeypatch):
     monkeypatch.setenv("STUDY_TEST_SECRET", "hunter2")
-    result = run_program("import os\nprint(sorted(os.environ))", "", TIGHT)
+    result = run("import os\nprint(sorted(os.environ))")
     assert "STUDY_TEST_SECRET" not in result.stdout and "hunter2" not in result.stdout
     assert eval(result.stdout) == ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]
 
@@ -160,7 +147,22 @@ def test_killing_the_parent_or_everyone_fails():
         "        pass\n"
         "print('still here')\n"
     )
-    result = run_program(program, "", TIGHT)
+    result = run(program)
     # kill(-1) reaches only the run's own processes, itself included.
     assert result.status in {"ok", "killed"}
     assert os.getppid() > 1  # this process and its parent are alive
+
+
+@needs_namespaces
+def test_a_daemon_left_behind_by_a_finished_program_is_reaped():
+    program = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "print('done')\n"
+    )
+    result = run(program)
+    assert (result.status, result.stdout) == ("ok", "done\n")

@@ -63,6 +63,7 @@ class RunResult:
     stdout: str
     stderr: str
     wall_seconds: float
+    uid: int | None = None  # the run's own user id (namespaces isolation only)
 
 
 def _libc():
@@ -132,7 +133,7 @@ def _launch(config_path: str) -> None:
     os.execve(interpreter, [interpreter, "-I", "-S", script], dict(os.environ))
 
 
-def _uid_processes(uid: int) -> list[int]:
+def live_processes(uid: int) -> list[int]:
     """Live processes of a user id (zombies are already dead, only waiting for init to reap them)."""
     pids = []
     for entry in os.listdir("/proc"):
@@ -155,7 +156,7 @@ def _reap_uid(uid: int) -> None:
     os.setgid(uid)
     os.setuid(uid)
     for _ in range(200):
-        if not [pid for pid in _uid_processes(uid) if pid != os.getpid()]:
+        if not [pid for pid in live_processes(uid) if pid != os.getpid()]:
             return
         os.kill(-1, signal.SIGKILL)  # on Linux, every process of this uid except the caller
         time.sleep(0.02)
@@ -164,9 +165,9 @@ def _reap_uid(uid: int) -> None:
 
 def _reap(interpreter: str, uid: int) -> None:
     """The reaper runs as its own process: it gives up root for the run's uid."""
-    if _uid_processes(uid):
+    if live_processes(uid):
         subprocess.run([interpreter, "-I", "-S", __file__, "reap", str(uid)], check=False, timeout=60)
-    if _uid_processes(uid):
+    if live_processes(uid):
         raise RuntimeError(f"sandbox: processes of uid {uid} still running after the reaper")
 
 
@@ -263,7 +264,7 @@ def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpre
         stderr = _read_capped(io_dir / "stderr", limits.output_chars)
         status = _status(returncode, timed_out, (io_dir / "stdout").stat().st_size, stderr, limits)
         return RunResult(status=status, returncode=None if timed_out else returncode, stdout=stdout, stderr=stderr,
-                         wall_seconds=round(wall, 3))
+                         wall_seconds=round(wall, 3), uid=UID_BASE + proc.pid if isolated else None)
     finally:
         shutil.rmtree(io_dir, ignore_errors=True)
         if work is not None:
