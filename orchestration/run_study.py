@@ -49,9 +49,29 @@ def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
     return [(f"{job}[{key}]", key, {}) for key in keys]
 
 
-def run_study(recipe_path: str, env: str | None = None, instance: DagsterInstance | None = None) -> str:
+PACE_KEYS = ("compute_dtype", "engine", "tokens_per_second", "seconds_per_step")
+
+
+def pace(metadata: list[dict]) -> str:
+    """The pace a run's materializations reported (compute dtype, engine, tokens/s, seconds per
+    training step), so a slow machine shows in the summary: ``bfloat16, vllm, 77.2 tokens/s``."""
+    found: dict[str, list] = {}
+    for entry in metadata:
+        for key in PACE_KEYS:
+            if entry.get(key) is not None:
+                found.setdefault(key, []).append(entry[key])
+    parts = [found[k][0] for k in ("compute_dtype", "engine") if k in found]
+    for key, unit in (("tokens_per_second", "tokens/s"), ("seconds_per_step", "s/step")):
+        if key in found:
+            parts.append(f"{sum(found[key]) / len(found[key]):.1f} {unit}")
+    return ", ".join(str(p) for p in parts)
+
+
+def run_study(
+    recipe_path: str, env: str | None = None, instance: DagsterInstance | None = None, timings: list | None = None
+) -> str:
     """Runs every job over its partitions; stops at the first failure. Returns where the
-    results are."""
+    results are; ``timings`` collects (run, seconds, pace) of each run."""
     recipe = load_recipe(recipe_path)
     defs = build_definitions(recipe, env)
     instance = instance or DagsterInstance.get()
@@ -64,7 +84,13 @@ def run_study(recipe_path: str, env: str | None = None, instance: DagsterInstanc
             if not result.success:
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
                 raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")
-            print(f"<-- {label} done in {time.time() - started:.0f}s", flush=True)
+            seconds = time.time() - started
+            reported = [{k: v.value for k, v in e.materialization.metadata.items()}
+                        for e in result.get_asset_materialization_events()]
+            run_pace = pace(reported)
+            print(f"<-- {label} done in {seconds:.0f}s{f' ({run_pace})' if run_pace else ''}", flush=True)
+            if timings is not None:
+                timings.append((label, seconds, run_pace))
     return defs.resources["storage"].uri(recipe.name)
 
 
@@ -76,11 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     if not os.environ.get("DAGSTER_HOME"):
         sys.exit("DAGSTER_HOME is not set: point it at the folder that holds the Dagster instance")
     started = time.time()
+    timings: list = []
     try:
-        root = run_study(args.recipe, args.env)
+        root = run_study(args.recipe, args.env, timings=timings)
     except RecipeError as err:  # the message names the file and the field; a traceback adds nothing
         sys.exit(f"invalid recipe: {err}")
     print(f"\nThe study at {root} is materialized ({(time.time() - started) / 60:.1f} min).")
+    width = max(len(label) for label, _, _ in timings)
+    for label, seconds, run_pace in timings:
+        print(f"  {label:<{width}} {seconds:>6.0f} s  {run_pace}")
     print(f"  results:  {root}")
     print(f"  report:   {root}/analysis/report.md")
     print(f"  instance: {os.environ['DAGSTER_HOME']}")

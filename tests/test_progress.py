@@ -43,3 +43,13 @@ def test_training_steps_report_seconds_per_step():
     clock.now += 30
     progress.update(tokens=0)
     assert lines[-1] == "training: 1/5 steps, 30 s so far, about 2 min left, 30.0 s/step"
+
+
+def test_the_run_summary_shows_dtype_engine_and_pace():
+    from orchestration.run_study import pace
+
+    generation = [{"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 30.0, "samples": 64},
+                  {"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 40.0}]
+    assert pace(generation) == "float32, vllm, 35.0 tokens/s"
+    assert pace([{"compute_dtype": "bfloat16", "seconds_per_step": 12.34}]) == "bfloat16, 12.3 s/step"
+    assert pace([{"rows": 3}]) == ""
