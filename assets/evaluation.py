@@ -19,6 +19,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
+    DataVersion,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -32,7 +33,7 @@ from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
 from resources.judge import JudgeEndpoint
 from resources.launcher import ComputeLauncher
-from resources.llm import LLMEndpoint, pace_summary, with_dtype
+from resources.llm import LLMEndpoint
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_version
@@ -103,6 +104,7 @@ def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     ev = recipe.evaluation
     definitions = {b: cell_definition(recipe, b) for b in ev.benchmarks}
+    version = eval_code_version(recipe)
     kinds = {name: b.kind for name, b in ev.benchmarks.items()}
 
     def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
@@ -123,7 +125,7 @@ def build(recipe: Recipe) -> list:
         # A backfill range that Dagster cuts along one benchmark (it cuts a rectangle along its
         # shorter side) still becomes runs of at most this many checkpoints, which run in parallel.
         backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=len(ev.benchmarks)),
-        code_version=eval_code_version(recipe),
+        code_version=version,
         metadata=plan_metadata(recipe, Throughput.load(DEFAULT_THROUGHPUT)),
         deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
         pool="inference",
@@ -152,14 +154,13 @@ def build(recipe: Recipe) -> list:
         context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
-        reported, workloads = {}, {}
+        reported = {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, benchmarks in due.items():
                 extras = {
                     "checkpoint": checkpoint,
-                    "endpoint": with_dtype(eval_endpoint.settings(
-                        model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
-                    ), ev.dtype),
+                    "endpoint": eval_endpoint.settings(model=checkpoint_uri(recipe, storage, keys, checkpoint),
+                                                       max_model_len=ev.max_model_len),
                     "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
                     "kinds": kinds,
                     "sampling": ev.sampling.model_dump(),
@@ -170,20 +171,20 @@ def build(recipe: Recipe) -> list:
                 gpus = extras["endpoint"].get("tensor_parallel_size", 0)
                 result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
                 reported[checkpoint] = json.loads(result.metadata["cells"].value)
-                # The engine, compute dtype and pace of each checkpoint's workload.
-                workloads[checkpoint] = {k: m.value for k, m in result.metadata.items() if k != "cells"}
         table = pl.concat(
             [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
         )
         headline = table.filter(pl.col("headline")).drop("headline", "definition")
+        # The data version of a cell is the definition it is current under (the same for a cell
+        # reused as for one computed now): downstream sees a change only when a definition changes,
+        # and the refresh schedule reads every cell's in one query (an indexed tag).
         return MaterializeResult(
+            data_version=DataVersion(version),
             metadata={
                 "cells": len(tables),
                 "cells_computed": len(tables) - reused,
                 "cells_reused": reused,
                 "computed": MetadataValue.json(reported),
-                "workloads": MetadataValue.json(workloads),
-                **pace_summary(workloads.values()),
                 "headline_metrics": preview(headline, rows=50),
                 "eval_table": preview(table.drop("definition"), rows=100),
             }

@@ -7,7 +7,6 @@ import json
 
 from dagster import (
     AssetKey,
-    AssetRecordsFilter,
     AssetSelection,
     DagsterEventType,
     DefaultScheduleStatus,
@@ -41,13 +40,10 @@ from resources.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
 from workloads.naming import checkpoint_key
 
-# The tag under which Dagster records the code version an asset was materialized with.
-CODE_VERSION_TAG = "dagster/code_version"
+# The tag under which Dagster records a materialization's data version (indexed per partition).
+DATA_VERSION_TAG = "dagster/data_version"
 
 EVAL_CELLS = AssetKey("eval_cells")
-# Event records fetched per query when reading the cells' status (well under SQLite's bound on
-# the parameters of one statement).
-STATUS_BATCH = 2000
 
 # The order a full materialization follows; each job covers one partitioning of the graph.
 JOB_ORDER = ("models_job", "queries_job", "generation_job", "datasets_job", "training_job", "evaluation_job", "report_job")
@@ -123,18 +119,14 @@ def cell_requests(recipe: Recipe, registered: list[str], due: dict[str, list[str
 
 
 def latest_cell_versions(instance, partitions: set[str]) -> dict[str, str | None]:
-    """The code version of each materialized cell in ``partitions``, read in batches: one query for
-    the latest event id of every partition, then the events themselves, a chunk at a time."""
+    """The eval definition (``eval_code_version``) each materialized cell in ``partitions`` is
+    current under, for all cells in one query: the eval asset records it as the cells' data
+    version, a tag the event log indexes per partition. Cells materialized otherwise map to None."""
+    tags = instance.event_log_storage.get_latest_tags_by_partition(
+        EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG]
+    )
     latest = instance.get_latest_storage_id_by_partition(EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION)
-    ids = [storage_id for partition, storage_id in latest.items() if partition in partitions]
-    versions = {}
-    for start in range(0, len(ids), STATUS_BATCH):
-        chunk = ids[start : start + STATUS_BATCH]
-        records = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=EVAL_CELLS, storage_ids=chunk), limit=len(chunk)
-        ).records
-        versions.update({r.partition_key: r.asset_materialization.tags.get(CODE_VERSION_TAG) for r in records})
-    return versions
+    return {p: tags.get(p, {}).get(DATA_VERSION_TAG) for p in latest if p in partitions}
 
 
 def build_eval_refresh_schedule(recipe: Recipe):

@@ -107,3 +107,16 @@ def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_
     result, _, _ = _materialize(small_recipe, storage, launcher, checkpoints, first_two)
     assert result.success and CALLS == [(checkpoints[1], ["math500"], None)]
     assert len(result.get_asset_materialization_events()) == 4  # 2 checkpoints x the 2 requested benchmarks
+
+
+def test_each_cell_records_its_eval_definition_as_data_version_which_the_schedule_reads(small_recipe, setup):
+    from dagster._core.definitions.data_version import DATA_VERSION_TAG as DAGSTERS_TAG
+
+    from assets.partitions import cell_key
+    from jobs.study import DATA_VERSION_TAG, latest_cell_versions
+
+    assert DATA_VERSION_TAG == DAGSTERS_TAG
+    storage, _, checkpoints = setup
+    _, instance, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    cells = {str(cell_key(c, b)) for c in checkpoints for b in small_recipe.evaluation.benchmarks}
+    assert latest_cell_versions(instance, cells) == dict.fromkeys(cells, eval_code_version(small_recipe))

@@ -2,77 +2,30 @@
 the test from the machine's PostgreSQL binaries): runs, event logs and the partitions sensors
 register persist there, visible to every process of the deployment."""
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
 from resources.recipe import PROJECT_ROOT
+from tests.postgres_server import running_postgres
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster-instance.yaml"
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        # scripts/test.sh installs Debian's postgresql, so in CI a missing server is a setup failure.
-        message = "PostgreSQL server binaries are not installed (scripts/test.sh installs Debian's postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    # Not under pytest's tmp folder: that one is private to root, and PostgreSQL refuses to run
-    # as root, so the server runs as the postgres user and needs a folder it can reach.
-    base = Path(tempfile.mkdtemp(prefix="study-pg-"))
-    data = base / "data"
-    data.mkdir()
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(base, "postgres")
-        shutil.chown(data, "postgres")
-    port = _free_port()
-    subprocess.run(as_user + [initdb, "-D", str(data), "-A", "trust", "-U", "dagster"], check=True, capture_output=True)
-    subprocess.run(
-        as_user + [pg_ctl, "-D", str(data), "-l", str(data.parent / "log"), "-w", "-t", "60",
-                   "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"],
-        check=True, capture_output=True,
-    )
     try:
-        import psycopg2
-
-        deadline = time.time() + 30
-        while True:
-            try:
-                conn = psycopg2.connect(host="127.0.0.1", port=port, user="dagster", dbname="postgres")
-                break
-            except psycopg2.OperationalError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
-        conn.autocommit = True
-        conn.cursor().execute("CREATE DATABASE study")
-        conn.close()
-        yield {"host": "127.0.0.1", "port": port, "user": "dagster", "db": "study"}
+        server = running_postgres()
+        settings = server.__enter__()
+    except FileNotFoundError as err:
+        # scripts/test.sh installs Debian's postgresql, so in CI a missing server is a setup failure.
+        if os.environ.get("CI"):
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+    try:
+        yield settings
     finally:
-        subprocess.run(as_user + [pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
+        server.__exit__(None, None, None)
 
 
 def test_runs_event_logs_and_partitions_live_in_postgres(postgres, tmp_path, monkeypatch):

@@ -53,11 +53,11 @@ def test_sensor_registers_new_checkpoints_with_the_base_model_and_requests_their
 def _report_cells(instance, cells, version):
     from dagster import AssetKey, AssetMaterialization
 
-    from jobs.study import CODE_VERSION_TAG
+    from jobs.study import DATA_VERSION_TAG
 
     for checkpoint, benchmark in cells:
         instance.report_runless_asset_event(AssetMaterialization(
-            AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={CODE_VERSION_TAG: version}))
+            AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}))
 
 
 def _cells_of(recipe, instance, request):
