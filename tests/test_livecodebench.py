@@ -103,3 +103,24 @@ def test_stdout_comparison(got, want, same):
 
 def test_the_last_code_block_is_the_solution():
     assert extract_code("```python\nx = 1\n```\nbetter:\n```\nx = 2\n```") == "x = 2\n"
+
+
+def test_many_responses_are_scored_in_parallel_in_order():
+    from workloads.livecodebench import livecodebench_scores
+
+    items = items_by_id()
+    pairs = [(SUM, "lcb-abc900_a"), (REVERSE, "lcb-abc900_a"), (LARGEST, "lcb-9001"), (REVERSE, "lcb-1999A")] * 2
+    scores = livecodebench_scores([a for a, _ in pairs], [items[i].reference for _, i in pairs], workers=2)
+    assert scores == [1.0, 0.0, 1.0, 1.0] * 2
+
+
+def test_the_evaluation_scores_a_cell_of_both_kinds():
+    from workloads.evaluate import score_cell
+
+    code = items_by_id()
+    scores, _, _ = score_cell("livecodebench", [code["lcb-abc900_a"]], [[SUM, "no code"]])
+    assert scores == [[1.0, 0.0]]
+    mmlu = load_benchmark(str(Path(FIXTURE).parent / "mmlu_pro_test.jsonl"), "mmlu-pro", limit=None, seed=0)
+    answer = json.loads(mmlu[0].reference)["answer"]
+    scores, details, _ = score_cell("mmlu-pro", mmlu[:1], [[f"\\boxed{{{answer}}}"]])
+    assert scores == [[1.0]] and list(details[0][0].values()) == [True]

@@ -18,9 +18,12 @@ import base64
 import io
 import json
 import math
+import os
 import pickle
 import re
 import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 from workloads.sandbox import Limits, run_program
@@ -189,3 +192,16 @@ def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMI
         if not passed:
             return False, f"test {number + 1}/{len(cases)} failed" + (f": {why}" if why else "")
     return True, None
+
+
+def livecodebench_scores(completions: Sequence[str], references: Sequence[str], *,
+                         workers: int | None = None) -> list[float | None]:
+    """The scorer: many responses at once on threads (each only waits on its own sandboxed
+    processes, bounded by their limits), one per core by default."""
+    if len(completions) != len(references):
+        raise ValueError(f"{len(completions)} completions but {len(references)} references")
+    workers = workers or min(16, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(livecodebench_verdict, completions, references))
+    return [None if correct is None else float(correct) for correct, _ in verdicts]
+

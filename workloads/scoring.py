@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from workloads.code_version import code_digest
 from workloads.countdown import score_countdown
 from workloads.ifeval import IFEVAL_IMPLEMENTATION, ifeval_details, ifeval_verdict
-from workloads.livecodebench import livecodebench_verdict
+from workloads.livecodebench import livecodebench_scores, livecodebench_verdict
 from workloads.mmlu_pro import mmlu_pro_details, mmlu_pro_verdict
 
 MATH_VERIFIER = "math-verify"
@@ -284,6 +284,8 @@ def _as_scorer(verdict: Verdict) -> Callable[[Sequence[str], Sequence[object]], 
 
 
 SCORERS = {name: _as_scorer(verdict) for name, verdict in VERDICTS.items()}
+# Generated programs run on threads, each in its own sandboxed processes.
+SCORERS["livecodebench"] = livecodebench_scores
 
 
 def _library(name: str) -> str:
