@@ -260,3 +260,18 @@ def test_bounded_scores_time_out_hanging_items_and_go_on():
         assert bounded_scores("hang", ["a", "b"], ["Yes", "No"], pool=pool) == ([None, None], 2)
         assert time.monotonic() - started < 30  # each item stopped at its limit, not after its 60 s sleep
         assert bounded_scores("yes-no", ["Yes", "Yes"], ["Yes", "No"], pool=pool) == ([1.0, 0.0], 0)
+
+
+def test_an_eval_cell_scored_with_a_pool_counts_the_samples_that_ran_out_of_time():
+    from workloads.benchmarks import Item
+    from workloads.evaluate import score_cell
+    from workloads.verify_pool import VerifierPool
+
+    items = [Item("a", "q1", "Yes"), Item("b", "q2", "No")]
+    finals = [["Yes.", "No."], ["No", "Yes"]]
+    with VerifierPool(workers=2, timeout_s=5.0) as pool:
+        scores, _, counts = score_cell("yes-no", items, finals, pool=pool)
+    assert scores == [[1.0, 0.0], [1.0, 0.0]] and counts == {"scoring_timeouts": 0}
+    with VerifierPool(workers=2, timeout_s=1.0, registry="tests.verify_pool_helpers:TEST_VERDICTS") as pool:
+        scores, _, counts = score_cell("hang", items, finals, pool=pool)
+    assert scores == [[None, None], [None, None]] and counts == {"scoring_timeouts": 4}
