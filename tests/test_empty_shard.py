@@ -34,3 +34,5 @@ def test_an_empty_shard_materializes_empty_tables(tmp_path, write_recipe):
     traces = storage.read_table(keys.traces("shard-001"))
     assert traces.height == 0 and traces.schema == pl.Schema(TRACE_SCHEMA)
     assert storage.read_table(keys.verdicts("shard-001")).height == 0
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and check.metadata["shard"].value == "shard-001"
