@@ -237,7 +237,7 @@ def generate_shard(
     if getattr(teacher, "engine", None):
         log("engine: " + ", ".join(f"{k} {v}" for k, v in teacher.engine.items()))
     progress = Progress("generation", todo.height, "queries", log)
-    # Numbered after every part name ever used here, so a new part never replaces a kept one.
+    # Numbered after the kept parts (moved ones sit in a sub-folder), so no new part replaces one.
     first = 1 + max((int(n.split("-")[1].split(".")[0]) for n in existing), default=-1)
     for start in range(0, todo.height, chunk_size):
         chunk = todo.slice(start, chunk_size)
