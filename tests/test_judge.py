@@ -97,12 +97,14 @@ def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monke
     with FakeServer(reply=reply) as server:
         settings = {"base_url": server.base_url, "model": "judge-model", "api_key_env": "STUDY_TEST_JUDGE_KEY",
                     "max_tokens": 64, "max_concurrency": 2}
-        judge, client = make_judge(settings, str(tmp_path / "cache"), log=lambda _: None)
+        judge, client = make_judge(settings, str(tmp_path / "cache"), "r@step-00010", log=lambda _: None)
         try:
             scores, _, _ = judge(REQUESTS, REPLIES)
         finally:
             client.close()
     assert scores == [1, 5, 2]
+    # The checkpoint's judgments sit in its own cache, which is all a later workload of it reads.
+    assert len(JudgeCache(str(tmp_path / "cache" / "r@step-00010")).entries) == 3
     body = server.bodies[0]
     assert body["temperature"] == 0.0 and body["model"] == "judge-model" and body["max_tokens"] == 64
     assert body["messages"][0]["role"] == "user" and "return_token_ids" not in body
@@ -145,3 +147,17 @@ def test_two_evaluations_sharing_the_cache_keep_each_others_judgments(tmp_path):
     judge_replies(REQUESTS[:1], REPLIES[:1], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=first, log=lambda _: None)
     judge_replies(REQUESTS[1:], REPLIES[1:], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=second, log=lambda _: None)
     assert len(JudgeCache(str(tmp_path)).entries) == 3
+
+
+def test_opening_a_cache_of_many_parts_compacts_them_into_one_without_losing_a_judgment(tmp_path):
+    from workloads.artifacts import list_names
+    from workloads.judge import MAX_PARTS
+
+    cache = JudgeCache(str(tmp_path))
+    rows = [{"key": f"k{i:03d}", "judge": "j", "reply": f"#score: {1 + i % 5}", "score": 1 + i % 5} for i in range(40)]
+    for i in range(MAX_PARTS + 4):
+        cache.add(rows[2 * i : 2 * i + 2])
+    assert len(list_names(str(tmp_path), ".parquet")) == MAX_PARTS + 4
+    reopened = JudgeCache(str(tmp_path))
+    assert len(list_names(str(tmp_path), ".parquet")) == 1
+    assert reopened.entries == JudgeCache(str(tmp_path)).entries == {r["key"]: (r["reply"], r["score"]) for r in rows}

@@ -92,15 +92,15 @@ def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, 
     return pl.DataFrame(rows, schema=EVAL_SAMPLE_SCHEMA), {"items": len(items), **counts}
 
 
-def make_judge(settings: dict, cache_location: str, log):
+def make_judge(settings: dict, cache_root: str, checkpoint: str, log):
     """The judge call for safety-judge cells: the recipe's judge behind an OpenAI-compatible
-    endpoint, chat route, temperature 0, every judgment cached."""
-    from workloads.judge import JudgeCache, judge_replies, judge_sampling
+    endpoint, chat route, temperature 0, every judgment cached (in the checkpoint's own cache)."""
+    from workloads.judge import JudgeCache, judge_cache_location, judge_replies, judge_sampling
     from workloads.openai_backend import CompletionsClient
 
     client = CompletionsClient.from_settings({**settings, "vllm_extensions": False}, chat=True)
     sampling = judge_sampling(settings["max_tokens"])
-    cache = JudgeCache(cache_location)  # read once per workload, not once per judged cell
+    cache = JudgeCache(judge_cache_location(cache_root, checkpoint))  # read once per workload
 
     def complete(prompts: list[str]) -> list[str]:
         return [samples[0].text for samples in client.complete(prompts, sampling)]
@@ -118,7 +118,7 @@ def main() -> None:
         started = time.time()
         judge = client = None
         if extras.get("judge"):
-            judge, client = make_judge(extras["judge"], extras["judge_cache"], pipes.log.info)
+            judge, client = make_judge(extras["judge"], extras["judge_cache"], extras["checkpoint"], pipes.log.info)
         scratch = tempfile.mkdtemp(prefix="checkpoint-")  # a remote checkpoint is read from a local copy
         # Scorers run in worker processes with a hard limit per sample; the workers start on first use.
         pool = VerifierPool(workers=min(4, usable_cores()), timeout_s=SCORING_LIMIT_S)

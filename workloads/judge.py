@@ -1,9 +1,13 @@
 """The safety judge: an LLM behind an OpenAI-compatible endpoint rates each (request, reply) pair
 from 1 to 5 against a usage policy, at temperature 0.
 
-Judgments are cached by (judge model, judge prompt, reply): the cache is a folder (local or S3) of
+Judgments are cached by (judge model, judge prompt, reply): a cache is a folder (local or S3) of
 part files, one written per finished chunk, so an interrupted run resumes where it stopped and a
-re-run, or another checkpoint giving the same reply, never pays for a judgment twice.
+re-run never pays for a judgment twice. The evaluation keeps one cache per checkpoint
+(``judge_cache_location``): what a workload reads is its own checkpoint's judgments, however large
+the study's grow, and opening a cache of more than ``MAX_PARTS`` parts compacts them into one.
+The same reply from another checkpoint is judged again; replies differ between checkpoints almost
+always, and the common exception, a short refusal, costs the judge little.
 
 A reply that is empty after the thinking rule (thinking never closed, or nothing after it) says
 nothing, so it is scored 1 without asking the judge; its judge reply is recorded as "".
@@ -16,12 +20,18 @@ from collections.abc import Callable, Sequence
 
 import polars as pl
 
-from workloads.artifacts import list_names, read_parquet, write_parquet
+from workloads.artifacts import delete, list_names, read_parquet, write_parquet
 from workloads.prompts import safety_judge_prompt
 from workloads.scoring import parse_judge_score
 
 JUDGE_CACHE_SCHEMA = {"key": pl.String, "judge": pl.String, "reply": pl.String, "score": pl.Int64}
 EMPTY_REPLY_SCORE = 1
+MAX_PARTS = 16
+
+
+def judge_cache_location(root: str, checkpoint: str) -> str:
+    """The cache of one checkpoint's judgments under the study's judge-cache root."""
+    return f"{root.rstrip('/')}/{checkpoint}"
 
 
 def judgment_key(judge_model: str, prompt: str, reply: str) -> str:
@@ -38,18 +48,32 @@ class JudgeCache:
     def __init__(self, location: str):
         self.location = location.rstrip("/")
         names = [n for n in list_names(self.location, ".parquet") if n.startswith("part-")]
-        tables = [read_parquet(f"{self.location}/{n}") for n in names]
+        tables = []
+        for name in names:
+            try:
+                tables.append(read_parquet(f"{self.location}/{name}"))
+            except FileNotFoundError:
+                continue  # compacted away by another workload since listed: at worst a judgment is redone
         known = pl.concat(tables) if tables else pl.DataFrame(schema=JUDGE_CACHE_SCHEMA)
         self.entries: dict[str, tuple[str, int | None]] = {
             r["key"]: (r["reply"], r["score"]) for r in known.iter_rows(named=True)
         }
+        if len(tables) > MAX_PARTS:
+            merged = self._write(known.unique("key", keep="last", maintain_order=True).to_dicts())
+            for name in names:
+                if name != merged:
+                    delete(f"{self.location}/{name}")
+
+    def _write(self, rows: list[dict]) -> str:
+        # Named by content, not by count: two evaluations writing at once never take the same name.
+        name = "part-" + hashlib.sha256("".join(r["key"] for r in rows).encode()).hexdigest()[:20] + ".parquet"
+        write_parquet(pl.DataFrame(rows, schema=JUDGE_CACHE_SCHEMA), f"{self.location}/{name}")
+        return name
 
     def add(self, rows: list[dict]) -> None:
         if not rows:
             return
-        # Named by content, not by count: two evaluations writing at once never take the same name.
-        name = hashlib.sha256("".join(r["key"] for r in rows).encode()).hexdigest()[:20]
-        write_parquet(pl.DataFrame(rows, schema=JUDGE_CACHE_SCHEMA), f"{self.location}/part-{name}.parquet")
+        self._write(rows)
         self.entries.update({r["key"]: (r["reply"], r["score"]) for r in rows})
 
 
