@@ -49,7 +49,7 @@ class Keys:
         return f"{self.root}/evaluation/tables/{checkpoint}/{benchmark}.parquet"
 
     def judge_cache(self) -> str:
-        # Shared by every checkpoint and run: an identical reply is judged once.
+        # Each checkpoint's judgments in their own folder below (workloads.judge.judge_cache_location).
         return f"{self.root}/evaluation/judge-cache"
 
     def report(self, name: str) -> str:
