@@ -79,6 +79,9 @@ def build(recipe: Recipe) -> list:
         run = run_name(student, dataset)
         base_uri = storage.uri(keys.model(student))
         parallelism, gpus, memory_plan = run_layout(recipe, student)
+        granted = launcher.gpus_for("train", gpus)
+        if granted != gpus:  # the deployment's settings decide: plan again for what it gives
+            parallelism, gpus, memory_plan = run_layout(recipe, student, granted)
         extras = {
             "run": run,
             "dataset": dataset,

@@ -75,6 +75,10 @@ class ComputeLauncher(ConfigurableResource):
     def run(self, context, workload: str, extras: dict, *, gpus: int | None = None):
         raise NotImplementedError
 
+    def gpus_for(self, workload: str, gpus: int | None = None) -> int | None:
+        """The GPUs a launch of ``workload`` gets when the asset asks for ``gpus``."""
+        return gpus
+
 
 class LocalSubprocessLauncher(ComputeLauncher):
     """Workloads as local subprocesses of the same environment, through Dagster Pipes (the

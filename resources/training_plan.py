@@ -64,14 +64,18 @@ class PlanProblem(ValueError):
         self.where = where
 
 
-def run_layout(recipe, student: str) -> tuple[str, int, dict | None]:
-    """(parallelism, GPUs, plan metadata) of one student's runs. Without a cluster shape: one
-    GPU (or this machine's CPU) and DDP for ``auto``; no plan."""
+def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int, dict | None]:
+    """(parallelism, GPUs, plan metadata) of one student's runs; ``gpus``: what the launcher
+    actually grants, when its settings differ from the recipe's cluster shape. Without a cluster
+    shape: one GPU (or this machine's CPU) and DDP for ``auto``; no plan."""
     training = recipe.training
     shape = student_shape(recipe.models[student])
     if training.cluster is None or shape is None:
-        return ("ddp" if training.parallelism == "auto" else training.parallelism), 1, None
-    result = student_plan(training, shape)
+        return ("ddp" if training.parallelism == "auto" else training.parallelism), gpus or 1, None
+    result = student_plan(training, shape, gpus)
+    if not result.fits:
+        raise PlanProblem("training.cluster.gpus", f"{student}: the launcher gives training {result.gpus} GPU(s): "
+                                                   f"{result.describe()}")
     return result.parallelism, result.gpus, result.metadata()
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from resources.recipe import RecipeError, load_recipe, parse_recipe
-from resources.training_plan import plan_table
+from resources.training_plan import PlanProblem, plan_table, run_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "recipes" / "full.yaml"
@@ -65,3 +65,18 @@ def test_the_plan_command_prints_every_student():
     for student in ("qwen3-1.7b-base", "qwen3-4b-base", "qwen3-8b-base", "qwen3-14b-base"):
         assert student in out
     assert "NO" not in out
+
+
+def test_the_run_is_planned_again_for_the_gpus_the_launcher_grants():
+    recipe = load_recipe(FULL, check_files=False)
+    assert run_layout(recipe, "qwen3-8b-base")[:2] == ("fsdp", 8)
+    parallelism, gpus, plan = run_layout(recipe, "qwen3-8b-base", gpus=16)
+    assert (parallelism, gpus, plan["gpus"], plan["fits"]) == ("fsdp", 16, 16, True)
+    with pytest.raises(PlanProblem, match=r"qwen3-14b-base: the launcher gives training 1 GPU\(s\): about 2\d\d GiB"):
+        run_layout(recipe, "qwen3-14b-base", gpus=1)
+
+
+def test_without_a_cluster_shape_one_gpu_and_ddp():
+    data = full_with()
+    del data["training"]["cluster"]
+    assert run_layout(parse_recipe(data, check_files=False), "qwen3-14b-base") == ("ddp", 1, None)
