@@ -18,6 +18,7 @@ TITLES = {
     "dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
     "comparison": "Runs compared",
     "reasoning_vs_safety": "Reasoning vs safety",
+    "behaviour": "Behaviour carried over (headline gain beside the change of each behaviour measure, per category)",
     "curves": "Curves",
 }
 BEHAVIOUR_NOTE = (
@@ -107,6 +108,7 @@ def build(recipe: Recipe) -> list:
                 "dip_and_recovery": preview(tables["dynamics"], rows=50),
                 "comparison": preview(tables["comparison"], rows=50),
                 "reasoning_vs_safety": preview(tables["reasoning_vs_safety"], rows=50),
+                "behaviour": preview(tables["behaviour"], rows=50),
                 "warnings": "\n".join(warnings) or "none",
                 **{f"plot {run}": png_markdown(figure) for run, figure in plots.items()},
                 "report": report,

@@ -81,3 +81,10 @@ def test_the_measures_reach_the_eval_table_the_curves_and_the_comparison():
     row = comparison_table(curve).row(0, named=True)
     assert row["backtracking_per_1k_base"] == 0.0 and row["backtracking_per_1k_final"] > 50
     assert row["thinking_share_final"] == pytest.approx(11 / 12)
+
+    from workloads.dynamics import behaviour_transfer
+
+    transfer = behaviour_transfer(comparison_table(curve), {"math500": "out-of-domain"}).row(0, named=True)
+    assert transfer["category"] == "out-of-domain" and transfer["score_gain"] == 0.0
+    assert transfer["backtracking_per_1k_change"] == pytest.approx(1 / 11 * 1000)
+    assert transfer["mean_tokens_change"] == 0.0

@@ -174,7 +174,7 @@ def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
         base, final = group["mean"][0], group["mean"][-1]
         # How the responses reason, at the base and the last step: backtracking carried to other
         # benchmarks reads differently from longer answers without it.
-        behaviour = {f"{m}_{end}": group[m][at] for m in BEHAVIOUR_MEASURES if m in group.columns
+        behaviour = {f"{m}_{end}": group[m][at] for m in (*BEHAVIOUR_MEASURES, "mean_tokens") if m in group.columns
                      for end, at in (("base", 0), ("final", -1))}
         rows.append(
             {"student": student, "dataset": dataset, "benchmark": benchmark, "metric": metric,
@@ -211,16 +211,41 @@ def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) ->
     return pl.DataFrame(rows)
 
 
+# How a run's responses changed, next to how its scores did (headline rows; per category).
+TRANSFER_MEASURES = ("backtracking_per_1k", "verification_per_1k", "exploration_per_1k", "repeated_ngram_share",
+                     "mean_tokens")
+
+
+def behaviour_transfer(comparison: pl.DataFrame, categories: dict[str, str]) -> pl.DataFrame:
+    """Per run and benchmark category (reasoning, out-of-domain, safety): the mean headline gain
+    beside the mean change of each behaviour measure and of response length, base to last step.
+    Backtracking that rises out of domain along with the score reads as a procedure carried over;
+    length that rises without it, as imitated verbosity."""
+    if comparison.height == 0 or "backtracking_per_1k_final" not in comparison.columns:
+        return pl.DataFrame()
+    tagged = comparison.filter(pl.col("headline")).with_columns(
+        category=pl.col("benchmark").replace_strict(categories, default="reasoning", return_dtype=pl.String)
+    )
+    changes = [(pl.col(f"{m}_final") - pl.col(f"{m}_base")).mean().alias(f"{m}_change") for m in TRANSFER_MEASURES]
+    return (
+        tagged.group_by("student", "dataset", "category", maintain_order=True)
+        .agg(pl.col("benchmark").n_unique().alias("benchmarks"), pl.col("gain").mean().alias("score_gain"), *changes)
+        .sort("student", "dataset", "category")
+    )
+
+
 def analyse(eval_tables: pl.DataFrame, samples: pl.DataFrame, categories: dict[str, str], *, seed: int = 0) -> dict:
     """Every table of the dynamics report from the eval tables and per-sample scores of many cells:
-    ``curves``, ``dynamics`` (dip and recovery with intervals), ``comparison`` and ``reasoning_vs_safety``."""
+    ``curves``, ``dynamics`` (dip and recovery with intervals), ``comparison``, ``reasoning_vs_safety``
+    and ``behaviour`` (:func:`behaviour_transfer`)."""
     curve = curves(eval_tables)
     summary = dynamics_summary(curve)
     if summary.height:
         summary = with_intervals(summary, curve, samples, seed=seed)
     comparison = comparison_table(curve)
     return {"curves": curve, "dynamics": summary, "comparison": comparison,
-            "reasoning_vs_safety": reasoning_vs_safety(comparison, categories)}
+            "reasoning_vs_safety": reasoning_vs_safety(comparison, categories),
+            "behaviour": behaviour_transfer(comparison, categories)}
 
 
 def under_optimized_warnings(summary: pl.DataFrame) -> list[str]:
