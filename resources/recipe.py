@@ -202,6 +202,13 @@ class TrainingCluster(Section):
     gpus_per_node: Count = Field(8, description="GPUs of one node (one pod)")
     gpu_memory_gib: Positive = Field(80, description="memory of one GPU in GiB")
 
+    @model_validator(mode="after")
+    def _whole_nodes(self) -> TrainingCluster:
+        if self.gpus > self.gpus_per_node and self.gpus % self.gpus_per_node:
+            raise FieldProblem("gpus", f"{self.gpus} GPUs over nodes of {self.gpus_per_node}: a run on more than one "
+                                       "node takes whole nodes (a multiple of gpus_per_node)")
+        return self
+
 
 class Training(Section):
     """The study's training settings; any other key is a ``trl.SFTConfig`` field, passed through."""

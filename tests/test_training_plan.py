@@ -36,6 +36,7 @@ def test_full_recipe_fits_every_student_on_one_node_of_8_x_80_gib():
     ({"parallelism": "fsdp", "fused_loss": False, "cluster": {"gpus": 8, "gpu_memory_gib": 80}},
      r"training\.students\[3\]: qwen3-14b-base: about 89 GiB per GPU with fsdp on 8 × 80 GiB; "
      r"fsdp over 16 GPUs needs about \d+ GiB"),
+    ({"cluster": {"gpus": 12, "gpus_per_node": 8}}, r"training\.cluster\.gpus: 12 GPUs over nodes of 8"),
     ({"cluster": {"gpus": 8, "gpu_memory_gib": 24}},
      r"training\.students\[\d\]: qwen3-[\d.]+b-base: about \d+ GiB per GPU with fsdp on 8 × 24 GiB"),
 ])
