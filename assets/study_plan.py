@@ -34,7 +34,9 @@ KNOWN_ITEMS = {
     ("hub:walledai/AdvBench", None): 520,
     ("hub:walledai/StrongREJECT", None): 313,
     ("hub:walledai/XSTest", None): 450,
+    ("hub:TIGER-Lab/MMLU-Pro", None): 12032,
 }
+UNPRICED = "items unknown: set `limit`"
 # Where a variant's training examples come from, when no dataset target says how many there are.
 VARIANT_SOURCE = {"math-cot": "math", "math-nocot": "math", "reference": "math", "countdown-cot": "countdown"}
 
@@ -91,7 +93,8 @@ def run_checkpoints(recipe: Recipe, run: str, measured: Measured) -> list[int]:
 
 def estimate(recipe: Recipe, throughput: Throughput, gpu: str, items: dict[str, int | None],
              measured: Measured | None = None, *, follow_plan: bool = True) -> list[Line]:
-    """Lines of the estimate: one per teacher source, one per run, one per benchmark. Without
+    """Lines of the estimate: one per teacher source, one per run, one per benchmark (a benchmark
+    whose item count is unknown gets a line saying so, and counts for nothing). Without
     ``follow_plan``, evaluation covers every checkpoint (with the ``items`` given): the dense grid."""
     measured = measured or Measured()
     lines = []
@@ -116,8 +119,9 @@ def estimate(recipe: Recipe, throughput: Throughput, gpu: str, items: dict[str, 
     checkpoints = {run: run_checkpoints(recipe, run, measured) for run in recipe.runs}
     for name, bench in ev.benchmarks.items():
         size = items.get(name)
-        if size is None:
-            raise KeyError(f"evaluation.benchmarks.{name}: item count unknown; set `limit` or count the local file")
+        if size is None:  # reported, and left out of the totals, rather than guessed
+            lines.append(Line("evaluation", name, 0, 0, 0.0, UNPRICED, 0.0))
+            continue
         count, weighted = 0, 0.0
         for run, steps in checkpoints.items():
             chosen = planned_steps(ev.plan_of(name), steps, tr.save_every) if follow_plan else steps
@@ -235,7 +239,7 @@ def plan_metadata(recipe: Recipe, throughput: Throughput) -> dict:
     metadata = {"evaluation_plan": preview(plan_table(recipe, items), rows=100)}
     try:
         lines = estimate(recipe, throughput, throughput.default_gpu, items)
-    except KeyError as err:
+    except KeyError as err:  # a model of unknown size
         metadata["estimate"] = MetadataValue.text(f"not available here ({err.args[0]}); "
                                                   "run python -m orchestration.estimate")
         return metadata

@@ -17,6 +17,7 @@ import polars as pl
 
 from assets.study_plan import (
     DEFAULT_THROUGHPUT,
+    UNPRICED,
     benchmark_items,
     dense_items,
     estimate,
@@ -44,6 +45,7 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
     planned = estimate(recipe, throughput, gpu, items, found)
     dense = totals(estimate(recipe, throughput, gpu, dense_items(recipe, items), found, follow_plan=False))
     plan = totals(planned)
+    unpriced = [x.item for x in planned if x.length == UNPRICED]
     with pl.Config(tbl_rows=200, tbl_cols=12, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
         parts = [
             f"Recipe {recipe.name} on {gpu} (throughput table: {throughput_path})",
@@ -53,6 +55,8 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
             f"{plan['evaluation']['gpu_hours']:,.0f} GPU-hours; the dense grid (every checkpoint, every item): "
             f"{dense['evaluation']['generations']:,} generations, {dense['evaluation']['gpu_hours']:,.0f} GPU-hours.",
         ]
+    if unpriced:
+        parts.append(f"Not priced (item count unknown, set `limit`): {', '.join(unpriced)}.")
     return "\n".join(parts)
 
 
