@@ -15,16 +15,18 @@ from workloads.sandbox import Limits, RunResult, isolation, live_processes, run_
 TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8,
                output_chars=10_000)
 
-# The namespace path needs root (CAP_SYS_ADMIN) on Linux; other platforms get rlimits only and a
-# program there could signal its parent, so the hostile programs run only where they are contained.
-needs_namespaces = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                                      reason="namespaces and per-run user ids need root on Linux")
+# Namespaces and per-run uids need root on Linux; without them a program could signal its parent,
+# so the hostile programs run only where they are contained.
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+needs_namespaces = pytest.mark.skipif(not ROOT, reason="namespaces and per-run user ids need root on Linux")
+# Hostile programs that the run's own uid alone must contain run in both private modes.
+PRIVATE_MODES = pytest.mark.parametrize("mode", ["namespaces", "uid"])
 
 
-def run(program: str, stdin: str = "") -> RunResult:
+def run(program: str, stdin: str = "", mode: str | None = None) -> RunResult:
     """Run under the tight limits and check that nothing of the run is left alive afterwards (only
     this run's uid is looked at: other tests on the machine may be running programs of their own)."""
-    result = run_program(program, stdin, TIGHT)
+    result = run_program(program, stdin, TIGHT, mode=mode)
     if result.uid is not None:
         assert live_processes(result.uid) == [], "a sandboxed program left processes behind"
     return result
@@ -63,7 +65,8 @@ def test_runaway_programs_stop_at_their_limit(program, statuses):
 
 
 @needs_namespaces
-def test_a_fork_bomb_is_capped_and_fully_reaped():
+@PRIVATE_MODES
+def test_a_fork_bomb_is_capped_and_fully_reaped(mode):
     # Children leave the session (setsid) so a process-group kill alone would miss them.
     program = (
         "import os, time\n"
@@ -74,7 +77,7 @@ def test_a_fork_bomb_is_capped_and_fully_reaped():
         "    except OSError:\n"
         "        time.sleep(0.01)\n"
     )
-    result = run(program)
+    result = run(program, mode=mode)
     assert result.status != "ok"
     assert result.uid is not None  # and run() found none of its processes alive
 
@@ -129,15 +132,17 @@ def test_no_network_even_to_a_server_on_this_machine():
     assert result.stdout.startswith("blocked") and accepted == []
 
 
-def test_the_environment_is_scrubbed(monkeypatch):
+@pytest.mark.parametrize("mode", [None, "rlimits"])
+def test_the_environment_is_scrubbed(monkeypatch, mode):
     monkeypatch.setenv("STUDY_TEST_SECRET", "hunter2")
-    result = run("import os\nprint(sorted(os.environ))")
+    result = run("import os\nprint(sorted(os.environ))", mode=mode)
     assert "STUDY_TEST_SECRET" not in result.stdout and "hunter2" not in result.stdout
     assert eval(result.stdout) == ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]
 
 
 @needs_namespaces
-def test_killing_the_parent_or_everyone_fails():
+@PRIVATE_MODES
+def test_killing_the_parent_or_everyone_fails(mode):
     program = (
         "import os, signal\n"
         "for target in (os.getppid(), 1, -1):\n"
@@ -147,14 +152,15 @@ def test_killing_the_parent_or_everyone_fails():
         "        pass\n"
         "print('still here')\n"
     )
-    result = run(program)
+    result = run(program, mode=mode)
     # kill(-1) reaches only the run's own processes, itself included.
     assert result.status in {"ok", "killed"}
     assert os.getppid() > 1  # this process and its parent are alive
 
 
 @needs_namespaces
-def test_a_daemon_left_behind_by_a_finished_program_is_reaped():
+@PRIVATE_MODES
+def test_a_daemon_left_behind_by_a_finished_program_is_reaped(mode):
     program = (
         "import os, time\n"
         "if os.fork() == 0:\n"
@@ -164,5 +170,21 @@ def test_a_daemon_left_behind_by_a_finished_program_is_reaped():
         "    os._exit(0)\n"
         "print('done')\n"
     )
-    result = run(program)
+    result = run(program, mode=mode)
     assert (result.status, result.stdout) == ("ok", "done\n")
+
+
+@needs_namespaces
+def test_a_stronger_mode_than_available_is_refused(monkeypatch):
+    import workloads.sandbox as sandbox
+
+    monkeypatch.setattr(sandbox, "isolation", lambda: "uid")
+    with pytest.raises(ValueError, match="not available"):
+        run_program("print(1)", mode="namespaces")
+
+
+@needs_namespaces
+def test_the_uid_mode_keeps_its_working_folder_to_itself():
+    result = run("import os\nst = os.stat('.')\nprint(oct(st.st_mode & 0o777), st.st_uid == os.getuid() != 0)",
+                 mode="uid")
+    assert result.stdout.split() == ["0o700", "True"]

@@ -6,14 +6,18 @@ are files), on open files and on processes (RLIMIT_NPROC), no core dumps, an env
 only PATH/HOME/LANG, a new session whose processes are all killed at the end, and a private
 working directory.
 
-With root on Linux (``isolation == "namespaces"``), each run also gets its own network namespace
-(only a loopback device, down: no network at all), its own mount namespace with a private,
-size-capped tmpfs as ``/tmp`` (the working directory) and on the other world-writable folders, the
-project and data folders hidden under empty read-only tmpfs, and its own unprivileged user id
-(unique per run). The user id is what makes RLIMIT_NPROC hold (root ignores it) and what lets the
-reaper kill every process of the run, including any that left the session. Elsewhere
-(``isolation == "rlimits"``: no root, or a container without CAP_SYS_ADMIN) only the limits and the
-session kill apply; see docs/sandbox.md for what each platform gets.
+Three levels (:func:`isolation` picks the strongest this process can give; docs/sandbox.md says
+what each platform gets):
+
+- ``namespaces`` (root with CAP_SYS_ADMIN on Linux): its own network namespace (only a loopback
+  device, down: no network at all), its own mount namespace with a private, size-capped tmpfs as
+  ``/tmp`` (the working directory) and on the other world-writable folders, the project and data
+  folders hidden under empty read-only tmpfs, and its own unprivileged user id (unique per run).
+  The user id is what makes RLIMIT_NPROC hold (root ignores it) and what lets the reaper kill
+  every process of the run, including any that left the session.
+- ``uid`` (root without CAP_SYS_ADMIN, as in a default container): the run's own user id, the
+  reaper and a working directory only it can enter; no network or filesystem isolation.
+- ``rlimits`` (not root): the limits and the session kill only.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Per-run user ids, far above any account's: base + the child's pid, unique among live runs.
 UID_BASE = 1_500_000_000
 WRITABLE_ELSEWHERE = ("/var/tmp", "/dev/shm", "/run/lock")
+MODES = ("namespaces", "uid", "rlimits")  # strongest first
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
@@ -114,12 +119,18 @@ def _launch(config_path: str) -> None:
     with open(config_path) as f:
         config = json.load(f)
     limits = Limits(**config["limits"])
-    script = config["script"]
-    if config["isolated"]:
+    script, uid = config["script"], UID_BASE + os.getpid()
+    if config["mode"] == "namespaces":
         with open(script, "rb") as f:
             program = f.read()
-        _isolate(program, UID_BASE + os.getpid(), limits, config["hidden"])
+        _isolate(program, uid, limits, config["hidden"])
         script = "/tmp/main.py"
+    elif config["mode"] == "uid":
+        os.chown(os.path.dirname(script), uid, uid)
+        os.chown(script, uid, uid)
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
     for name, value in (
         (resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1)),
         (resource.RLIMIT_AS, (limits.memory_mb << 20,) * 2),
@@ -178,22 +189,23 @@ def _kill_session(pid: int) -> None:
         pass
 
 
-def _probe() -> bool:
-    """Whether this process can give runs their own namespaces and user id (root with
-    CAP_SYS_ADMIN, mounts and namespaces allowed): tried once on a trivial program."""
+def _works(mode: str) -> bool:
+    """Whether this process can run programs in ``mode``: tried on a trivial program."""
+    if mode == "rlimits":
+        return True
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return False
     try:
-        result = _run(b"print(1)", "", Limits(), isolated=True, interpreter=interpreter(), hidden=())
-    except (OSError, subprocess.SubprocessError):
+        result = _run(b"print(1)", "", Limits(), mode=mode, interpreter=interpreter(), hidden=())
+    except (OSError, RuntimeError, subprocess.SubprocessError):
         return False
     return result.status == "ok" and result.stdout.strip() == "1"
 
 
 @lru_cache(maxsize=1)
 def isolation() -> str:
-    """``namespaces`` or ``rlimits`` (see the module docstring)."""
-    return "namespaces" if _probe() else "rlimits"
+    """The strongest of :data:`MODES` available here (see the module docstring)."""
+    return next(mode for mode in MODES if _works(mode))
 
 
 def interpreter() -> str:
@@ -224,23 +236,23 @@ def _status(returncode: int, timed_out: bool, stdout_size: int, stderr: str, lim
     return "error"
 
 
-def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpreter: str,
+def _run(program: bytes, stdin: str, limits: Limits, *, mode: str, interpreter: str,
          hidden: tuple[str, ...]) -> RunResult:
     io_dir = Path(tempfile.mkdtemp(prefix="sandbox-io-"))
     work = None
     try:
         (io_dir / "stdin").write_text(stdin)
-        if isolated:
+        if mode == "namespaces":
             (io_dir / "main.py").write_bytes(program)  # read by the launcher, as root, before it drops
             script, cwd = str(io_dir / "main.py"), "/"
         else:
             work = Path(tempfile.mkdtemp(prefix="sandbox-work-"))
             (work / "main.py").write_bytes(program)
             script, cwd = str(work / "main.py"), str(work)
-        config = {"limits": vars(limits), "script": script, "isolated": isolated, "hidden": list(hidden),
+        config = {"limits": vars(limits), "script": script, "mode": mode, "hidden": list(hidden),
                   "interpreter": interpreter}
         (io_dir / "launch.json").write_text(json.dumps(config))
-        home = "/tmp" if isolated else cwd
+        home = "/tmp" if mode == "namespaces" else cwd
         env = {"PATH": SYSTEM_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         started = time.monotonic()
         with (open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout,
@@ -258,13 +270,14 @@ def _run(program: bytes, stdin: str, limits: Limits, *, isolated: bool, interpre
                 returncode = proc.wait()
         wall = time.monotonic() - started
         _kill_session(proc.pid)  # whatever the program left behind in its session
-        if isolated:
-            _reap(interpreter, UID_BASE + proc.pid)
+        uid = None if mode == "rlimits" else UID_BASE + proc.pid
+        if uid is not None:
+            _reap(interpreter, uid)
         stdout = _read_capped(io_dir / "stdout", limits.output_chars)
         stderr = _read_capped(io_dir / "stderr", limits.output_chars)
         status = _status(returncode, timed_out, (io_dir / "stdout").stat().st_size, stderr, limits)
         return RunResult(status=status, returncode=None if timed_out else returncode, stdout=stdout, stderr=stderr,
-                         wall_seconds=round(wall, 3), uid=UID_BASE + proc.pid if isolated else None)
+                         wall_seconds=round(wall, 3), uid=uid)
     finally:
         shutil.rmtree(io_dir, ignore_errors=True)
         if work is not None:
@@ -282,11 +295,16 @@ def default_hidden(interpreter_path: str) -> tuple[str, ...]:
 
 
 def run_program(program: str, stdin: str = "", limits: Limits = Limits(), *,
-                hidden: tuple[str, ...] | None = None) -> RunResult:
-    """Run a Python program on ``stdin`` under :func:`isolation` and ``limits``; ``hidden``
-    folders (default :func:`default_hidden`) are not visible to it where namespaces are available."""
+                hidden: tuple[str, ...] | None = None, mode: str | None = None) -> RunResult:
+    """Run a Python program on ``stdin`` under ``limits``, in ``mode`` (default :func:`isolation`;
+    a weaker one may be asked for, never a stronger one); ``hidden`` folders (default
+    :func:`default_hidden`) are not visible to it in the ``namespaces`` mode."""
+    available = isolation()
+    mode = mode or available
+    if mode not in MODES or MODES.index(mode) < MODES.index(available):
+        raise ValueError(f"sandbox mode {mode!r} not available here (available: {MODES[MODES.index(available):]})")
     python = interpreter()
-    return _run(program.encode(), stdin, limits, isolated=isolation() == "namespaces", interpreter=python,
+    return _run(program.encode(), stdin, limits, mode=mode, interpreter=python,
                 hidden=default_hidden(python) if hidden is None else hidden)
 
 
