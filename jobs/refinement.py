@@ -19,7 +19,7 @@ from assets.training import read_manifest
 from jobs.study import EVAL_CELLS, cell_requests
 from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.metrics import LOWER_IS_BETTER
+from workloads.metrics import lower_is_better
 from workloads.naming import checkpoint_key, parse_checkpoint_key
 from workloads.refine import Point, next_steps
 
@@ -47,7 +47,7 @@ def headline_means(instance, storage: Storage, keys: Keys, recipe: Recipe) -> di
             table = storage.read_table(keys.eval_table(checkpoint, benchmark)).filter(pl.col("headline"))
         except FileNotFoundError:
             continue
-        if table.height and table["metric"][0] not in LOWER_IS_BETTER and table["mean"][0] is not None:
+        if table.height and not lower_is_better(table["metric"][0]) and table["mean"][0] is not None:
             rows[partition] = {"partition": partition, "storage_id": storage_id, "mean": float(table["mean"][0])}
     if len(rows) != known.height or any(seen.get(p) != r["storage_id"] for p, r in rows.items()):
         storage.write_table(keys.report("refinement-headlines.parquet"),

@@ -51,10 +51,11 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
 def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
     """Dip and recovery of every headline metric where higher is better (scores, not harm rates:
     their per-sample score is what the paired intervals resample)."""
-    from workloads.metrics import LOWER_IS_BETTER
+    from workloads.metrics import lower_is_better
 
     rows = []
-    scored = headline(curve).filter(~pl.col("metric").is_in(list(LOWER_IS_BETTER)))
+    worse_up = [m for m in curve["metric"].unique().to_list() if lower_is_better(m)]
+    scored = headline(curve).filter(~pl.col("metric").is_in(worse_up))
     for (run, benchmark), group in scored.group_by("run", "benchmark", maintain_order=True):
         # A checkpoint with nothing judgeable has no score; leaving it out beats reading it as 0.
         group = group.filter(pl.col("mean").is_not_null()).sort("step")
@@ -163,7 +164,7 @@ def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataF
 def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
     """Base and final value of every metric of every run on every benchmark, with student and
     dataset as columns so CoT vs NoCoT vs reference vs Countdown and student sizes line up."""
-    from workloads.metrics import LOWER_IS_BETTER
+    from workloads.metrics import lower_is_better
 
     rows = []
     for (run, benchmark, metric), group in curve.group_by("run", "benchmark", "metric", maintain_order=True):
@@ -179,7 +180,7 @@ def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
         rows.append(
             {"student": student, "dataset": dataset, "benchmark": benchmark, "metric": metric,
              "headline": group["headline"][0], "base": base, "final": final, "gain": final - base,
-             "lower_is_better": metric in LOWER_IS_BETTER, "final_step": group["step"][-1], **behaviour}
+             "lower_is_better": lower_is_better(metric), "final_step": group["step"][-1], **behaviour}
         )
     return pl.DataFrame(rows).sort("benchmark", "metric", "student", "dataset") if rows else pl.DataFrame()
 

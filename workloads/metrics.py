@@ -9,6 +9,7 @@ the one the training-dynamics curves follow.
 from __future__ import annotations
 
 import json
+import re
 
 import polars as pl
 
@@ -39,12 +40,27 @@ KIND_METRICS = {
     "mmlu-pro": MMLU_PRO_METRICS,
 }
 DEFAULT_METRICS = ("pass@1",)
-# Metrics where a rise is a change for the worse.
+# Metrics also reported per item category (``<metric>/<category>``) where the items carry one
+# (HEx-PHI's 11 harm categories): never headline, after the kind's own metrics.
+CATEGORY_METRICS = {"safety-judge": ("harmfulness_rate",)}
+# Metrics where a rise is a change for the worse; a per-category metric goes the way of its own.
 LOWER_IS_BETTER = frozenset({"harmfulness_rate", "judge_score", "over_refusal_rate"})
 
 
 def metrics_of(kind: str) -> tuple[str, ...]:
     return KIND_METRICS.get(kind, DEFAULT_METRICS)
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.split("/", 1)[0] in LOWER_IS_BETTER
+
+
+def _categories(samples: pl.DataFrame) -> list[str]:
+    """The item categories in the samples' details, numbers in their names in numeric order
+    (category_2 before category_10), so every checkpoint's table lists them alike."""
+    found = samples.select(pl.col("details").str.json_path_match("$.category")).to_series()
+    return sorted(found.drop_nulls().unique().to_list(),
+                  key=lambda c: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", c)])
 
 
 def bootstrap_ci(
@@ -80,6 +96,9 @@ def _per_item(judged: pl.DataFrame, metric: str) -> tuple[list[float], list[floa
     """Each item's value of ``metric`` (mean over its samples), in item order, and the item
     weights for metrics pooled over instructions (None for a plain mean over items)."""
     judged = judged.sort("item_id", "sample_idx")
+    metric, _, category = metric.partition("/")
+    if category:
+        judged = judged.filter(pl.col("details").str.json_path_match("$.category") == category)
     if metric in ("pass@1", "prompt_level_strict_acc", "judge_score"):
         by_item = judged.group_by("item_id", maintain_order=True).agg(pl.col("score").mean())
         return by_item["score"].to_list(), None
@@ -118,7 +137,9 @@ def summarize(samples: pl.DataFrame, kinds: dict[str, str], *, seed: int = 0) ->
             "unclosed_thinking_rate": float((~group["think_closed"]).mean()),
             **_mean_behaviour(group),
         }
-        for rank, metric in enumerate(metrics_of(kinds[benchmark])):
+        kind = kinds[benchmark]
+        by_category = [f"{m}/{c}" for m in CATEGORY_METRICS.get(kind, ()) for c in _categories(group)]
+        for rank, metric in enumerate((*metrics_of(kind), *by_category)):
             values, weights = _per_item(judged, metric) if judged.height else ([], None)
             lo, hi = bootstrap_ci(values, weights=weights, seed=seed)
             w = weights or [1.0] * len(values)
