@@ -3,7 +3,7 @@
 Every run gets: a CPU-time limit (RLIMIT_CPU), an address-space limit (RLIMIT_AS), a wall-clock
 timeout, a cap on file size (RLIMIT_FSIZE, which also caps captured output: stdout and stderr
 are files), on open files and on processes (RLIMIT_NPROC), no core dumps, an environment holding
-only PATH/HOME/LANG, a new session whose processes are all killed at the end, and a private
+only PATH/HOME/TMPDIR/LANG/PYTHONHASHSEED, a new session whose processes are all killed at the end, and a private
 working directory.
 
 Three levels (:func:`isolation` picks the strongest this process can give; docs/sandbox.md says
