@@ -38,9 +38,10 @@ def _die_with_parent(parent: int):
     return preexec
 
 
-def start_process_group(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start_process_group(command: list[str], env: dict[str, str], **popen) -> subprocess.Popen:
+    """``command`` leading a new process group, sent SIGTERM (on Linux) when this thread's process dies."""
     preexec = _die_with_parent(os.getpid()) if _LIBC is not None else None
-    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=preexec)
+    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=preexec, **popen)
 
 
 def kill_process_group(process: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 
+from resources.processes import kill_process_group, start_process_group
 from workloads.hardware import compute_dtype, probe, vllm_cpu_thread_env
 
 
@@ -48,8 +49,9 @@ def vllm_server(
     ]
     log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                env={**threads, **os.environ, **(env or {})})
+        # Its own process group, ended with this process even if this one is killed: no orphaned server.
+        proc = start_process_group(command, {**threads, **os.environ, **(env or {})},
+                                   stdout=log_file, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:
@@ -67,10 +69,5 @@ def vllm_server(
             time.sleep(1)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
+        kill_process_group(proc, grace_s=60)
         log_path.unlink(missing_ok=True)
