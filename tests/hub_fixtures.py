@@ -10,7 +10,10 @@ full recipe makes.
 
 from __future__ import annotations
 
+import base64
 import json
+import pickle
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -219,6 +222,92 @@ def _gpqa_rows() -> list[dict]:
     ]
 
 
+MMLU_PRO = {
+    "question_id": I64,
+    "question": STR,
+    "options": pa.list_(STR),
+    "answer": STR,
+    "answer_index": I64,
+    "cot_content": STR,
+    "category": STR,
+    "src": STR,
+}
+# Every column of code_generation_lite is a string, the dates and the JSON fields included.
+LCB_COLUMNS = [
+    "question_title",
+    "question_content",
+    "platform",
+    "question_id",
+    "contest_id",
+    "contest_date",
+    "starter_code",
+    "difficulty",
+    "public_test_cases",
+    "private_test_cases",
+    "metadata",
+]
+# The recipe's release window is 2024-08-01..2025-01-31: release_v5 holds one problem before it,
+# release_v6 one after it.
+LCB_IN_WINDOW = ("abc901_a", "9002", "2001A")
+
+
+def _mmlu_pro_rows(split: str) -> list[dict]:
+    options = [f"{n} J" for n in range(10, 20)]
+    rows = [
+        ("math", "theoremQA-Math", 3),
+        ("law", "ori_mmlu-professional_law", 7),
+        ("computer science", "ori_mmlu-college_computer_science", 0),
+    ]
+    return [
+        {
+            "question_id": (70 if split == "test" else 0) + i,
+            "question": f"Which value is option {answer_index} of question {i}?",
+            "options": options[: 10 - i],  # some questions have fewer than 10 options
+            "answer": "ABCDEFGHIJ"[answer_index],
+            "answer_index": answer_index,
+            "cot_content": "" if split == "test" else "A: Let's think step by step.",
+            "category": category,
+            "src": src,
+        }
+        for i, (category, src, answer_index) in enumerate(rows)
+    ]
+
+
+def _compressed(cases: list[dict]) -> str:
+    """Test cases as the hub stores ``private_test_cases``: base64 of zlib of a pickled JSON string."""
+    return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(cases)))).decode()
+
+
+def _lcb_row(qid: str, platform: str, date: str, cases: list[tuple[str, str]], func_name: str = "") -> dict:
+    testtype = "functional" if func_name else "stdin"
+    tests = [{"input": i, "output": o, "testtype": testtype} for i, o in cases]
+    return {
+        "question_title": f"Problem {qid}",
+        "question_content": f"Problem {qid}: print the sum of the given integers.",
+        "platform": platform,
+        "question_id": qid,
+        "contest_id": qid.rstrip("_aA"),
+        "contest_date": f"{date}T00:00:00",
+        "starter_code": (
+            f"class Solution:\n    def {func_name}(self, nums: List[int]) -> int:\n        " if func_name else ""
+        ),
+        "difficulty": "easy",
+        "public_test_cases": json.dumps(tests[:1]),
+        "private_test_cases": _compressed(tests[1:]),
+        "metadata": json.dumps({"func_name": func_name} if func_name else {}),
+    }
+
+
+def _lcb_rows() -> list[dict]:
+    """release_v5's problems (up to 2025-01), in contest order as the hub keeps them."""
+    return [
+        _lcb_row("abc899_a", "atcoder", "2024-07-20", [("1 2\n", "3\n"), ("4 5\n", "9\n")]),
+        _lcb_row("abc901_a", "atcoder", "2024-08-17", [("2 3\n", "5\n"), ("10 -4\n", "6\n"), ("0 0\n", "0\n")]),
+        _lcb_row("9002", "leetcode", "2024-10-05", [("[1, 2]", "3"), ("[5, -5, 7]", "7")], func_name="sumOfNums"),
+        _lcb_row("2001A", "codeforces", "2025-01-20", [("3\n1 2 3\n", "6\n"), ("1\n-8\n", "-8\n")]),
+    ]
+
+
 def layouts() -> dict[str, Repo]:
     openr1_rows = [
         {
@@ -251,6 +340,7 @@ def layouts() -> dict[str, Repo]:
     ]
     countdown_rows = [{"target": 10 + i, "nums": [i + 1, 9, 1][: 2 + i % 2]} for i in range(4)]
     countdown_rows = [{"target": sum(r["nums"]), "nums": r["nums"]} for r in countdown_rows]
+    lcb, lcb_rows = {name: STR for name in LCB_COLUMNS}, _lcb_rows()
     return {
         "open-r1/OpenR1-Math-220k": Repo(
             {
@@ -374,6 +464,23 @@ def layouts() -> dict[str, Repo]:
                 )
             }
         ),
+        "TIGER-Lab/MMLU-Pro": Repo(
+            {
+                f"data/{split}-00000-of-00001.parquet": _table(MMLU_PRO, _mmlu_pro_rows(split))
+                for split in ("test", "validation")
+            },
+            [("default", "test", "data/test-*"), ("default", "validation", "data/validation-*")],
+        ),
+        "lighteval/code_generation_lite": Repo(
+            {
+                "release_v5/test-00000-of-00002.parquet": _table(lcb, lcb_rows[:2]),
+                "release_v5/test-00001-of-00002.parquet": _table(lcb, lcb_rows[2:]),
+                "release_v6/test-00000-of-00001.parquet": _table(
+                    lcb, [*lcb_rows, _lcb_row("abc999_a", "atcoder", "2025-03-01", [("1 1\n", "2\n")] * 2)]
+                ),
+            },
+            [("release_v5", "test", "release_v5/test-*"), ("release_v6", "test", "release_v6/test-*")],
+        ),
         "walledai/XSTest": Repo(
             {
                 "data/test-00000-of-00001.parquet": _table(
@@ -425,9 +532,13 @@ def write_repo(root: Path, repo_id: str, repo: Repo) -> Path:
     for relative, table in repo.files.items():
         _write(table, folder / relative)
     if repo.configs:
-        lines = ["---", "configs:"]
+        splits: dict[str, list[tuple[str, str]]] = {}
         for config, split, pattern in repo.configs:
-            lines += [f"- config_name: {config}", "  data_files:", f"  - split: {split}", f"    path: {pattern}"]
+            splits.setdefault(config, []).append((split, pattern))
+        lines = ["---", "configs:"]
+        for config, files in splits.items():
+            lines += [f"- config_name: {config}", "  data_files:"]
+            lines += [line for split, pattern in files for line in (f"  - split: {split}", f"    path: {pattern}")]
         (folder / "README.md").write_text("\n".join(lines + ["---", ""]))
     return folder
 

@@ -6,28 +6,21 @@ recipe's own configs and splits. Renaming a column the loader reads, or a split,
 """
 
 import dataclasses
+import json
 import re
 
 import polars as pl
 import pytest
 
 from resources.recipe import PROJECT_ROOT, load_recipe
-from tests.hub_fixtures import Repo, layouts, write_mirror, write_repo
+from tests.hub_fixtures import LCB_IN_WINDOW, Repo, layouts, write_mirror, write_repo
 from workloads.benchmarks import Layout, load_benchmark
+from workloads.livecodebench import decode_test_cases
 from workloads.queries import HUB_MIRROR_ENV, attach_references, countdown_queries, math_queries, read_records
 
 FULL = load_recipe(PROJECT_ROOT / "recipes" / "full.yaml", check_files=False)
 DOC = (PROJECT_ROOT / "docs" / "hub-layouts.md").read_text()
-# Hub ids whose layout tests live with their benchmark kind.
-LAYOUT_TESTED_ELSEWHERE = {
-    "TIGER-Lab/MMLU-Pro": "tests/test_mmlu_pro.py",
-    "livecodebench/code_generation_lite": "tests/test_livecodebench.py",
-}
-HUB_BENCHMARKS = {
-    name: b
-    for name, b in FULL.evaluation.benchmarks.items()
-    if b.location.startswith("hub:") and b.location[4:] not in LAYOUT_TESTED_ELSEWHERE
-}
+HUB_BENCHMARKS = {name: b for name, b in FULL.evaluation.benchmarks.items() if b.location.startswith("hub:")}
 
 
 def _full_recipe_hub_ids() -> set[str]:
@@ -54,10 +47,9 @@ def mirror(tmp_path_factory):
 
 def test_every_hub_id_of_the_full_recipe_has_a_fixture_and_a_documented_layout():
     ids = _full_recipe_hub_ids()
-    assert ids - set(LAYOUT_TESTED_ELSEWHERE) <= set(layouts()), "a hub id without an offline layout fixture"
-    undocumented = sorted(i for i in ids - set(LAYOUT_TESTED_ELSEWHERE) if f"`{i}`" not in DOC)
+    assert not ids - set(layouts()), f"hub ids without an offline layout fixture: {sorted(ids - set(layouts()))}"
+    undocumented = sorted(i for i in ids if f"`{i}`" not in DOC)
     assert not undocumented, f"not in docs/hub-layouts.md: {undocumented}"
-    assert all((PROJECT_ROOT / path).is_file() for path in LAYOUT_TESTED_ELSEWHERE.values())
 
 
 def _load(bench, seed: int = 0):
@@ -68,6 +60,8 @@ def _load(bench, seed: int = 0):
         seed=seed,
         hub_config=bench.hub_config,
         hub_split=bench.hub_split,
+        released_from=bench.released_from,
+        released_until=bench.released_until,
         layout=Layout.from_settings(vars(bench)),
     )
 
@@ -86,8 +80,37 @@ def test_full_recipe_benchmark_loads_from_its_hub_layout(name, mirror, monkeypat
         "safety-judge": lambda r: r in ("harmful", "benign"),
         "ifeval": lambda r: "instruction_id_list" in r,
         "countdown": lambda r: '"target"' in r,
+        "mmlu-pro": lambda r: re.fullmatch("[A-J]", json.loads(r)["answer"]),
+        "livecodebench": lambda r: decode_test_cases(json.loads(r)["private_test_cases"], "fixture"),
     }[bench.kind]
     assert all(valid(i.reference) for i in items), [i.reference for i in items]
+
+
+def test_mmlu_pro_reads_the_test_split_with_every_option_in_the_hub_order(mirror, monkeypatch):
+    monkeypatch.setenv(HUB_MIRROR_ENV, str(mirror))
+    items = {i.item_id: i for i in _load(HUB_BENCHMARKS["mmlu-pro"])}
+    assert set(items) == {"mmlu-pro-70", "mmlu-pro-71", "mmlu-pro-72"}  # not the validation split's 0-2
+    assert "J. 19" in items["mmlu-pro-70"].prompt and "J. " not in items["mmlu-pro-71"].prompt
+    assert [json.loads(items[f"mmlu-pro-{q}"].reference) for q in (70, 71)] == [
+        {"answer": "D", "category": "math"},
+        {"answer": "H", "category": "law"},
+    ]
+
+
+def test_livecodebench_keeps_the_release_window_of_its_config(mirror, monkeypatch):
+    """release_v5's problems dated within the recipe's window only (not release_v6's newer one),
+    with the private tests still compressed as on the hub and decoded only when scored."""
+    monkeypatch.setenv(HUB_MIRROR_ENV, str(mirror))
+    bench = HUB_BENCHMARKS["livecodebench"]
+    items = {i.item_id: i for i in _load(bench)}
+    assert set(items) == {f"lcb-{q}" for q in LCB_IN_WINDOW}
+    reference = json.loads(items["lcb-9002"].reference)
+    assert reference["func_name"] == "sumOfNums" and "class Solution" in items["lcb-9002"].prompt
+    assert decode_test_cases(reference["private_test_cases"], "lcb-9002") == [
+        {"input": "[5, -5, 7]", "output": "7", "testtype": "functional"}
+    ]
+    wider = bench.model_copy(update={"released_from": None, "released_until": None})
+    assert {i.item_id for i in _load(wider)} == {f"lcb-{q}" for q in ("abc899_a", *LCB_IN_WINDOW)}
 
 
 def test_amc23_float_answers_read_as_integers(mirror, monkeypatch):
@@ -147,6 +170,10 @@ RENAMED_COLUMNS = [
     ("open-r1/OpenR1-Math-220k", "answer", "final_answer"),
     ("AI-MO/NuminaMath-1.5", "solution", "worked_solution"),
     ("Jiayi-Pan/Countdown-Tasks-3to4-Unique", "nums", "numbers"),
+    ("TIGER-Lab/MMLU-Pro", "options", "choices"),
+    ("TIGER-Lab/MMLU-Pro", "category", "subject"),
+    ("lighteval/code_generation_lite", "private_test_cases", "tests"),
+    ("lighteval/code_generation_lite", "contest_date", "date"),
 ]
 
 
