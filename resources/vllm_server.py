@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from resources.processes import kill_process_group, start_process_group
-from workloads.hardware import compute_dtype, probe, vllm_cpu_thread_env
+from workloads.hardware import compute_dtype
 
 
 class VllmServerError(RuntimeError):
@@ -35,11 +35,9 @@ def vllm_server(
     startup_timeout_s: float = 600, env: dict | None = None,
 ) -> Iterator[str]:
     """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
-    It computes in this machine's native dtype (``workloads/hardware.py``) with the workloads' CPU
-    thread settings. Its log goes to a temporary file whose tail is quoted when it fails to start."""
-    capability = probe()
-    dtype = compute_dtype("auto", capability).dtype
-    threads = vllm_cpu_thread_env(os.cpu_count() or 1) if capability.device == "cpu" else {}
+    It computes in this machine's native dtype (``workloads/hardware.py``). Its log goes to a
+    temporary file whose tail is quoted when it fails to start."""
+    dtype = compute_dtype("auto").dtype
     port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
@@ -50,7 +48,7 @@ def vllm_server(
     log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
     with open(log_path, "wb") as log_file:
         # Its own process group, ended with this process even if this one is killed: no orphaned server.
-        proc = start_process_group(command, {**threads, **os.environ, **(env or {})},
+        proc = start_process_group(command, {**os.environ, **(env or {})},
                                    stdout=log_file, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_timeout_s

@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 
-from workloads.hardware import choose_engine, compute_dtype, probe, vllm_cpu_thread_env
+from workloads.hardware import choose_engine, compute_dtype, probe
 
 
 def make_llm(settings: dict) -> tuple[object, dict]:
@@ -30,10 +30,10 @@ def make_llm(settings: dict) -> tuple[object, dict]:
         return llm, {**info, "torch_threads": torch.get_num_threads()}
     from vllm import LLM  # imported late: the engine is heavy and only this path needs it
 
-    if capability.device == "cpu":
-        # Read by vLLM when its engine process starts; a value set by the user wins.
-        threads = {k: os.environ.setdefault(k, v) for k, v in vllm_cpu_thread_env(os.cpu_count() or 1).items()}
-        info.update({k.lower(): v for k, v in threads.items()})
+    # vLLM-CPU's own thread layout is kept: it reserves a core for its scheduler process, whose
+    # wait loop spins, and binds the model's threads to the others. Giving the model every core
+    # (VLLM_CPU_NUM_OF_RESERVED_CPU=0) was 4x slower on 2 cores (benchmarks/cpu_default.py).
+    info["vllm_cpu_reserved_cpus"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "vLLM's default")
     llm = LLM(
         model=settings["model"],
         dtype=decision.dtype,
