@@ -154,6 +154,7 @@ def build(recipe: Recipe) -> list:
         context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
+        tracked = {}  # training run -> its MLflow run, where the cells' metrics were logged
         reported = {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, benchmarks in due.items():
@@ -167,10 +168,14 @@ def build(recipe: Recipe) -> list:
                     "seed": recipe.seed,
                     "judge": judge if any(kinds[b] == "safety-judge" for b in benchmarks) else None,
                     "judge_cache": storage.uri(keys.judge_cache()),
+                    # Eval metrics go into the training run's tracker where training reports to MLflow.
+                    "report_to": recipe.training.model_extra.get("report_to"),
                 }
                 gpus = extras["endpoint"].get("tensor_parallel_size", 0)
                 result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
                 reported[checkpoint] = json.loads(result.metadata["cells"].value)
+                if "mlflow_run" in result.metadata:
+                    tracked[parse_checkpoint_key(checkpoint)[0]] = result.metadata["mlflow_run"].value
         table = pl.concat(
             [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
         )
@@ -185,6 +190,7 @@ def build(recipe: Recipe) -> list:
                 "cells_computed": len(tables) - reused,
                 "cells_reused": reused,
                 "computed": MetadataValue.json(reported),
+                **({"mlflow_runs": MetadataValue.json(tracked)} if tracked else {}),
                 "headline_metrics": preview(headline, rows=50),
                 "eval_table": preview(table.drop("definition"), rows=100),
             }

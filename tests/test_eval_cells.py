@@ -120,3 +120,32 @@ def test_each_cell_records_its_eval_definition_as_data_version_which_the_schedul
     _, instance, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
     cells = {str(cell_key(c, b)) for c in checkpoints for b in small_recipe.evaluation.benchmarks}
     assert latest_cell_versions(instance, cells) == dict.fromkeys(cells, eval_code_version(small_recipe))
+
+
+
+def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):
+    from workloads.tracking import reports_to_mlflow
+
+    storage, _, checkpoints = setup
+    seen = []
+
+    class TrackingLauncher(RecordingLauncher):
+        """The workload as it reports cells logged into their training run's MLflow run."""
+
+        def run(self, context, workload, extras, *, gpus=None):
+            seen.append(extras["report_to"])
+            metadata = super().run(context, workload, extras, gpus=gpus).get_materialize_result().metadata
+            if reports_to_mlflow(extras["report_to"]):
+                metadata = {**metadata, "mlflow_run": TextMetadataValue(f"mlflow run of {extras['checkpoint']}")}
+            return type("Done", (), {"get_materialize_result": lambda self: MaterializeResult(metadata=metadata)})()
+
+    for limit, report_to in ((3, ["tensorboard", "mlflow"]), (2, None)):  # each limit: cells to compute
+        recipe = copy.deepcopy(small_recipe)
+        recipe.evaluation.benchmarks["truthfulqa-mc1"].limit = limit
+        if report_to:
+            recipe.training.report_to = report_to
+        seen.clear()
+        result, _, metadata = _materialize(recipe, storage, TrackingLauncher(), checkpoints)
+        assert result.success and seen == [report_to] * len(checkpoints)
+        expected = {small_recipe.runs[0]: f"mlflow run of {checkpoints[-1]}"} if report_to else None
+        assert (metadata["mlflow_runs"].value if "mlflow_runs" in metadata else None) == expected

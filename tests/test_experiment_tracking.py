@@ -6,12 +6,19 @@ import pytest
 
 from tests.test_training_resume import CONFIG, TASKS
 from workloads.countdown import countdown_prompt, solver_response
+from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
 from workloads.tiny_model import build_tiny_model
+from workloads.tracking import log_cell, mlflow_client
 from workloads.train import build_config, train
 
 
 def test_tensorboard_is_the_only_tracker_by_default(tmp_path):
     assert build_config(CONFIG, str(tmp_path), seed=0).report_to == ["tensorboard"]
+
+
+def test_trackers_name_the_run_after_the_study_run(tmp_path):
+    # How evaluation finds the run to log eval metrics into (workloads.tracking).
+    assert build_config(CONFIG, str(tmp_path), seed=0, run_name="s1__math-cot").run_name == "s1__math-cot"
 
 
 @pytest.fixture
@@ -48,3 +55,14 @@ def test_a_local_mlflow_store_records_the_run_offline(tiny_run, tmp_path, monkey
     losses = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
     assert [m.step for m in losses] == list(range(1, summary["steps"] + 1))
     assert list((tmp_path / "tracked" / "runs").rglob("events.out.tfevents.*"))  # TensorBoard kept alongside
+
+    # Evaluation finds that run by its name and logs a cell at its checkpoint's step, beside the loss.
+    assert run.info.run_name == "tracked"
+    checkpoint = f"tracked@step-{summary['steps']:05d}"
+    cell = pl.DataFrame([{"checkpoint": checkpoint, "benchmark": "countdown", "item_id": "a", "sample_idx": 0,
+                          "response": "", "score": 1.0, "tokens": 12, "truncated": False, "think_closed": True,
+                          "details": None}], schema=EVAL_SAMPLE_SCHEMA)
+    table = summarize(cell, {"countdown": "countdown"})
+    assert log_cell(mlflow_client(), table, checkpoint, warn=pytest.fail) == summary["mlflow_run"]
+    history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "eval/countdown/pass_at_1")
+    assert [(m.step, m.value) for m in history] == [(summary["steps"], 1.0)]

@@ -328,6 +328,7 @@ def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path
         ({"logging_steps": "often"}, "training.logging_steps: 'often' is not a valid float"),
         ({"num_train_epochs": 3}, "training.num_train_epochs: set it as training.epochs"),
         ({"output_dir": "/elsewhere"}, "training.output_dir: set by the training workload"),
+        ({"run_name": "mine"}, "training.run_name: set by the training workload"),  # how evaluation finds it
         (
             {"load_best_model_at_end": True},
             "training: trl.SFTConfig rejects these settings: --load_best_model_at_end requires the save and eval "

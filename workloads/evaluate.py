@@ -24,6 +24,7 @@ from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
 from workloads.progress import Progress
 from workloads.scoring import DETAILS, SCORERS, SCORING_LIMIT_S, SELF_BOUNDED_KINDS, bounded_scores
 from workloads.text import split_reasoning
+from workloads.tracking import log_cell, mlflow_client, reports_to_mlflow
 from workloads.verify_pool import VerifierPool, usable_cores
 
 
@@ -116,7 +117,9 @@ def main() -> None:
     with workload_pipes() as pipes:
         extras = pipes.extras
         started = time.time()
-        judge = client = None
+        judge = client = tracked = None
+        # Eval metrics go into the training run's MLflow run where the recipe's training reports to MLflow.
+        tracker = mlflow_client() if reports_to_mlflow(extras.get("report_to")) else None
         if extras.get("judge"):
             judge, client = make_judge(extras["judge"], extras["judge_cache"], extras["checkpoint"], pipes.log.info)
         scratch = tempfile.mkdtemp(prefix="checkpoint-")  # a remote checkpoint is read from a local copy
@@ -137,6 +140,8 @@ def main() -> None:
                 table = summarize(samples, extras["kinds"], seed=extras["seed"])
                 write_parquet(table.with_columns(definition=pl.lit(bench["definition"])), bench["table_path"])
                 reported[name] = counts
+                if tracker is not None:
+                    tracked = log_cell(tracker, table, extras["checkpoint"], warn=pipes.log.warning) or tracked
                 pipes.log.info(f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}")
                 progress.update(tokens=int(samples["tokens"].sum()))
         finally:
@@ -146,7 +151,8 @@ def main() -> None:
                 client.close()
         pipes.report_asset_materialization(
             metadata={"cells": json.dumps(reported, sort_keys=True), "eval_seconds": round(time.time() - started, 1),
-                      "tokens_per_second": progress.tokens_per_second(), **engine}
+                      "tokens_per_second": progress.tokens_per_second(), **engine,
+                      **({"mlflow_run": tracked} if tracked else {})}
         )
 
 

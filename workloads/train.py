@@ -57,8 +57,9 @@ RECIPE_NAMES = {
 }
 # Training keys that are the study's own (the global batch becomes gradient accumulation).
 STUDY_KEYS = ("students", "datasets", "global_batch_size", "parallelism", "fused_loss", "cluster", "dtype", "bf16")
-# SFTConfig fields the workload sets from elsewhere; a recipe may not.
-SET_BY_WORKLOAD = ("output_dir", "gradient_accumulation_steps", "seed", "data_seed", "use_cpu")
+# SFTConfig fields the workload sets from elsewhere; a recipe may not. run_name: trackers name the
+# run after the study's run, which is how evaluation finds it (workloads.tracking).
+SET_BY_WORKLOAD = ("output_dir", "gradient_accumulation_steps", "seed", "data_seed", "use_cpu", "run_name")
 
 
 def sft_arguments(training: dict) -> dict:
@@ -67,7 +68,7 @@ def sft_arguments(training: dict) -> dict:
 
 
 def build_config(cfg: dict, output_dir: str, seed: int, parallelism: str = "ddp", wrap_classes: tuple = (),
-                 dtype: str = "float32"):
+                 dtype: str = "float32", run_name: str | None = None):
     """``parallelism``: ddp or fsdp, as the memory plan resolved it; ``wrap_classes``: the model's
     decoder layer classes (FSDP's units); ``dtype``: the compute dtype (``workloads.hardware``), mixed
     precision over fp32 weights, so checkpoints are saved in fp32 and load on any device."""
@@ -107,6 +108,7 @@ def build_config(cfg: dict, output_dir: str, seed: int, parallelism: str = "ddp"
         seed=seed,
         data_seed=seed,
         use_cpu=not torch.cuda.is_available(),
+        run_name=run_name,
     )
 
 
@@ -311,7 +313,7 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
     log(f"compute dtype {decision.dtype}: {decision.reason} ({decision.capability.name}); "
         f"{torch.get_num_threads()} torch threads")
     args = build_config(cfg, str(folder.local), extras["seed"], extras.get("parallelism", "ddp"), layer_classes(model),
-                        dtype=decision.dtype)
+                        dtype=decision.dtype, run_name=run)
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -354,14 +356,11 @@ def tracking_runs(report_to: list[str]) -> dict:
     if "mlflow" in report_to:
         import mlflow
 
+        from workloads.tracking import run_location
+
         run = mlflow.last_active_run()  # transformers' callback has ended it by now
         if run is not None:
-            uri, info = mlflow.get_tracking_uri().rstrip("/"), run.info
-            found["mlflow_run"] = (
-                f"{uri}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
-                if uri.startswith(("http://", "https://"))
-                else f"{uri} (experiment {info.experiment_id}, run {info.run_id})"
-            )
+            found["mlflow_run"] = run_location(mlflow.get_tracking_uri(), run.info.experiment_id, run.info.run_id)
     return found
 
 
