@@ -90,3 +90,13 @@ def test_the_gpu_probe_asks_for_native_bf16_only(monkeypatch, bf16, dtype):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
     assert hardware.compute_dtype("auto").dtype == dtype
     assert calls == [False]
+
+
+@pytest.mark.parametrize(("dtype", "bf16", "fp16"), [("bfloat16", True, False), ("float32", False, False)])
+def test_training_mixed_precision_follows_the_decided_dtype(tmp_path, dtype, bf16, fp16):
+    from resources.recipe import PROJECT_ROOT, load_recipe
+    from workloads.train import build_config
+
+    training = load_recipe(PROJECT_ROOT / "recipes" / "small.yaml").training.model_dump()
+    config = build_config(training, str(tmp_path), seed=0, dtype=dtype)
+    assert (config.bf16, config.fp16) == (bf16, fp16)
