@@ -16,7 +16,8 @@ without it:
   batched generate;
 - the ratios, and the dtype and engine ``workloads/hardware.py`` chooses.
 
-The path without native bf16 runs in subprocesses with ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN's
+The path without native bf16 (matmuls, training steps, vLLM generation) runs in subprocesses with
+``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN's
 documented ISA cap): oneDNN then has no bf16 instructions, reports no bf16 support, and emulates
 bf16 as a CPU with AVX2 only does. vLLM's own attention kernels are not capped (they pick their
 build from the CPU flags), so the emulated vLLM figures are, if anything, optimistic. The emulated
@@ -149,11 +150,11 @@ def run_path(args, label: str, env: dict) -> dict:
         step = out[f"train {dtype}"] = child("train", env, model=args.model, dtype=dtype, tokens=tokens)
         print(f"  train step {dtype:<9} 2x{tokens} tokens: {step['seconds']:>7.2f} s  "
               f"{step['tokens_per_second']:>7.1f} tokens/s (load {step['load']})", flush=True)
-    engines = [("transformers", {})]
+    # Engines and thread settings compare the same on both paths: the native one measures them all.
+    native = chosen["native_bf16"] or env != EMULATED_ENV
+    engines = [("transformers", {})] if native else []
     if not args.skip_vllm:
-        # Thread settings matter the same on both paths: compared on the native one only.
-        all_cores = [("vllm", ALL_CORES)] if chosen["native_bf16"] else []
-        engines = [("vllm", {}), *all_cores, *engines]
+        engines = [("vllm", {}), *([("vllm", ALL_CORES)] if native else []), *engines]
     for engine, threads in engines:
         for dtype in ("float32", "bfloat16"):
             name = f"{engine}{' all cores' if threads else ''} {dtype}"
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         gen = {k.removeprefix("generate "): v["tokens_per_second"] for k, v in path.items()
                if k.startswith(("vllm", "transformers"))}
         for dtype in ("float32", "bfloat16"):
-            if f"vllm {dtype}" in gen:
+            if f"vllm {dtype}" in gen and f"transformers {dtype}" in gen:
                 tuned = (f", vLLM as shipped/all cores {ratio(gen[f'vllm {dtype}'], gen[f'vllm all cores {dtype}'])}"
                          if f"vllm all cores {dtype}" in gen else "")
                 print(f"  {label}: {dtype} transformers/vLLM "
