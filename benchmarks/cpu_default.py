@@ -114,7 +114,7 @@ def decision(_args) -> dict:
     from workloads.hardware import choose_engine, compute_dtype, probe
 
     capability = probe()
-    engine, reason = choose_engine("auto", capability)
+    engine, reason = choose_engine("auto")
     return {**compute_dtype("auto", capability).metadata(), "engine": engine, "engine_reason": reason}
 
 

@@ -1,5 +1,5 @@
-"""The generation engine shared by generation and evaluation: vLLM's offline engine, or on a CPU where
-it is faster, transformers' batched generate (``workloads/transformers_engine.py``); both in the
+"""The generation engine shared by generation and evaluation: vLLM's offline engine (or, when an
+endpoint asks for it, transformers' batched generate, ``workloads/transformers_engine.py``), in the
 dtype the hardware computes natively (``workloads/hardware.py``)."""
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ from workloads.hardware import choose_engine, compute_dtype, probe
 
 def make_llm(settings: dict) -> tuple[object, dict]:
     """Start the engine an endpoint's settings ask for (see ``resources/llm.py``). Returns the engine
-    and what to record with its results: the engine, the compute dtype and why, the threads."""
+    and what to record with its results: the engine, the compute dtype and why, the thread layout."""
     if settings.get("backend") != "vllm-offline":
         raise ValueError(f"unsupported generation backend {settings.get('backend')!r}")
     capability = probe()
     decision = compute_dtype(settings.get("dtype", "auto"), capability)
-    engine, engine_reason = choose_engine(settings.get("engine", "auto"), capability)
+    engine, engine_reason = choose_engine(settings.get("engine", "auto"))
     info = {"engine": engine, "engine_reason": engine_reason, **decision.metadata()}
     if engine == "transformers":
         from workloads.transformers_engine import TransformersLLM
 
         llm = TransformersLLM(settings["model"], dtype=decision.dtype, seed=settings["seed"],
                               max_model_len=settings["max_model_len"])
-        import torch
-
-        return llm, {**info, "torch_threads": torch.get_num_threads()}
+        return llm, {**info, "torch_threads": llm.torch.get_num_threads()}
     from vllm import LLM  # imported late: the engine is heavy and only this path needs it
 
     # vLLM-CPU's own thread layout is kept: it reserves a core for its scheduler process, whose

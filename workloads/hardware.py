@@ -119,11 +119,11 @@ def compute_dtype(requested: str = "auto", capability: Capability | None = None)
 ENGINES = ("auto", "vllm", "transformers")
 
 
-def choose_engine(requested: str, capability: Capability) -> tuple[str, str]:
+def choose_engine(requested: str) -> tuple[str, str]:
     """The generation engine and why: vLLM on GPUs and, as measured by ``benchmarks/cpu_default.py``
     (several times faster in both dtypes), on CPUs too; transformers' batched generate when asked for."""
     if requested not in ENGINES:
         raise ValueError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}")
     if requested != "auto":
         return requested, "forced by the endpoint"
-    return "vllm", "vLLM on every device"
+    return "vllm", "the faster engine on GPUs and CPUs (benchmarks/cpu_default.py)"
