@@ -4,7 +4,7 @@
 ``fsdp``: FSDP2 through accelerate's own plugin (the Trainer's ``fsdp`` / ``fsdp_config``): every
 decoder layer (the model's ``_no_split_modules``) is its own fully sharded unit, activation
 checkpointing is applied by FSDP per unit (the Trainer's gradient checkpointing would all-gather
-each unit a second time in backward), bf16 mixed precision follows ``bf16``, and checkpoints keep
+each unit a second time in backward), mixed precision follows the compute dtype, and checkpoints keep
 sharded state (one file per rank through torch.distributed.checkpoint: fast to write, and resumable
 on the same number of GPUs). A sharded checkpoint is not something vLLM or ``from_pretrained`` can
 read, so ``consolidate`` also writes each one as a plain safetensors folder.
