@@ -84,8 +84,9 @@ def build(recipe: Recipe) -> list:
         if missing:
             context.log.warning(f"{len(missing)} eval cells not evaluated yet, left out: {missing[:5]}")
         # Tables written before a column existed (the behaviour measures) join with it null.
-        eval_tables = pl.concat([storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated],
-                                how="diagonal_relaxed")
+        eval_tables = pl.concat(
+            [storage.read_table(keys.eval_table(c, b)).drop("definition") for c, b in evaluated], how="diagonal_relaxed"
+        )
         samples = pl.concat([storage.read_table(keys.eval_samples(c, b)) for c, b in evaluated])
         categories = {name: b.category for name, b in recipe.evaluation.benchmarks.items()}
         tables = analyse(eval_tables, samples, categories, seed=recipe.seed)

@@ -70,9 +70,15 @@ def _check_specs(recipe: Recipe, variant: str) -> list[AssetCheckSpec]:
         ),
     ]
     if variant in TRACE_VARIANTS:
-        specs.append(AssetCheckSpec("every_example_verified", asset=name, description="Each example's trace sample has a correct verdict."))
+        specs.append(
+            AssetCheckSpec(
+                "every_example_verified", asset=name, description="Each example's trace sample has a correct verdict."
+            )
+        )
     if variant in recipe.dataset_targets:
-        specs.append(AssetCheckSpec("meets_target", asset=name, description="Reaches the recipe's target size (warns)."))
+        specs.append(
+            AssetCheckSpec("meets_target", asset=name, description="Reaches the recipe's target size (warns).")
+        )
     return specs
 
 
@@ -80,12 +86,21 @@ def _per_example_check(name: str, check: str, table: pl.DataFrame, failures, lab
     """A check over every example; on an empty table it passes and says there was nothing to check
     (``failures`` is called only when there are examples)."""
     if table.height == 0:
-        return AssetCheckResult(asset_key=name, check_name=check, passed=True, description="nothing to check: 0 examples",
-                                metadata={"examples": 0})
+        return AssetCheckResult(
+            asset_key=name,
+            check_name=check,
+            passed=True,
+            description="nothing to check: 0 examples",
+            metadata={"examples": 0},
+        )
     bad = failures()
-    return AssetCheckResult(asset_key=name, check_name=check, passed=bad == 0,
-                            description=f"{bad} of {table.height} examples {label}" if bad else None,
-                            metadata={"examples": table.height, label.replace(" ", "_"): bad})
+    return AssetCheckResult(
+        asset_key=name,
+        check_name=check,
+        passed=bad == 0,
+        description=f"{bad} of {table.height} examples {label}" if bad else None,
+        metadata={"examples": table.height, label.replace(" ", "_"): bad},
+    )
 
 
 def _check_results(recipe: Recipe, variant: str, table: pl.DataFrame, verdicts: pl.DataFrame) -> list[AssetCheckResult]:
@@ -154,7 +169,9 @@ def build(recipe: Recipe) -> list:
         loaders = {name: src.loader for name, src in recipe.queries.items()}
         variants = build_variants(queries, traces, verdicts, loaders=loaders, seed=recipe.seed)
         with tempfile.TemporaryDirectory() as scratch:  # the tokenizer files only, not the weights
-            folder = local_folder(storage.uri(keys.model(recipe.training.students[0])), Path(scratch), only=TOKENIZER_FILES)
+            folder = local_folder(
+                storage.uri(keys.model(recipe.training.students[0])), Path(scratch), only=TOKENIZER_FILES
+            )
             tokenizer = AutoTokenizer.from_pretrained(folder)
         provenance = {
             "recipe": recipe.name,
@@ -179,7 +196,9 @@ def build(recipe: Recipe) -> list:
                     "path": path,
                     **{f"tokens_{k}": v for k, v in percentiles(table["tokens"]).items()},
                     "preview": preview(
-                        table.select("example_id", pl.col("messages").list.last().struct.field("content").alias("response"))
+                        table.select(
+                            "example_id", pl.col("messages").list.last().struct.field("content").alias("response")
+                        )
                     ),
                 },
             )

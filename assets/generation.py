@@ -1,6 +1,5 @@
 """Teacher traces and their verdicts, one partition per shard of the query set."""
 
-
 import polars as pl
 from dagster import (
     AllPartitionMapping,
@@ -55,8 +54,12 @@ def build(recipe: Recipe) -> list:
             teacher = recipe.generation.teachers[name]
             settings = {"name": teacher.model or teacher.backend, **teacher.model_dump()}
             endpoint = (
-                with_dtype(teacher_endpoint.settings(model=storage.uri(keys.model(teacher.model)),
-                                                     max_model_len=teacher.max_model_len), teacher.dtype)
+                with_dtype(
+                    teacher_endpoint.settings(
+                        model=storage.uri(keys.model(teacher.model)), max_model_len=teacher.max_model_len
+                    ),
+                    teacher.dtype,
+                )
                 if teacher.backend == "vllm"
                 else None
             )
@@ -82,7 +85,9 @@ def build(recipe: Recipe) -> list:
                 "think_closed_rate": rounded(traces["think_closed"].mean()) if traces.height else 0.0,
                 "truncated_rate": rounded((traces["finish_reason"] == "length").mean()) if traces.height else 0.0,
                 "mean_completion_tokens": rounded(traces["completion_tokens"].mean()) if traces.height else 0.0,
-                "preview": preview(traces.select("query_id", "sample_idx", "teacher", "reasoning", "final", "finish_reason")),
+                "preview": preview(
+                    traces.select("query_id", "sample_idx", "teacher", "reasoning", "final", "finish_reason")
+                ),
             }
         )
 
@@ -133,8 +138,11 @@ def build(recipe: Recipe) -> list:
                 **table_metadata(table),
                 "correct_rate": rounded(table["correct"].mean() or 0.0) if table.height else 0.0,
                 "by_verifier": preview(by_verifier, rows=10),
-                "errors": preview(table.filter(pl.col("error").is_not_null()).group_by("error").len().sort("len", descending=True), rows=10),
-            }
+                "errors": preview(
+                    table.filter(pl.col("error").is_not_null()).group_by("error").len().sort("len", descending=True),
+                    rows=10,
+                ),
+            },
         )
 
     return [teacher_traces, verdicts]

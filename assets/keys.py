@@ -1,6 +1,5 @@
 """The storage key layout, one place: ``<recipe>/<stage>/...``."""
 
-
 from resources.recipe import Recipe
 
 

@@ -1,6 +1,5 @@
 """Metadata helpers: what a person wants to see in the UI next to a materialization."""
 
-
 import base64
 import io
 import math

@@ -1,6 +1,5 @@
 """Model folders (safetensors + tokenizer) for teachers and students, one partition per model."""
 
-
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.keys import Keys

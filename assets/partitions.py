@@ -1,6 +1,5 @@
 """Partitions, derived from the recipe: adding a student to the recipe adds runs to backfill."""
 
-
 from dagster import (
     DynamicPartitionsDefinition,
     MultiPartitionKey,
@@ -52,7 +51,9 @@ def cell_key(checkpoint: str, benchmark: str) -> MultiPartitionKey:
     return MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark})
 
 
-def cell_range_tags(recipe: Recipe, first_checkpoint: str, last_checkpoint: str, benchmarks: list[str] | None = None) -> dict:
+def cell_range_tags(
+    recipe: Recipe, first_checkpoint: str, last_checkpoint: str, benchmarks: list[str] | None = None
+) -> dict:
     """Run tags for the rectangle of cells from ``first_checkpoint`` to ``last_checkpoint`` (in
     registration order) over the benchmarks from the first to the last of ``benchmarks`` (in
     recipe order; default all): one run, so each checkpoint's cells share one warm engine."""
@@ -97,6 +98,3 @@ def planned_benchmarks(recipe: Recipe, checkpoint: str) -> list[str]:
     _, step = parse_checkpoint_key(checkpoint)
     ev = recipe.evaluation
     return [b for b in ev.benchmarks if in_plan(ev.plan_of(b), step, recipe.training.save_every)]
-
-
-

@@ -29,8 +29,15 @@ def benchmark_index(recipe: Recipe) -> NgramIndex | None:
         return None
     index = NgramIndex(recipe.decontamination.ngram, recipe.decontamination.min_overlap)
     for name, bench in recipe.evaluation.benchmarks.items():
-        index.add(name, benchmark_questions(recipe.data_path(bench.location), hub_config=bench.hub_config,
-                                            hub_split=bench.hub_split, layout=Layout.from_settings(vars(bench))))
+        index.add(
+            name,
+            benchmark_questions(
+                recipe.data_path(bench.location),
+                hub_config=bench.hub_config,
+                hub_split=bench.hub_split,
+                layout=Layout.from_settings(vars(bench)),
+            ),
+        )
     return index
 
 
@@ -40,8 +47,14 @@ def held_out_countdown_tasks(recipe: Recipe) -> set[tuple[tuple[int, ...], int]]
     tasks = set()
     for bench in recipe.evaluation.benchmarks.values():
         if bench.kind == "countdown":
-            items = load_benchmark(recipe.data_path(bench.location), "countdown", limit=bench.limit, seed=recipe.seed,
-                                   hub_config=bench.hub_config, hub_split=bench.hub_split)
+            items = load_benchmark(
+                recipe.data_path(bench.location),
+                "countdown",
+                limit=bench.limit,
+                seed=recipe.seed,
+                hub_config=bench.hub_config,
+                hub_split=bench.hub_split,
+            )
             tasks |= {countdown_task(**json.loads(item.reference)) for item in items}
     return tasks
 
@@ -79,7 +92,9 @@ def load_source(
         return None
 
     # Each source gets its own seed offset so sources of equal size don't pick the same rows.
-    sample, counts = clean_and_sample(table, size=src.size, seed=recipe.seed + sorted(recipe.queries).index(name), reject=reject)
+    sample, counts = clean_and_sample(
+        table, size=src.size, seed=recipe.seed + sorted(recipe.queries).index(name), reject=reject
+    )
     if src.references is not None:
         ref = src.references
         references = read_records(recipe.data_path(ref.location), hub_config=ref.hub_config)

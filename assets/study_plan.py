@@ -72,8 +72,9 @@ def model_params_b(recipe: Recipe, key: str, throughput: Throughput) -> float:
     for name in (spec.path, key):
         if name in throughput.params_b:
             return throughput.params_b[name]
-    raise KeyError(f"models.{key}: size unknown; add `{spec.path or key}: <billions>` to the throughput table's "
-                   "params_b")
+    raise KeyError(
+        f"models.{key}: size unknown; add `{spec.path or key}: <billions>` to the throughput table's params_b"
+    )
 
 
 def run_examples(recipe: Recipe, variant: str, measured: Measured) -> int:
@@ -91,8 +92,15 @@ def run_checkpoints(recipe: Recipe, run: str, measured: Measured) -> list[int]:
     return saved_steps(steps, tr.save_every)
 
 
-def estimate(recipe: Recipe, throughput: Throughput, gpu: str, items: dict[str, int | None],
-             measured: Measured | None = None, *, follow_plan: bool = True) -> list[Line]:
+def estimate(
+    recipe: Recipe,
+    throughput: Throughput,
+    gpu: str,
+    items: dict[str, int | None],
+    measured: Measured | None = None,
+    *,
+    follow_plan: bool = True,
+) -> list[Line]:
     """Lines of the estimate: one per teacher source, one per run, one per benchmark (a benchmark
     whose item count is unknown gets a line saying so, and counts for nothing). Without
     ``follow_plan``, evaluation covers every checkpoint (with the ``items`` given): the dense grid."""
@@ -101,19 +109,31 @@ def estimate(recipe: Recipe, throughput: Throughput, gpu: str, items: dict[str, 
     gen = recipe.generation
     for source, teacher in gen.teachers.items():
         count = recipe.queries[source].size * gen.sampling.n
-        rate = 0.0 if teacher.backend != "vllm" else 1 / throughput.tokens_per_second(
-            gpu, model_params_b(recipe, teacher.model, throughput)) / 3600
-        lines.append(generation_line("generation", f"{source} ({teacher.model or teacher.backend})", generations=count,
-                                     budget=gen.sampling.max_new_tokens, measured_mean=measured.trace_tokens,
-                                     fraction=throughput.length_fraction["generation"], gpu_hours_per_token=rate))
+        rate = (
+            0.0
+            if teacher.backend != "vllm"
+            else 1 / throughput.tokens_per_second(gpu, model_params_b(recipe, teacher.model, throughput)) / 3600
+        )
+        lines.append(
+            generation_line(
+                "generation",
+                f"{source} ({teacher.model or teacher.backend})",
+                generations=count,
+                budget=gen.sampling.max_new_tokens,
+                measured_mean=measured.trace_tokens,
+                fraction=throughput.length_fraction["generation"],
+                gpu_hours_per_token=rate,
+            )
+        )
     tr = recipe.training
     for run in recipe.runs:
         student, variant = split_run(run)
         per_example = measured.example_tokens.get(variant)
         mean = per_example if per_example is not None else throughput.example_tokens[variant]
         tokens = run_examples(recipe, variant, measured) * mean * tr.epochs
-        hours = throughput.training_gpu_hours(gpu, model_params_b(recipe, student, throughput), tokens,
-                                              checkpointing=tr.gradient_checkpointing)
+        hours = throughput.training_gpu_hours(
+            gpu, model_params_b(recipe, student, throughput), tokens, checkpointing=tr.gradient_checkpointing
+        )
         lines.append(Line("training", run, 0, 0, tokens, "measured" if per_example is not None else "assumed", hours))
     ev = recipe.evaluation
     checkpoints = {run: run_checkpoints(recipe, run, measured) for run in recipe.runs}
@@ -130,15 +150,33 @@ def estimate(recipe: Recipe, throughput: Throughput, gpu: str, items: dict[str, 
             student = model_params_b(recipe, split_run(run)[0], throughput)
             weighted += run_count / throughput.tokens_per_second(gpu, student)
         per_token = weighted / count / 3600 if count else 0.0
-        lines.append(generation_line("evaluation", name, generations=count,
-                                     budget=bench.max_new_tokens or ev.sampling.max_new_tokens,
-                                     measured_mean=measured.eval_tokens.get(name),
-                                     fraction=throughput.length_fraction["evaluation"], gpu_hours_per_token=per_token))
-    evaluated = {run: planned_checkpoint_count(recipe, steps) if follow_plan else len(steps)
-                 for run, steps in checkpoints.items()}
+        lines.append(
+            generation_line(
+                "evaluation",
+                name,
+                generations=count,
+                budget=bench.max_new_tokens or ev.sampling.max_new_tokens,
+                measured_mean=measured.eval_tokens.get(name),
+                fraction=throughput.length_fraction["evaluation"],
+                gpu_hours_per_token=per_token,
+            )
+        )
+    evaluated = {
+        run: planned_checkpoint_count(recipe, steps) if follow_plan else len(steps)
+        for run, steps in checkpoints.items()
+    }
     starts = sum(evaluated.values())
-    lines.append(Line("evaluation", "engine starts", 0, 0, 0.0, f"{starts} checkpoints",
-                      starts * throughput.engine_start_minutes / 60))
+    lines.append(
+        Line(
+            "evaluation",
+            "engine starts",
+            0,
+            0,
+            0.0,
+            f"{starts} checkpoints",
+            starts * throughput.engine_start_minutes / 60,
+        )
+    )
     return lines
 
 
@@ -197,13 +235,31 @@ def estimate_table(lines: list[Line]) -> pl.DataFrame:
     """The lines, then a total per stage and overall; tokens in millions, GPU-hours rounded."""
     from workloads.cost import totals
 
-    rows = [{"stage": x.stage, "item": x.item, "generations": x.generations,
-             "budget_Mtok": x.budget_tokens / 1e6, "expected_Mtok": x.expected_tokens / 1e6,
-             "length": x.length, "gpu_hours": x.gpu_hours} for x in lines]
+    rows = [
+        {
+            "stage": x.stage,
+            "item": x.item,
+            "generations": x.generations,
+            "budget_Mtok": x.budget_tokens / 1e6,
+            "expected_Mtok": x.expected_tokens / 1e6,
+            "length": x.length,
+            "gpu_hours": x.gpu_hours,
+        }
+        for x in lines
+    ]
     stages = sorted(totals(lines).items(), key=lambda st: st[0] == "total")
-    rows += [{"stage": stage, "item": "(all)", "generations": int(t["generations"]),
-              "budget_Mtok": t["budget_tokens"] / 1e6, "expected_Mtok": t["expected_tokens"] / 1e6, "length": "",
-              "gpu_hours": t["gpu_hours"]} for stage, t in stages]
+    rows += [
+        {
+            "stage": stage,
+            "item": "(all)",
+            "generations": int(t["generations"]),
+            "budget_Mtok": t["budget_tokens"] / 1e6,
+            "expected_Mtok": t["expected_tokens"] / 1e6,
+            "length": "",
+            "gpu_hours": t["gpu_hours"],
+        }
+        for stage, t in stages
+    ]
     return pl.DataFrame(rows).with_columns(pl.col("budget_Mtok", "expected_Mtok", "gpu_hours").round(2))
 
 
@@ -215,8 +271,16 @@ def plan_table(recipe: Recipe, items: dict[str, int | None]) -> pl.DataFrame:
     for name, bench in ev.benchmarks.items():
         plan = ev.plan_of(name)
         chosen = [len(planned_steps(plan, s, recipe.training.save_every)) for s in steps.values()]
-        rows.append({"benchmark": name, "plan": plan_text(plan), "checkpoints_per_run": max(chosen),
-                     "saved_per_run": max(len(s) for s in steps.values()), "items": items.get(name), "n": bench.n})
+        rows.append(
+            {
+                "benchmark": name,
+                "plan": plan_text(plan),
+                "checkpoints_per_run": max(chosen),
+                "saved_per_run": max(len(s) for s in steps.values()),
+                "items": items.get(name),
+                "n": bench.n,
+            }
+        )
     return pl.DataFrame(rows)
 
 
@@ -240,14 +304,16 @@ def plan_metadata(recipe: Recipe, throughput: Throughput) -> dict:
     try:
         lines = estimate(recipe, throughput, throughput.default_gpu, items)
     except KeyError as err:  # a model of unknown size
-        metadata["estimate"] = MetadataValue.text(f"not available here ({err.args[0]}); "
-                                                  "run python -m orchestration.estimate")
+        metadata["estimate"] = MetadataValue.text(
+            f"not available here ({err.args[0]}); run python -m orchestration.estimate"
+        )
         return metadata
     per_stage = totals(lines)
     metadata["estimate"] = preview(estimate_table(lines), rows=200)
     metadata["estimate_basis"] = MetadataValue.text(
         f"budget x assumed length fractions on {throughput.default_gpu}; `python -m orchestration.estimate` "
-        "uses measured lengths once the study has produced some")
+        "uses measured lengths once the study has produced some"
+    )
     for stage in ("generation", "training", "evaluation", "total"):
         metadata[f"gpu_hours_{stage}"] = round(per_stage[stage]["gpu_hours"], 2)
     metadata["eval_generations"] = int(per_stage["evaluation"]["generations"])

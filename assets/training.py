@@ -1,6 +1,5 @@
 """SFT runs (student x dataset partitions) and the checkpoints they save (dynamic partitions)."""
 
-
 import json
 
 import polars as pl
@@ -40,8 +39,15 @@ def read_manifest(storage: Storage, key: str) -> list[dict]:
 
 def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFrame:
     """Step 0 is the untrained student, so every run's curves start at the base model."""
-    base = {"run": run, "step": BASE_STEP, "epoch": 0.0, "uri": base_uri, "train_loss": None,
-            "learning_rate": None, "tokens_seen": 0}
+    base = {
+        "run": run,
+        "step": BASE_STEP,
+        "epoch": 0.0,
+        "uri": base_uri,
+        "train_loss": None,
+        "learning_rate": None,
+        "tokens_seen": 0,
+    }
     rows = [base] + [{k: r.get(k) for k in CHECKPOINT_FIELDS} for r in records]
     return pl.DataFrame(rows, schema=CHECKPOINT_SCHEMA).unique("step", keep="last").sort("step")
 

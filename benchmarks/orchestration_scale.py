@@ -76,8 +76,9 @@ def timed(fn, repeat: int = 3) -> tuple[float, object]:
 def definitions_load_seconds() -> float:
     code = "import time; t = time.perf_counter(); import orchestration.definitions; print(time.perf_counter() - t)"
     env = {**os.environ, "STUDY_RECIPE": str(FULL)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -88,8 +89,11 @@ def cells_in_order(recipe) -> list[tuple[str, str]]:
 
 def materialize(instance, cells, version: str) -> None:
     for checkpoint, benchmark in cells:
-        instance.report_runless_asset_event(AssetMaterialization(
-            AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}))
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}
+            )
+        )
 
 
 def per_cell_baseline(instance, cells) -> float:
@@ -122,8 +126,13 @@ def measure(instance, levels: list[int], storage_root: str, with_graphql: bool) 
     instance.add_dynamic_partitions(CHECKPOINTS.name, registered)
     # Each run has announced one more checkpoint than the sensor's cursor has seen.
     for run in recipe.runs:
-        storage.write_bytes(keys.manifest(run), b"".join(
-            json.dumps({"run": run, "step": s, "uri": f"/ckpt/{run}/{s}"}).encode() + b"\n" for s in [*STEPS[1:], 640]))
+        storage.write_bytes(
+            keys.manifest(run),
+            b"".join(
+                json.dumps({"run": run, "step": s, "uri": f"/ckpt/{run}/{s}"}).encode() + b"\n"
+                for s in [*STEPS[1:], 640]
+            ),
+        )
     cursor = json.dumps(sorted(registered))
     sensor, schedule = build_checkpoint_sensor(recipe), build_eval_refresh_schedule(recipe)
     version = eval_code_version(recipe)
@@ -133,17 +142,24 @@ def measure(instance, levels: list[int], storage_root: str, with_graphql: bool) 
         level = min(level, len(cells))
         materialize(instance, cells[done:level], version)
         done = level
-        sensor_s, result = timed(lambda: sensor(build_sensor_context(instance=instance, cursor=cursor,
-                                                                     resources={"storage": storage})))
+        sensor_s, result = timed(
+            lambda: sensor(build_sensor_context(instance=instance, cursor=cursor, resources={"storage": storage}))
+        )
         assert len(result.run_requests) == len(recipe.runs), result
         schedule_s, requests = timed(lambda: schedule(build_schedule_context(instance=instance)))
         requested = 0 if not isinstance(requests, list) else len(requests)
         baseline = per_cell_baseline(instance, cells[:BASELINE_CELLS])
-        rows.append({
-            "materialized": level, "examined": len(cells), "sensor_s": sensor_s, "schedule_s": schedule_s,
-            "schedule_runs_requested": requested, "baseline_schedule_s": baseline * len(cells),
-            "graphql_s": graphql_seconds(instance) if with_graphql else None,
-        })
+        rows.append(
+            {
+                "materialized": level,
+                "examined": len(cells),
+                "sensor_s": sensor_s,
+                "schedule_s": schedule_s,
+                "schedule_runs_requested": requested,
+                "baseline_schedule_s": baseline * len(cells),
+                "graphql_s": graphql_seconds(instance) if with_graphql else None,
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -172,25 +188,35 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instance", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--levels", default="1000,4000,14000", help="materialized cells at each measurement")
     parser.add_argument("--no-graphql", action="store_true", help="skip the UI's partition-status query")
-    parser.add_argument("--tmp", default=None, help="folder for the SQLite instance (e.g. /dev/shm: writing the "
-                        "synthetic events is then faster; reads are served from the page cache either way)")
+    parser.add_argument(
+        "--tmp",
+        default=None,
+        help="folder for the SQLite instance (e.g. /dev/shm: writing the "
+        "synthetic events is then faster; reads are served from the page cache either way)",
+    )
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
     print(f"definitions load (fresh process, full recipe): {definitions_load_seconds():.2f} s", flush=True)
     kinds = ("sqlite", "postgres") if args.instance == "both" else (args.instance,)
     for kind in kinds:
         print(f"--- {kind}", flush=True)
-        with (sqlite_instance(args.tmp) if kind == "sqlite" else postgres_instance(args.tmp)) as (instance, home), \
-                tempfile.TemporaryDirectory(prefix="scale-storage-") as storage_root:
+        with (
+            sqlite_instance(args.tmp) if kind == "sqlite" else postgres_instance(args.tmp) as (instance, home),
+            tempfile.TemporaryDirectory(prefix="scale-storage-") as storage_root,
+        ):
             os.environ["DAGSTER_HOME"] = home
             rows = measure(instance, levels, storage_root, not args.no_graphql)
-        print(f"{'cells':>6} {'sensor s':>9} {'schedule s':>11} {'per cell ms':>12} {'1-query/cell s':>15} "
-              f"{'speed-up':>9} {'graphql s':>10}")
+        print(
+            f"{'cells':>6} {'sensor s':>9} {'schedule s':>11} {'per cell ms':>12} {'1-query/cell s':>15} "
+            f"{'speed-up':>9} {'graphql s':>10}"
+        )
         for r in rows:
             graphql = f"{r['graphql_s']:10.2f}" if r["graphql_s"] is not None else f"{'-':>10}"
-            print(f"{r['materialized']:>6} {r['sensor_s']:9.3f} {r['schedule_s']:11.2f} "
-                  f"{1000 * r['schedule_s'] / r['examined']:12.3f} {r['baseline_schedule_s']:15.1f} "
-                  f"{r['baseline_schedule_s'] / r['schedule_s']:9.1f} {graphql}")
+            print(
+                f"{r['materialized']:>6} {r['sensor_s']:9.3f} {r['schedule_s']:11.2f} "
+                f"{1000 * r['schedule_s'] / r['examined']:12.3f} {r['baseline_schedule_s']:15.1f} "
+                f"{r['baseline_schedule_s'] / r['schedule_s']:9.1f} {graphql}"
+            )
 
 
 if __name__ == "__main__":

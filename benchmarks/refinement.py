@@ -83,9 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"{args.curves} simulated runs per row, {len(STEPS)} checkpoints each (dense grid = {len(STEPS)} cells)")
-    header = (f"{'benchmark':<13} {'start plan':<36} {'cells':>6} {'saved':>6} {'|dmin| vs dense':>16} "
-              f"{'exact':>6} {'|drec| vs dense':>16} {'exact':>6} {'coarse only |dmin|,|drec|':>26} "
-              f"{'|dmin| vs true: dense, ours':>28}")
+    header = (
+        f"{'benchmark':<13} {'start plan':<36} {'cells':>6} {'saved':>6} {'|dmin| vs dense':>16} "
+        f"{'exact':>6} {'|drec| vs dense':>16} {'exact':>6} {'coarse only |dmin|,|drec|':>26} "
+        f"{'|dmin| vs true: dense, ours':>28}"
+    )
     print(header)
     for name, items, samples in BENCHMARKS:
         for plan_name, plan in PLANS.items():
@@ -111,10 +113,12 @@ def main(argv: list[str] | None = None) -> None:
                 dense_true.append(abs(dense[0] - truth))
                 ours_true.append(abs(ours[0] - truth))
             n = args.curves
-            print(f"{name:<13} {plan_name:<36} {np.mean(cells):6.1f} {1 - np.mean(cells) / len(STEPS):6.0%} "
-                  f"{np.mean(d_min):16.1f} {exact_min / n:6.0%} {np.mean(d_rec):16.1f} {exact_rec / n:6.0%} "
-                  f"{np.mean(coarse_min):13.1f},{np.mean(coarse_rec):12.1f} "
-                  f"{np.mean(dense_true):14.1f},{np.mean(ours_true):13.1f}")
+            print(
+                f"{name:<13} {plan_name:<36} {np.mean(cells):6.1f} {1 - np.mean(cells) / len(STEPS):6.0%} "
+                f"{np.mean(d_min):16.1f} {exact_min / n:6.0%} {np.mean(d_rec):16.1f} {exact_rec / n:6.0%} "
+                f"{np.mean(coarse_min):13.1f},{np.mean(coarse_rec):12.1f} "
+                f"{np.mean(dense_true):14.1f},{np.mean(ours_true):13.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def run_sequential(responses: list[str], golds: list[str]) -> tuple[list, float,
     verdict = VERDICTS["math"]
     results, seconds = [], []
     began = time.perf_counter()
-    for response, gold in zip(responses, golds):
+    for response, gold in zip(responses, golds, strict=True):
         item_began = time.perf_counter()
         results.append(verdict(response, gold))
         seconds.append(time.perf_counter() - item_began)
@@ -127,7 +127,7 @@ def _verify_share(responses: list[str], golds: list[str], barrier, out) -> None:
     VERDICTS["math"]("$1$", "1")
     barrier.wait()  # all shares start together, after their imports
     began = time.perf_counter()
-    for response, gold in zip(responses, golds):
+    for response, gold in zip(responses, golds, strict=True):
         VERDICTS["math"](response, gold)
     out.put(time.perf_counter() - began)
 
@@ -155,7 +155,9 @@ def main() -> None:
     )
     parser.add_argument("--items", type=int, default=3000, help="realistic (gold, response) pairs (default 3000)")
     parser.add_argument("--timeout", type=float, default=10.0, help="the pool's limit per item, seconds (default 10)")
-    parser.add_argument("--workers", type=int, default=usable_cores(), help="many-worker pool size (default: usable cores)")
+    parser.add_argument(
+        "--workers", type=int, default=usable_cores(), help="many-worker pool size (default: usable cores)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for drawing the pairs (default 0)")
     args = parser.parse_args()
 
@@ -164,14 +166,18 @@ def main() -> None:
         sys.exit(f"no MATH-500 copy at {path}: set STUDY_DATA_DIR to the data folder")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     pairs = realistic_pairs(rows, args.items, random.Random(args.seed))
-    shapes, responses, golds = (list(column) for column in zip(*pairs))
+    shapes, responses, golds = (list(column) for column in zip(*pairs, strict=True))
     VERDICTS["math"]("$1$", "1")  # the in-process run gets the same warm start as the workers
 
-    print(f"verification throughput: {args.items} realistic (gold, response) pairs from {path.name}, "
-          f"shapes {dict(sorted((s, shapes.count(s)) for s in set(shapes)))}")
+    print(
+        f"verification throughput: {args.items} realistic (gold, response) pairs from {path.name}, "
+        f"shapes {dict(sorted((s, shapes.count(s)) for s in set(shapes)))}"
+    )
     # Scaling needs idle cores: the load average says how much else wanted them during the run.
-    print(f"machine: {usable_cores()} usable cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"pool limit {args.timeout:g} s per item\n")
+    print(
+        f"machine: {usable_cores()} usable cores, load average {os.getloadavg()[0]:.1f} at start; "
+        f"pool limit {args.timeout:g} s per item\n"
+    )
 
     runs = {"sequential math-verify (in-process)": run_sequential(responses, golds)}
     runs["pool, 1 worker"] = run_pool(1, args.timeout, responses, golds)
@@ -181,18 +187,24 @@ def main() -> None:
     print(f"{'':38} {'seconds':>8} {'items/s':>8} {'slowest item s':>15} {'timeouts':>9} {'agree w/ seq.':>14}")
     for name, (results, seconds, item_seconds) in runs.items():
         rates[name] = len(results) / seconds
-        agree = sum(a == b for a, b in zip(results, reference))
+        agree = sum(a == b for a, b in zip(results, reference, strict=True))
         timeouts = sum(error == TIMEOUT for _, error in results)
-        print(f"{name:38} {seconds:8.2f} {rates[name]:8.1f} {max(item_seconds):15.3f} {timeouts:9d} "
-              f"{agree:>8}/{len(results)}")
+        print(
+            f"{name:38} {seconds:8.2f} {rates[name]:8.1f} {max(item_seconds):15.3f} {timeouts:9d} "
+            f"{agree:>8}/{len(results)}"
+        )
     sequential, one, many = rates.values()
-    print(f"\nratios: pool(1)/sequential {one / sequential:.2f}"
-          f"   pool({args.workers})/sequential {many / sequential:.2f}"
-          f"   scaling pool({args.workers})/pool(1) {many / one:.2f} (linear would be {args.workers})")
+    print(
+        f"\nratios: pool(1)/sequential {one / sequential:.2f}"
+        f"   pool({args.workers})/sequential {many / sequential:.2f}"
+        f"   scaling pool({args.workers})/pool(1) {many / one:.2f} (linear would be {args.workers})"
+    )
 
     ceiling = len(responses) / run_independent(args.workers, responses, golds)
-    print(f"machine's own scaling: {args.workers} independent in-process runs at once {ceiling:.1f} items/s, "
-          f"{ceiling / sequential:.2f} x sequential; the pool reaches {many / ceiling:.0%} of that")
+    print(
+        f"machine's own scaling: {args.workers} independent in-process runs at once {ceiling:.1f} items/s, "
+        f"{ceiling / sequential:.2f} x sequential; the pool reaches {many / ceiling:.0%} of that"
+    )
 
     # The pool's own cost per item (pipe round trip, bookkeeping), seen with a verdict that does
     # next to no work: what the pool adds to each math-verify call, whatever the machine's load.
@@ -202,27 +214,34 @@ def main() -> None:
         began = time.perf_counter()
         pool.verdicts(["multiple-choice"] * trivial, ["\\boxed{A}"] * trivial, ["A"] * trivial)
         overhead = (time.perf_counter() - began) / trivial
-    print(f"pool overhead: {overhead * 1e6:.0f} us per item (multiple-choice verdicts through 1 worker), "
-          f"{overhead * sequential:.1%} of a sequential math-verify item")
+    print(
+        f"pool overhead: {overhead * 1e6:.0f} us per item (multiple-choice verdicts through 1 worker), "
+        f"{overhead * sequential:.1%} of a sequential math-verify item"
+    )
 
     # Adversarial inputs, shuffled among realistic ones (whose sequential verdicts are known),
     # through the many-worker pool. Not run in-process: there nothing would stop a real hang.
     mixed = [(name, response, gold, None) for name, response, gold in adversarial_pairs()]
     mixed += [("realistic", responses[i], golds[i], reference[i]) for i in range(min(200, len(responses)))]
     random.Random(args.seed).shuffle(mixed)
-    names, mixed_responses, mixed_golds, expected = (list(column) for column in zip(*mixed))
+    names, mixed_responses, mixed_golds, expected = (list(column) for column in zip(*mixed, strict=True))
     results, seconds, item_seconds = run_pool(args.workers, args.timeout, mixed_responses, mixed_golds)
-    print(f"\nadversarial: {len(mixed) - names.count('realistic')} inputs shuffled among {names.count('realistic')} "
-          f"realistic ones, pool({args.workers}), limit {args.timeout:g} s: {seconds:.1f} s in all")
-    for name, (correct, error), item_s in zip(names, results, item_seconds):
+    print(
+        f"\nadversarial: {len(mixed) - names.count('realistic')} inputs shuffled among {names.count('realistic')} "
+        f"realistic ones, pool({args.workers}), limit {args.timeout:g} s: {seconds:.1f} s in all"
+    )
+    for name, (correct, error), item_s in zip(names, results, item_seconds, strict=True):
         if name != "realistic":
             print(f"  {name:34} {item_s:7.2f} s  -> {correct!s:5} {error or ''}")
     hangs = sum(item_s > args.timeout + HANG_MARGIN_S for item_s in item_seconds)
     timeouts = sum(error == TIMEOUT for _, error in results)
-    agree = all(r == e for name, r, e in zip(names, results, expected) if name == "realistic")
-    print(f"timeouts {timeouts}, hangs {hangs} (items over limit + {HANG_MARGIN_S:g} s); "
-          f"realistic items among them agree with sequential: {'yes' if agree else 'NO'}")
+    agree = all(r == e for name, r, e in zip(names, results, expected, strict=True) if name == "realistic")
+    print(
+        f"timeouts {timeouts}, hangs {hangs} (items over limit + {HANG_MARGIN_S:g} s); "
+        f"realistic items among them agree with sequential: {'yes' if agree else 'NO'}"
+    )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
 
 if __name__ == "__main__":
     main()

@@ -50,8 +50,9 @@ def headline_means(instance, storage: Storage, keys: Keys, recipe: Recipe) -> di
         if table.height and not lower_is_better(table["metric"][0]) and table["mean"][0] is not None:
             rows[partition] = {"partition": partition, "storage_id": storage_id, "mean": float(table["mean"][0])}
     if len(rows) != known.height or any(seen.get(p) != r["storage_id"] for p, r in rows.items()):
-        storage.write_table(keys.report("refinement-headlines.parquet"),
-                            pl.DataFrame(list(rows.values()), schema=HEADLINE_SCHEMA))
+        storage.write_table(
+            keys.report("refinement-headlines.parquet"), pl.DataFrame(list(rows.values()), schema=HEADLINE_SCHEMA)
+        )
     return {_cell(p): r["mean"] for p, r in rows.items()}
 
 
@@ -61,14 +62,18 @@ def _cell(partition: str) -> tuple[str, str]:
     return checkpoint, benchmark
 
 
-def refinement_cells(recipe: Recipe, means: dict[tuple[str, str], float],
-                     saved: dict[str, list[int]]) -> list[tuple[str, str]]:
+def refinement_cells(
+    recipe: Recipe, means: dict[tuple[str, str], float], saved: dict[str, list[int]]
+) -> list[tuple[str, str]]:
     """The cells (checkpoint, benchmark) next_steps asks for, run by run."""
     wanted = []
     for run, steps in saved.items():
         for benchmark in recipe.evaluation.benchmarks:
-            curve = [Point(s, means[(checkpoint_key(run, s), benchmark)]) for s in steps
-                     if (checkpoint_key(run, s), benchmark) in means]
+            curve = [
+                Point(s, means[(checkpoint_key(run, s), benchmark)])
+                for s in steps
+                if (checkpoint_key(run, s), benchmark) in means
+            ]
             wanted += [(checkpoint_key(run, s), benchmark) for s in next_steps(curve, steps)]
     return wanted
 
@@ -92,12 +97,19 @@ def build_refinement_sensor(recipe: Recipe):
             return SensorResult(skip_reason=f"the cap of {ev.refine_max_cells} refinement cells is reached")
         registered = context.instance.get_dynamic_partitions(CHECKPOINTS.name)
         known = set(registered)
-        saved = {run: [s for s in [0] + [r["step"] for r in read_manifest(storage, keys.manifest(run))]
-                       if checkpoint_key(run, s) in known] for run in recipe.runs}
+        saved = {
+            run: [
+                s
+                for s in [0] + [r["step"] for r in read_manifest(storage, keys.manifest(run))]
+                if checkpoint_key(run, s) in known
+            ]
+            for run in recipe.runs
+        }
         means = headline_means(context.instance, storage, keys, recipe)
         # Cells requested before and still running (or failed) are not asked for again.
-        skip = set(requested) | set(context.instance.get_latest_storage_id_by_partition(
-            EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION))
+        skip = set(requested) | set(
+            context.instance.get_latest_storage_id_by_partition(EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION)
+        )
         cells = [c for c in refinement_cells(recipe, means, saved) if str(cell_key(*c)) not in skip][:left]
         if not cells:
             return SensorResult(skip_reason="every dip and recovery is bracketed to adjacent checkpoints")

@@ -2,7 +2,6 @@
 checkpoints as training saves them; the schedule that re-evaluates missing or stale eval cells.
 Eval runs target ranges of cells (checkpoint x benchmark) so a checkpoint's cells share an engine."""
 
-
 import json
 
 from dagster import (
@@ -46,13 +45,25 @@ DATA_VERSION_TAG = "dagster/data_version"
 EVAL_CELLS = AssetKey("eval_cells")
 
 # The order a full materialization follows; each job covers one partitioning of the graph.
-JOB_ORDER = ("models_job", "queries_job", "generation_job", "datasets_job", "training_job", "evaluation_job", "report_job")
+JOB_ORDER = (
+    "models_job",
+    "queries_job",
+    "generation_job",
+    "datasets_job",
+    "training_job",
+    "evaluation_job",
+    "report_job",
+)
 
 
 def build_jobs(recipe: Recipe) -> list:
     return [
-        define_asset_job("models_job", AssetSelection.assets("base_models"), description="Model folders, one per partition."),
-        define_asset_job("queries_job", AssetSelection.assets("raw_queries"), description="Sample the training queries."),
+        define_asset_job(
+            "models_job", AssetSelection.assets("base_models"), description="Model folders, one per partition."
+        ),
+        define_asset_job(
+            "queries_job", AssetSelection.assets("raw_queries"), description="Sample the training queries."
+        ),
         define_asset_job(
             "generation_job",
             AssetSelection.assets("teacher_traces", "verdicts"),
@@ -75,12 +86,15 @@ def build_jobs(recipe: Recipe) -> list:
             AssetSelection.assets("eval_cells"),
             description="Evaluate eval cells (checkpoint x benchmark); each checkpoint's cells with one engine.",
         ),
-        define_asset_job("report_job", AssetSelection.assets("training_dynamics"), description="Training-dynamics report."),
+        define_asset_job(
+            "report_job", AssetSelection.assets("training_dynamics"), description="Training-dynamics report."
+        ),
     ]
 
 
-def cell_runs(recipe: Recipe, registered: list[str], due: dict[str, list[str]], *,
-              merge_neighbours: bool = False) -> list[tuple[list[str], tuple[str, str]]]:
+def cell_runs(
+    recipe: Recipe, registered: list[str], due: dict[str, list[str]], *, merge_neighbours: bool = False
+) -> list[tuple[list[str], tuple[str, str]]]:
     """(checkpoints, (first, last benchmark)) of each run that covers the due cells (checkpoint ->
     benchmarks). A span never crosses a benchmark that is neither planned nor due at that
     checkpoint, so no unplanned cell is computed; planned cells inside a span that are current
@@ -105,14 +119,17 @@ def cell_runs(recipe: Recipe, registered: list[str], due: dict[str, list[str]], 
     return runs
 
 
-def cell_requests(recipe: Recipe, registered: list[str], due: dict[str, list[str]], *, reason: dict[str, str],
-                  run_key_suffix: str) -> list[RunRequest]:
+def cell_requests(
+    recipe: Recipe, registered: list[str], due: dict[str, list[str]], *, reason: dict[str, str], run_key_suffix: str
+) -> list[RunRequest]:
     """One run request per checkpoint and span of its due cells (see ``cell_runs``)."""
     return [
         RunRequest(
             run_key=f"{group[0]}:{span[0]}..{span[1]}:{run_key_suffix}",
-            tags={**cell_range_tags(recipe, group[0], group[-1], list(span)),
-                  "cells": ", ".join(f"{c}: {reason[c]}" for c in group)[:1000]},
+            tags={
+                **cell_range_tags(recipe, group[0], group[-1], list(span)),
+                "cells": ", ".join(f"{c}: {reason[c]}" for c in group)[:1000],
+            },
         )
         for group, span in cell_runs(recipe, registered, due)
     ]
@@ -189,8 +206,10 @@ def build_checkpoint_sensor(recipe: Recipe):
         registered = [*registered, *(k for k in found if k not in known)]
         due = {k: planned_benchmarks(recipe, k) for k in found}
         requests = [
-            RunRequest(run_key=k if span == (order[0], order[-1]) else f"{k}:{span[0]}..{span[1]}",
-                       tags={**cell_range_tags(recipe, k, k, list(span)), "cells": f"{k}: new checkpoint"})
+            RunRequest(
+                run_key=k if span == (order[0], order[-1]) else f"{k}:{span[0]}..{span[1]}",
+                tags={**cell_range_tags(recipe, k, k, list(span)), "cells": f"{k}: new checkpoint"},
+            )
             for (k,), span in cell_runs(recipe, registered, due)
         ]
         return SensorResult(

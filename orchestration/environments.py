@@ -79,9 +79,12 @@ def cluster_resources() -> dict:
         region_name=os.environ.get("AWS_DEFAULT_REGION") or None,
         max_attempts=8,  # throttling and 5xx are retried with backoff by botocore
     )
+
     def gpu_engine(tensor_parallel_env: str) -> VllmOfflineEndpoint:
         return VllmOfflineEndpoint(
-            enforce_eager=False, memory_utilization=0.9, tensor_parallel_size=int(os.environ.get(tensor_parallel_env, "1"))
+            enforce_eager=False,
+            memory_utilization=0.9,
+            tensor_parallel_size=int(os.environ.get(tensor_parallel_env, "1")),
         )
 
     return {
@@ -100,5 +103,7 @@ ENVIRONMENTS = {"local": local_resources, "cluster": cluster_resources}
 def resources_for(env: str | None = None) -> dict:
     env = env or os.environ.get(ENV_VAR, "local")
     if env not in ENVIRONMENTS:
-        raise ValueError(f"{ENV_VAR}={env!r} is not an environment of this deployment; choose one of {sorted(ENVIRONMENTS)}")
+        raise ValueError(
+            f"{ENV_VAR}={env!r} is not an environment of this deployment; choose one of {sorted(ENVIRONMENTS)}"
+        )
     return ENVIRONMENTS[env]()

@@ -49,8 +49,10 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
     with pl.Config(tbl_rows=200, tbl_cols=12, tbl_width_chars=160, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
         parts = [
             f"Recipe {recipe.name} on {gpu} (throughput table: {throughput_path})",
-            "Evaluation plan:", str(plan_table(recipe, items)),
-            "Estimate:", str(estimate_table(planned)),
+            "Evaluation plan:",
+            str(plan_table(recipe, items)),
+            "Estimate:",
+            str(estimate_table(planned)),
             f"Evaluation under the plan: {plan['evaluation']['generations']:,} generations, "
             f"{plan['evaluation']['gpu_hours']:,.0f} GPU-hours; the dense grid (every checkpoint, every item): "
             f"{dense['evaluation']['generations']:,} generations, {dense['evaluation']['gpu_hours']:,.0f} GPU-hours.",

@@ -39,8 +39,12 @@ class JudgeEndpoint(ConfigurableResource):
         """Yields the judge's settings for the workload while the judge is reachable.
         ``model_dir``: the judge model's folder, for a judge served locally."""
         base_url = self.base_url or judge.base_url
-        settings = {"model": judge.model, "api_key_env": judge.api_key_env, "max_tokens": judge.max_tokens,
-                    "max_concurrency": judge.max_concurrency}
+        settings = {
+            "model": judge.model,
+            "api_key_env": judge.api_key_env,
+            "max_tokens": judge.max_tokens,
+            "max_concurrency": judge.max_concurrency,
+        }
         if base_url:
             yield {**settings, "base_url": base_url}
             return
@@ -50,9 +54,15 @@ class JudgeEndpoint(ConfigurableResource):
                 "and this environment does not start judge servers itself"
             )
         if not model_dir or not Path(model_dir).is_dir():
-            raise JudgeServerError(f"judge model {judge.model!r}: no local model folder at {model_dir} "
-                                   "(materialize base_models first)")
+            raise JudgeServerError(
+                f"judge model {judge.model!r}: no local model folder at {model_dir} (materialize base_models first)"
+            )
         # A server started here needs no key: no variable is named, and none is sent.
-        with vllm_server(model_dir, served_name=judge.model, max_model_len=judge.max_model_len,
-                         memory_utilization=self.memory_utilization, startup_timeout_s=self.startup_timeout_s) as url:
+        with vllm_server(
+            model_dir,
+            served_name=judge.model,
+            max_model_len=judge.max_model_len,
+            memory_utilization=self.memory_utilization,
+            startup_timeout_s=self.startup_timeout_s,
+        ) as url:
             yield {**settings, "base_url": url, "api_key_env": ""}

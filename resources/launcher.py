@@ -171,13 +171,18 @@ class KubernetesLauncher(ComputeLauncher):
     # silently leave the default in place.
     model_config = ConfigDict(extra="forbid")
 
-    image: str = Field(description="the workloads image (docker/workloads.Dockerfile), e.g. registry/study-workloads:0.1.0")
+    image: str = Field(
+        description="the workloads image (docker/workloads.Dockerfile), e.g. registry/study-workloads:0.1.0"
+    )
     namespace: str | None = Field(
-        default=None, description="namespace of the pods; default: the orchestrator's own namespace in a cluster, else 'default'"
+        default=None,
+        description="namespace of the pods; default: the orchestrator's own namespace in a cluster, else 'default'",
     )
     service_account: str | None = Field(default=None, description="serviceAccountName of the pods")
     image_pull_policy: str = Field(default="IfNotPresent", description="Always, IfNotPresent or Never")
-    image_pull_secrets: list[str] = Field(default=[], description="names of docker-registry Secrets for a private registry")
+    image_pull_secrets: list[str] = Field(
+        default=[], description="names of docker-registry Secrets for a private registry"
+    )
     python: str = Field(default="python", description="the Python executable inside the image")
     cpu_request: str | None = Field(default=None, description="CPU request per pod, e.g. '4'")
     cpu_limit: str | None = Field(default=None, description="CPU limit per pod")
@@ -215,13 +220,17 @@ class KubernetesLauncher(ComputeLauncher):
         description="true: the service-account config of the orchestrator's pod; false: a kubeconfig; "
         "null: in-cluster when KUBERNETES_SERVICE_HOST is set, else the default kubeconfig",
     )
-    kubeconfig_file: str | None = Field(default=None, description="kubeconfig path (with load_incluster_config false/null)")
+    kubeconfig_file: str | None = Field(
+        default=None, description="kubeconfig path (with load_incluster_config false/null)"
+    )
     kube_context: str | None = Field(default=None, description="kubeconfig context")
     poll_interval_s: float = Field(default=10.0, gt=0, description="seconds between pod status polls")
     pod_wait_timeout_s: float = Field(
         default=72 * 3600.0, ge=0, description="give up on a pod after this long (0: never); a full SFT run takes days"
     )
-    delete_pods: bool = Field(default=True, description="delete each pod when it has finished (false: keep for debugging)")
+    delete_pods: bool = Field(
+        default=True, description="delete each pod when it has finished (false: keep for debugging)"
+    )
 
     @field_validator("cpu_request", "cpu_limit", "memory_request", "memory_limit", "shm_size")
     @classmethod
@@ -369,7 +378,8 @@ class KubernetesLauncher(ComputeLauncher):
         spec = self.pod_spec(workload, count, context.run_id)
         container = spec["containers"][0]
         context.log.info(
-            f"launching {workload} in a pod: {count} GPU(s), command {' '.join(container['command'])}, image {self.image}"
+            f"launching {workload} in a pod: {count} GPU(s), command {' '.join(container['command'])}, "
+            f"image {self.image}"
         )
         try:
             return self.client().run(

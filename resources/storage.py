@@ -2,7 +2,6 @@
 ``<recipe>/<stage>/<partition>.parquet`` for tables, ``<recipe>/<stage>/<name>/`` for artifacts.
 Every key is a relative path of plain names, so it resolves inside the root (``artifacts.checked_key``)."""
 
-
 import io
 from pathlib import Path
 

@@ -51,8 +51,11 @@ def check_students_fit(recipe) -> None:
         where = f"training.students[{i}]"
         if shape is None:
             known = ", ".join(KNOWN_SHAPES)
-            raise PlanProblem(where, f"{student}: cannot plan its memory: a local folder with config.json, or a hub "
-                                     f"model whose config is known ({known})")
+            raise PlanProblem(
+                where,
+                f"{student}: cannot plan its memory: a local folder with config.json, or a hub "
+                f"model whose config is known ({known})",
+            )
         result = student_plan(recipe.training, shape)
         if not result.fits:
             raise PlanProblem(where, f"{student}: {result.describe()}")
@@ -74,8 +77,9 @@ def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int,
         return ("ddp" if training.parallelism == "auto" else training.parallelism), gpus or 1, None
     result = student_plan(training, shape, gpus)
     if not result.fits:
-        raise PlanProblem("training.cluster.gpus", f"{student}: the launcher gives training {result.gpus} GPU(s): "
-                                                   f"{result.describe()}")
+        raise PlanProblem(
+            "training.cluster.gpus", f"{student}: the launcher gives training {result.gpus} GPU(s): {result.describe()}"
+        )
     return result.parallelism, result.gpus, result.metadata()
 
 
@@ -88,9 +92,16 @@ def plan_table(recipe) -> list[dict]:
             continue
         result = student_plan(recipe.training, shape)
         parts = result.estimate.table()
-        rows.append({"student": student, "params_b": round(shape.params / 1e9, 2), "parallelism": result.parallelism,
-                     "gpus": result.gpus, **{f"{k}_gib": v for k, v in parts.items()},
-                     "fits": f"{'yes' if result.fits else 'NO'} ({result.gpu_memory_gib:g} GiB)"})
+        rows.append(
+            {
+                "student": student,
+                "params_b": round(shape.params / 1e9, 2),
+                "parallelism": result.parallelism,
+                "gpus": result.gpus,
+                **{f"{k}_gib": v for k, v in parts.items()},
+                "fits": f"{'yes' if result.fits else 'NO'} ({result.gpu_memory_gib:g} GiB)",
+            }
+        )
     return rows
 
 
@@ -104,9 +115,11 @@ def main(argv: list[str] | None = None) -> None:
     training = recipe.training
     if training.cluster:
         c = training.cluster
-        print(f"{recipe.name}: {c.gpus} GPU(s) per run, {c.gpus_per_node} per node, {c.gpu_memory_gib:g} GiB each; "
-              f"max_length {training.max_length}, per-device batch {training.per_device_batch_size}, "
-              f"activation checkpointing {training.gradient_checkpointing}, fused loss {training.fused_loss}")
+        print(
+            f"{recipe.name}: {c.gpus} GPU(s) per run, {c.gpus_per_node} per node, {c.gpu_memory_gib:g} GiB each; "
+            f"max_length {training.max_length}, per-device batch {training.per_device_batch_size}, "
+            f"activation checkpointing {training.gradient_checkpointing}, fused loss {training.fused_loss}"
+        )
     rows = plan_table(recipe)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}

@@ -27,9 +27,19 @@ def job_name(workload: str, run_id: str) -> str:
 def torchrun_command(workload_module: str, nodes: int, gpus_per_node: int) -> list[str]:
     """Kubernetes expands ``$(VAR)`` from the container's environment, which the operator fills."""
     return [
-        "torchrun", "--nnodes", str(nodes), "--nproc-per-node", str(gpus_per_node),
-        "--node-rank", "$(RANK)", "--master-addr", "$(MASTER_ADDR)", "--master-port", "$(MASTER_PORT)",
-        "-m", workload_module,
+        "torchrun",
+        "--nnodes",
+        str(nodes),
+        "--nproc-per-node",
+        str(gpus_per_node),
+        "--node-rank",
+        "$(RANK)",
+        "--master-addr",
+        "$(MASTER_ADDR)",
+        "--master-port",
+        "$(MASTER_PORT)",
+        "-m",
+        workload_module,
     ]
 
 
@@ -90,20 +100,24 @@ def run_pytorchjob(launcher, context, workload: str, extras: dict, gpus: int):
     core = kubernetes.client.CoreV1Api(api_client)
     namespace = launcher.namespace or "default"
     reader = PipesK8sPodLogsMessageReader()
-    with open_pipes_session(context=context, extras=extras, context_injector=PipesEnvContextInjector(),
-                            message_reader=reader) as session:
+    with open_pipes_session(
+        context=context, extras=extras, context_injector=PipesEnvContextInjector(), message_reader=reader
+    ) as session:
         manifest = pytorchjob_manifest(launcher, workload, gpus, context.run_id, session.get_bootstrap_env_vars())
         name = manifest["metadata"]["name"]
-        context.log.info(f"launching {workload} as PyTorchJob {namespace}/{name}: {gpus} GPUs on "
-                         f"{gpus // launcher.gpus_per_node} nodes, image {launcher.image}")
+        context.log.info(
+            f"launching {workload} as PyTorchJob {namespace}/{name}: {gpus} GPUs on "
+            f"{gpus // launcher.gpus_per_node} nodes, image {launcher.image}"
+        )
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
         try:
             master = f"{name}-master-0"
             deadline = time.monotonic() + launcher.pod_wait_timeout_s if launcher.pod_wait_timeout_s else None
             _wait_for_pod(core, master, namespace, launcher.poll_interval_s, deadline)
             reader.consume_pod_logs(context=context, core_api=core, pod_name=master, namespace=namespace)
-            while (outcome := job_outcome(custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name))) is None:
+            while (
+                outcome := job_outcome(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+            ) is None:
                 if deadline and time.monotonic() > deadline:
                     raise PyTorchJobFailed(f"PyTorchJob {name} did not finish within {launcher.pod_wait_timeout_s} s")
                 time.sleep(launcher.poll_interval_s)
@@ -111,8 +125,9 @@ def run_pytorchjob(launcher, context, workload: str, extras: dict, gpus: int):
                 raise PyTorchJobFailed(f"PyTorchJob {namespace}/{name} failed: {outcome[1]}")
         finally:
             if launcher.delete_pods:
-                custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                                       propagation_policy="Foreground")
+                custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Foreground"
+                )
     return PipesClientCompletedInvocation(session)
 
 

@@ -14,10 +14,19 @@ def cell_metrics(kind: str, completions: list[str], references: list[str], score
     scores = scores if scores is not None else SCORERS[kind](completions, references)
     detail = DETAILS.get(kind)
     rows = [
-        {"checkpoint": "r@step-00000", "benchmark": "b", "item_id": f"i{k:03d}", "sample_idx": 0, "response": c,
-         "score": None if s is None else float(s), "tokens": 1, "truncated": False, "think_closed": True,
-         "details": json.dumps(detail(c, r)) if detail and detail(c, r) is not None else None}
-        for k, (c, r, s) in enumerate(zip(completions, references, scores))
+        {
+            "checkpoint": "r@step-00000",
+            "benchmark": "b",
+            "item_id": f"i{k:03d}",
+            "sample_idx": 0,
+            "response": c,
+            "score": None if s is None else float(s),
+            "tokens": 1,
+            "truncated": False,
+            "think_closed": True,
+            "details": json.dumps(detail(c, r)) if detail and detail(c, r) is not None else None,
+        }
+        for k, (c, r, s) in enumerate(zip(completions, references, scores, strict=True))
     ]
     table = summarize(pl.DataFrame(rows, schema=EVAL_SAMPLE_SCHEMA), {"b": kind})
     if table.height == 0:

@@ -43,9 +43,22 @@ def running_postgres():
     port = free_port()
     subprocess.run(as_user + [initdb, "-D", str(data), "-A", "trust", "-U", "dagster"], check=True, capture_output=True)
     subprocess.run(
-        as_user + [pg_ctl, "-D", str(data), "-l", str(data.parent / "log"), "-w", "-t", "60",
-                   "-o", f"-h 127.0.0.1 -p {port} -k {data}", "start"],
-        check=True, capture_output=True,
+        as_user
+        + [
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(data.parent / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {data}",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         import psycopg2

@@ -8,17 +8,30 @@ from workloads.behaviour import LEXICON_VERSION, behaviour, repeated_ngram_share
 
 # (response, truncated, hand labels: backtracking / verification / exploration moves in the thinking)
 LABELLED = [
-    ("<think>3 + 5 = 8. Wait, the target is 9. That's wrong. Let me recheck: 4 + 5 = 9.</think>4 + 5 = 9",
-     False, (3, 0, 0)),
-    ("<think>x = 4. Let me verify by plugging it back: 2*4 + 1 = 9. Double-check the sign: fine.</think>x = 4",
-     False, (0, 2, 0)),
-    ("<think>Try 6 * 4 = 24. Alternatively, 8 * 3 = 24. What if we use division? Another approach is 12 + 12."
-     "</think>6 * 4", False, (0, 0, 3)),
+    (
+        "<think>3 + 5 = 8. Wait, the target is 9. That's wrong. Let me recheck: 4 + 5 = 9.</think>4 + 5 = 9",
+        False,
+        (3, 0, 0),
+    ),
+    (
+        "<think>x = 4. Let me verify by plugging it back: 2*4 + 1 = 9. Double-check the sign: fine.</think>x = 4",
+        False,
+        (0, 2, 0),
+    ),
+    (
+        "<think>Try 6 * 4 = 24. Alternatively, 8 * 3 = 24. What if we use division? Another approach is 12 + 12."
+        "</think>6 * 4",
+        False,
+        (0, 0, 3),
+    ),
     ("<think>The answer is 12 since 3 times 4 is 12.</think>12", False, (0, 0, 0)),
     # The Countdown search solver's own wording: a dead end and an abandoned branch.
-    ("<think>\nTry 6 + 4 = 10, leaving 3, 10.\n  Try 3 * 10 = 30: not 24, dead end.\n"
-     "  That does not work; backtrack.\nTry 6 * 4 = 24: that is the target.\n</think>\n<answer>6 * 4</answer>",
-     False, (2, 0, 0)),
+    (
+        "<think>\nTry 6 + 4 = 10, leaving 3, 10.\n  Try 3 * 10 = 30: not 24, dead end.\n"
+        "  That does not work; backtrack.\nTry 6 * 4 = 24: that is the target.\n</think>\n<answer>6 * 4</answer>",
+        False,
+        (2, 0, 0),
+    ),
     ("The capital is Paris. I waited a long while; the waiter checked nothing.", False, (0, 0, 0)),
 ]
 
@@ -48,8 +61,9 @@ def test_the_thinking_share_splits_the_words():
     assert behaviour("no thinking at all", False)["thinking_share"] == 0.0
 
 
-@pytest.mark.parametrize("words, share", [("a b c d e f g h".split(), 0.0), (("a b c d " * 4).split(), 5 / 9),
-                                          (["a"] * 3, 0.0)])
+@pytest.mark.parametrize(
+    "words, share", [("a b c d e f g h".split(), 0.0), (("a b c d " * 4).split(), 5 / 9), (["a"] * 3, 0.0)]
+)
 def test_repeated_ngram_share(words, share):
     assert repeated_ngram_share(words) == pytest.approx(share)
 
@@ -65,9 +79,18 @@ def test_the_measures_reach_the_eval_table_the_curves_and_the_comparison():
     from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
 
     def sample(step: int, response: str) -> dict:
-        return {"checkpoint": f"s__countdown-cot@step-{step:05d}", "benchmark": "math500", "item_id": "q1",
-                "sample_idx": 0, "response": response, "score": 1.0, "tokens": 10, "truncated": False,
-                "think_closed": True, "details": None}
+        return {
+            "checkpoint": f"s__countdown-cot@step-{step:05d}",
+            "benchmark": "math500",
+            "item_id": "q1",
+            "sample_idx": 0,
+            "response": response,
+            "score": 1.0,
+            "tokens": 10,
+            "truncated": False,
+            "think_closed": True,
+            "details": None,
+        }
 
     plain = "<think>two plus two is four.</think>4"
     backtracks = "<think>two plus two is five. Wait, that's wrong. It is four.</think>4"

@@ -59,7 +59,9 @@ def test_choice_items_reference_is_the_correct_letter(record, seed):
     assert options[item.reference] == "Paris"
     assert item.prompt.startswith("Capital of France?\n\n")
     assert item.prompt.endswith(EVAL_CHOICE_INSTRUCTION)
-    shown = [dict(enumerate(["Paris", "Lyon", "Nice", "Lille"]))[i] for i in option_order("Capital of France?", 4, seed)]
+    shown = [
+        dict(enumerate(["Paris", "Lyon", "Nice", "Lille"]))[i] for i in option_order("Capital of France?", 4, seed)
+    ]
     assert list(options.values()) == shown
 
 
@@ -104,8 +106,9 @@ def test_math_items_reference(record, reference):
 
 
 def test_math_items_id_is_stable_and_depends_on_problem():
-    a1, a2, b = math_items([{"problem": "A", "answer": "1"}, {"problem": "A", "answer": "2"},
-                            {"problem": "B", "answer": "1"}], "t")
+    a1, a2, b = math_items(
+        [{"problem": "A", "answer": "1"}, {"problem": "A", "answer": "2"}, {"problem": "B", "answer": "1"}], "t"
+    )
     assert a1.item_id == a2.item_id != b.item_id
     assert len(a1.item_id) == 16
 
@@ -171,4 +174,3 @@ def test_load_benchmark_jsonl_dict_layout_keeps_each_questions_own_options(tmp_p
     items = load_benchmark(str(path), "multiple-choice", limit=None, seed=0)
     by_question = {i.prompt.split("\n")[0]: i for i in items}
     assert sorted(_options(by_question["2 + 2?"].prompt).values()) == ["4", "5"]
-

@@ -60,8 +60,12 @@ def test_evaluation_counts_every_planned_cell_of_every_run(small_recipe, table, 
 def test_measured_lengths_replace_the_assumed_ones(small_recipe, table):
     items = _small_items(small_recipe)
     assumed = {x.item: x for x in estimate(small_recipe, table, "H100-80GB", items)}
-    measured = {x.item: x for x in estimate(small_recipe, table, "H100-80GB", items,
-                                            Measured(eval_tokens={"math500": 100.0}, trace_tokens=50.0))}
+    measured = {
+        x.item: x
+        for x in estimate(
+            small_recipe, table, "H100-80GB", items, Measured(eval_tokens={"math500": 100.0}, trace_tokens=50.0)
+        )
+    }
     assert assumed["math500"].length == "budget x 0.30" and assumed["math500"].expected_tokens == 18 * 256 * 0.3
     assert measured["math500"].length == "measured" and measured["math500"].expected_tokens == 18 * 100
     assert measured["math500"].gpu_hours == pytest.approx(assumed["math500"].gpu_hours * 100 / (256 * 0.3))
@@ -73,8 +77,10 @@ def test_measure_reads_mean_lengths_from_what_the_study_produced(small_recipe, t
     run = small_recipe.runs[0]
     storage.write_bytes(keys.manifest(run), json.dumps({"run": run, "step": 2, "uri": "/c"}).encode() + b"\n")
     for step, tokens in ((0, 10.0), (2, 30.0)):
-        storage.write_table(keys.eval_table(f"{run}@step-{step:05d}", "math500"), pl.DataFrame(
-            {"metric": ["pass@1", "other"], "headline": [True, False], "mean_tokens": [tokens, 999.0]}))
+        storage.write_table(
+            keys.eval_table(f"{run}@step-{step:05d}", "math500"),
+            pl.DataFrame({"metric": ["pass@1", "other"], "headline": [True, False], "mean_tokens": [tokens, 999.0]}),
+        )
     storage.write_table(keys.dataset("countdown-cot"), pl.DataFrame({"tokens": [100, 300, 200]}))
     found = measure(small_recipe, storage)
     assert found.eval_tokens == {"math500": 20.0}

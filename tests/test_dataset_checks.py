@@ -42,8 +42,15 @@ def _table(rows: list[dict]) -> pl.DataFrame:
 
 def _example(query_id: str, response: str) -> dict:
     messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": response}]
-    return {"example_id": query_id, "query_id": query_id, "variant": "math-cot", "sample_idx": 0, "teacher": "t",
-            "sampling_hash": "h", "messages": messages}
+    return {
+        "example_id": query_id,
+        "query_id": query_id,
+        "variant": "math-cot",
+        "sample_idx": 0,
+        "teacher": "t",
+        "sampling_hash": "h",
+        "messages": messages,
+    }
 
 
 RECIPE = SimpleNamespace(training=SimpleNamespace(datasets=["countdown-cot"]), dataset_targets={})

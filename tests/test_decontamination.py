@@ -3,7 +3,8 @@ import pytest
 from workloads.decontamination import NgramIndex, ngrams, words
 
 BENCH = [
-    "Let $a,$ $b,$ and $c$ be positive real numbers. Find the minimum value of \\[\\frac{a + b}{c} + \\frac{a + c}{b}.\\]",
+    "Let $a,$ $b,$ and $c$ be positive real numbers. "
+    "Find the minimum value of \\[\\frac{a + b}{c} + \\frac{a + c}{b}.\\]",
     "The sum of two numbers is 25 and their difference is 11. What is the larger of the two numbers?",
 ]
 
@@ -32,9 +33,14 @@ def test_queries_overlapping_an_eval_item_are_flagged_with_its_benchmark(index, 
 
 def test_a_shared_stock_phrase_alone_is_not_contamination():
     idx = NgramIndex(8, 0.5)
-    idx.add("aime", ["Triangle ABC has area 10. The answer is m/n where m and n are relatively prime positive integers. Find m+n."])
-    query = ("A bag holds 3 red and 5 blue marbles; two are drawn without replacement and the chance both are red "
-             "is m/n where m and n are relatively prime positive integers. Find m+n.")
+    idx.add(
+        "aime",
+        ["Triangle ABC has area 10. The answer is m/n where m and n are relatively prime positive integers. Find m+n."],
+    )
+    query = (
+        "A bag holds 3 red and 5 blue marbles; two are drawn without replacement and the chance both are red "
+        "is m/n where m and n are relatively prime positive integers. Find m+n."
+    )
     assert idx.match(query) is None
 
 

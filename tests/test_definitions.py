@@ -22,7 +22,16 @@ def test_every_job_resolves(defs):
 def test_every_stage_has_its_group(defs):
     graph = defs.resolve_asset_graph()
     groups = {graph.get(key).group_name for key in graph.get_all_asset_keys()}
-    assert groups == {"models", "queries", "generation", "verification", "datasets", "training", "evaluation", "analysis"}
+    assert groups == {
+        "models",
+        "queries",
+        "generation",
+        "verification",
+        "datasets",
+        "training",
+        "evaluation",
+        "analysis",
+    }
 
 
 def test_every_asset_names_the_technology_it_runs_on(defs):

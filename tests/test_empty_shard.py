@@ -26,8 +26,13 @@ def test_an_empty_shard_materializes_empty_tables(tmp_path, write_recipe):
         # Every query lands in the first shard, as when dropped duplicates leave fewer queries than shards.
         table = storage.read_table(keys.queries())
         storage.write_table(keys.queries(), table.with_columns(pl.lit(0, dtype=table["shard"].dtype).alias("shard")))
-        result = materialize(assets, instance=instance, resources=resources, partition_key="shard-001",
-                             selection=["teacher_traces", "verdicts"])
+        result = materialize(
+            assets,
+            instance=instance,
+            resources=resources,
+            partition_key="shard-001",
+            selection=["teacher_traces", "verdicts"],
+        )
 
     assert result.success
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

@@ -16,18 +16,35 @@ TINY = {
             "source": "tiny-config",
             "base": "smollm2-135m",
             # head_dim 64: vLLM's CPU attention supports only a few head sizes
-            "config": {"num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 256,
-                       "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 64},
+            "config": {
+                "num_hidden_layers": 2,
+                "hidden_size": 128,
+                "intermediate_size": 256,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 1,
+                "head_dim": 64,
+            },
         }
     },
     "queries": {"math": {"size": 4}, "countdown": {"size": 8}},
     "generation": {"shards": 1, "sampling": {"n": 2, "max_new_tokens": 48}},
-    "training": {"students": ["tiny-student"], "epochs": 1, "global_batch_size": 4, "per_device_batch_size": 4,
-                 "max_length": 384, "save_every": 1},
+    "training": {
+        "students": ["tiny-student"],
+        "epochs": 1,
+        "global_batch_size": 4,
+        "per_device_batch_size": 4,
+        "max_length": 384,
+        "save_every": 1,
+    },
     "evaluation": {
         "sampling": {"max_new_tokens": 24},
-        "benchmarks": {"math500": {"limit": 2}, "countdown": {"limit": 2}, "truthfulqa-mc1": {"limit": 2}, "ifeval": {"limit": 2},
-                       "advbench": {"limit": 2, "max_new_tokens": 16}},
+        "benchmarks": {
+            "math500": {"limit": 2},
+            "countdown": {"limit": 2},
+            "truthfulqa-mc1": {"limit": 2},
+            "ifeval": {"limit": 2},
+            "advbench": {"limit": 2, "max_new_tokens": 16},
+        },
         "judge": {"max_tokens": 32},  # the small recipe's judge: a vLLM server started for the run
     },
 }
@@ -62,9 +79,18 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
 
     cells = sorted((p.parent.name, p.stem) for p in (root / "evaluation" / "tables").glob("*/*.parquet"))
     assert cells == sorted((c, b) for c in checkpoints for b in recipe.evaluation.benchmarks)
-    table = pl.concat([pl.read_parquet(p) for p in (root / "evaluation" / "tables").glob(f"{run}@step-00002/*.parquet")])
-    assert set(table["metric"]) == {"pass@1", "prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc",
-                                    "inst_level_loose_acc", "harmfulness_rate", "judge_score"}
+    table = pl.concat(
+        [pl.read_parquet(p) for p in (root / "evaluation" / "tables").glob(f"{run}@step-00002/*.parquet")]
+    )
+    assert set(table["metric"]) == {
+        "pass@1",
+        "prompt_level_strict_acc",
+        "inst_level_strict_acc",
+        "prompt_level_loose_acc",
+        "inst_level_loose_acc",
+        "harmfulness_rate",
+        "judge_score",
+    }
     judged = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002" / "advbench.parquet")
     assert judged.height == 2 and judged["details"].str.contains("judge_reply").all()
     # Every non-empty reply was judged once and cached (an empty one needs no judge).

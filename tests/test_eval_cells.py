@@ -20,9 +20,21 @@ from workloads.metrics import EVAL_TABLE_SCHEMA
 
 
 def _table(checkpoint, benchmark, definition):
-    row = {"checkpoint": checkpoint, "benchmark": benchmark, "metric": "pass@1", "headline": True, "mean": 0.5,
-           "ci_low": 0.0, "ci_high": 1.0, "items": 2, "samples": 2, "unjudgeable": 0, "mean_tokens": 3.0,
-           "truncation_rate": 0.0, "unclosed_thinking_rate": 0.0}
+    row = {
+        "checkpoint": checkpoint,
+        "benchmark": benchmark,
+        "metric": "pass@1",
+        "headline": True,
+        "mean": 0.5,
+        "ci_low": 0.0,
+        "ci_high": 1.0,
+        "items": 2,
+        "samples": 2,
+        "unjudgeable": 0,
+        "mean_tokens": 3.0,
+        "truncation_rate": 0.0,
+        "unclosed_thinking_rate": 0.0,
+    }
     return pl.DataFrame([row], schema=EVAL_TABLE_SCHEMA).with_columns(definition=pl.lit(definition))
 
 
@@ -52,11 +64,15 @@ def setup(small_recipe, tmp_path):
     keys = Keys(small_recipe)
     run = small_recipe.runs[0]
     checkpoints = [f"{run}@step-00000", f"{run}@step-00002"]
-    storage.write_bytes(keys.manifest(run), json.dumps({"run": run, "step": 2, "uri": "/checkpoints/2"}).encode() + b"\n")
+    storage.write_bytes(
+        keys.manifest(run), json.dumps({"run": run, "step": 2, "uri": "/checkpoints/2"}).encode() + b"\n"
+    )
     for checkpoint in checkpoints:
         for benchmark in small_recipe.evaluation.benchmarks:
-            storage.write_table(keys.eval_table(checkpoint, benchmark),
-                                _table(checkpoint, benchmark, cell_definition(small_recipe, benchmark)))
+            storage.write_table(
+                keys.eval_table(checkpoint, benchmark),
+                _table(checkpoint, benchmark, cell_definition(small_recipe, benchmark)),
+            )
     return storage, keys, checkpoints
 
 
@@ -67,7 +83,8 @@ def _materialize(recipe, storage, launcher, checkpoints, benchmarks=None):
     instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
     resources = {"storage": storage, "launcher": launcher}
     result = job.execute_in_process(
-        instance=instance, resources=resources,
+        instance=instance,
+        resources=resources,
         tags=cell_range_tags(recipe, checkpoints[0], checkpoints[-1], benchmarks),
     )
     (event,) = result.get_asset_materialization_events()[:1]
@@ -95,7 +112,10 @@ def test_only_cells_whose_definition_changed_are_recomputed_one_workload_per_che
     # One workload per checkpoint, for the one changed benchmark; no judge needed for it.
     assert CALLS == [(c, ["truthfulqa-mc1"], None) for c in checkpoints]
     assert metadata["cells_computed"].value == 2
-    assert current_table(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1")) is not None
+    assert (
+        current_table(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1"))
+        is not None
+    )
 
 
 def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_recipe, setup):
@@ -120,7 +140,6 @@ def test_each_cell_records_its_eval_definition_as_data_version_which_the_schedul
     _, instance, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
     cells = {str(cell_key(c, b)) for c in checkpoints for b in small_recipe.evaluation.benchmarks}
     assert latest_cell_versions(instance, cells) == dict.fromkeys(cells, eval_code_version(small_recipe))
-
 
 
 def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):

@@ -47,10 +47,16 @@ def test_training_steps_count_the_last_partial_batch(examples, epochs, batch, st
 
 
 def test_benchmarks_take_the_evaluation_plan_unless_they_have_their_own(write_recipe):
-    recipe = load_recipe(write_recipe({"evaluation": {
-        "checkpoints": {"every": 2},
-        "benchmarks": {"ifeval": {"checkpoints": {"steps": [2]}}},
-    }}))
+    recipe = load_recipe(
+        write_recipe(
+            {
+                "evaluation": {
+                    "checkpoints": {"every": 2},
+                    "benchmarks": {"ifeval": {"checkpoints": {"steps": [2]}}},
+                }
+            }
+        )
+    )
     run = recipe.runs[0]
     order = list(recipe.evaluation.benchmarks)
     assert planned_benchmarks(recipe, f"{run}@step-00000") == order
@@ -75,8 +81,11 @@ def test_a_bad_plan_is_rejected_naming_the_field(write_recipe, plan, message):
 def test_the_plan_does_not_change_what_a_cell_is(write_recipe, small_recipe):
     from assets.evaluation import cell_definition
 
-    planned = load_recipe(write_recipe({"evaluation": {"checkpoints": {"every": 3},
-                                                       "benchmarks": {"math500": {"checkpoints": {"every": 2}}}}}))
+    planned = load_recipe(
+        write_recipe(
+            {"evaluation": {"checkpoints": {"every": 3}, "benchmarks": {"math500": {"checkpoints": {"every": 2}}}}}
+        )
+    )
     benchmarks = small_recipe.evaluation.benchmarks
     assert all(cell_definition(planned, b) == cell_definition(small_recipe, b) for b in benchmarks)
 
@@ -101,12 +110,15 @@ def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recip
 
     storage = LocalStorage(root=str(tmp_path))
     run = sparse_recipe.runs[0]
-    storage.write_bytes(Keys(sparse_recipe).manifest(run), b"".join(
-        json.dumps({"run": run, "step": s, "uri": f"/ckpt/{s}"}).encode() + b"\n" for s in (2, 4)))
+    storage.write_bytes(
+        Keys(sparse_recipe).manifest(run),
+        b"".join(json.dumps({"run": run, "step": s, "uri": f"/ckpt/{s}"}).encode() + b"\n" for s in (2, 4)),
+    )
     order = list(sparse_recipe.evaluation.benchmarks)
     with instance_for_test() as instance:
         result = build_checkpoint_sensor(sparse_recipe)(
-            build_sensor_context(instance=instance, resources={"storage": storage}))
+            build_sensor_context(instance=instance, resources={"storage": storage})
+        )
         instance.add_dynamic_partitions(CHECKPOINTS.name, result.dynamic_partitions_requests[0].partition_keys)
         cells = _cells(sparse_recipe, instance, result.run_requests)
     expected = {0: order, 2: [b for b in order if b != "ifeval"], 4: order}
@@ -139,7 +151,8 @@ def test_run_study_evaluates_the_planned_cells_with_neighbours_sharing_a_run(spa
             (k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"])
             for _, _, tags in runs
             for k in part.get_partition_keys_in_range(
-                PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]), instance)
+                PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]), instance
+            )
         )
     order = list(sparse_recipe.evaluation.benchmarks)
     assert cells == sorted({(c, b) for c in checkpoints for b in order} - {(checkpoints[1], "ifeval")})

@@ -46,10 +46,21 @@ def store(empty_store, tmp_path, monkeypatch):
 
 def _cell(checkpoint: str, benchmark: str, scores: list[float], categories=None) -> pl.DataFrame:
     samples = pl.DataFrame(
-        [{"checkpoint": checkpoint, "benchmark": benchmark, "item_id": f"i{i}", "sample_idx": 0, "response": "",
-          "score": s, "tokens": 10 * (i + 1), "truncated": False, "think_closed": True,
-          "details": json.dumps({"category": categories[i]}) if categories else None}
-         for i, s in enumerate(scores)],
+        [
+            {
+                "checkpoint": checkpoint,
+                "benchmark": benchmark,
+                "item_id": f"i{i}",
+                "sample_idx": 0,
+                "response": "",
+                "score": s,
+                "tokens": 10 * (i + 1),
+                "truncated": False,
+                "think_closed": True,
+                "details": json.dumps({"category": categories[i]}) if categories else None,
+            }
+            for i, s in enumerate(scores)
+        ],
         schema=EVAL_SAMPLE_SCHEMA,
     )
     return summarize(samples, KINDS)
@@ -61,8 +72,16 @@ def _history(client, run_id, name):
 
 @pytest.mark.parametrize(
     "report_to, expected",
-    [(None, False), ("none", False), ("tensorboard", False), (["tensorboard"], False), ([], False),
-     ("mlflow", True), (["tensorboard", "mlflow"], True), ("all", True)],  # mlflow is installed here
+    [
+        (None, False),
+        ("none", False),
+        ("tensorboard", False),
+        (["tensorboard"], False),
+        ([], False),
+        ("mlflow", True),
+        (["tensorboard", "mlflow"], True),
+        ("all", True),
+    ],  # mlflow is installed here
 )
 def test_evaluation_tracks_only_where_training_reports_to_mlflow(report_to, expected):
     assert reports_to_mlflow(report_to) is expected
@@ -70,10 +89,12 @@ def test_evaluation_tracks_only_where_training_reports_to_mlflow(report_to, expe
 
 @pytest.mark.parametrize(
     "benchmark, metric, expected",
-    [("math500", "pass@1", "eval/math500/pass_at_1"),
-     ("hex-phi", "harmfulness_rate/category_1", "eval/hex-phi/harmfulness_rate/category_1"),
-     ("mmlu-pro", "accuracy_computer_science", "eval/mmlu-pro/accuracy_computer_science"),
-     ("x", "odd(metric)", "eval/x/odd_metric_")],
+    [
+        ("math500", "pass@1", "eval/math500/pass_at_1"),
+        ("hex-phi", "harmfulness_rate/category_1", "eval/hex-phi/harmfulness_rate/category_1"),
+        ("mmlu-pro", "accuracy_computer_science", "eval/mmlu-pro/accuracy_computer_science"),
+        ("x", "odd(metric)", "eval/x/odd_metric_"),
+    ],
 )
 def test_metric_names_are_ones_mlflow_accepts(benchmark, metric, expected):
     assert metric_name(benchmark, metric) == expected
@@ -82,7 +103,9 @@ def test_metric_names_are_ones_mlflow_accepts(benchmark, metric, expected):
 def test_a_cell_gives_every_metric_with_a_value_and_its_mean_length():
     table = _cell(f"{RUN}@step-00010", "harm", [5.0, 1.0, None], categories=["fraud", "fraud", "malware"])
     assert cell_metrics(table) == {
-        "eval/harm/harmfulness_rate": 0.5, "eval/harm/judge_score": 3.0, "eval/harm/harmfulness_rate/fraud": 0.5,
+        "eval/harm/harmfulness_rate": 0.5,
+        "eval/harm/judge_score": 3.0,
+        "eval/harm/harmfulness_rate/fraud": 0.5,
         "eval/harm/mean_tokens": 20.0,  # malware: nothing judged, so no rate rather than 0
     }
 
@@ -92,8 +115,12 @@ def test_each_checkpoints_cells_land_in_the_training_run_at_its_step(store):
     for step, score in ((0, 0.0), (10, 1.0), (20, 0.5)):
         for benchmark in ("math500", "harm"):
             scores = [score, 1.0] if benchmark == "math500" else [5.0, 1.0]
-            location = log_cell(client, _cell(f"{RUN}@step-{step:05d}", benchmark, scores), f"{RUN}@step-{step:05d}",
-                                warn=warnings.append)
+            location = log_cell(
+                client,
+                _cell(f"{RUN}@step-{step:05d}", benchmark, scores),
+                f"{RUN}@step-{step:05d}",
+                warn=warnings.append,
+            )
             assert location == f"{client.tracking_uri} (experiment {store['experiment']}, run {store['run']})"
     assert warnings == []
     assert _history(client, store["run"], "eval/math500/pass_at_1") == [(0, 0.5), (10, 1.0), (20, 0.75)]
@@ -112,11 +139,12 @@ def test_a_resumed_training_run_gets_its_eval_metrics_in_its_newest_mlflow_run(s
 
 @pytest.mark.parametrize(
     "checkpoint, experiment, warned",
-    [("s2__math-cot@step-00010", None, "no MLflow run named 's2__math-cot'"),
-     (f"{RUN}@step-00010", "another-experiment", f"no MLflow run named '{RUN}'")],
+    [
+        ("s2__math-cot@step-00010", None, "no MLflow run named 's2__math-cot'"),
+        (f"{RUN}@step-00010", "another-experiment", f"no MLflow run named '{RUN}'"),
+    ],
 )
-def test_a_checkpoint_without_a_tracked_training_run_is_a_warning_not_an_error(store, checkpoint, experiment,
-                                                                               warned):
+def test_a_checkpoint_without_a_tracked_training_run_is_a_warning_not_an_error(store, checkpoint, experiment, warned):
     warnings = []
     table = _cell(checkpoint, "math500", [1.0])
     assert log_cell(store["client"], table, checkpoint, warn=warnings.append, experiment=experiment) is None
@@ -140,7 +168,8 @@ def test_an_unreachable_tracking_server_costs_a_warning_not_the_evaluation(monke
         port = probe.getsockname()[1]
     warnings = []
     client = mlflow_client(f"http://127.0.0.1:{port}")
-    assert log_cell(client, _cell(f"{RUN}@step-00010", "math500", [1.0]), f"{RUN}@step-00010",
-                    warn=warnings.append) is None
+    assert (
+        log_cell(client, _cell(f"{RUN}@step-00010", "math500", [1.0]), f"{RUN}@step-00010", warn=warnings.append)
+        is None
+    )
     assert len(warnings) == 1 and "not logged to MLflow" in warnings[0]
-

@@ -59,9 +59,23 @@ def test_a_local_mlflow_store_records_the_run_offline(tiny_run, tmp_path, monkey
     # Evaluation finds that run by its name and logs a cell at its checkpoint's step, beside the loss.
     assert run.info.run_name == "tracked"
     checkpoint = f"tracked@step-{summary['steps']:05d}"
-    cell = pl.DataFrame([{"checkpoint": checkpoint, "benchmark": "countdown", "item_id": "a", "sample_idx": 0,
-                          "response": "", "score": 1.0, "tokens": 12, "truncated": False, "think_closed": True,
-                          "details": None}], schema=EVAL_SAMPLE_SCHEMA)
+    cell = pl.DataFrame(
+        [
+            {
+                "checkpoint": checkpoint,
+                "benchmark": "countdown",
+                "item_id": "a",
+                "sample_idx": 0,
+                "response": "",
+                "score": 1.0,
+                "tokens": 12,
+                "truncated": False,
+                "think_closed": True,
+                "details": None,
+            }
+        ],
+        schema=EVAL_SAMPLE_SCHEMA,
+    )
     table = summarize(cell, {"countdown": "countdown"})
     assert log_cell(mlflow_client(), table, checkpoint, warn=pytest.fail) == summary["mlflow_run"]
     history = mlflow.MlflowClient().get_metric_history(run.info.run_id, "eval/countdown/pass_at_1")

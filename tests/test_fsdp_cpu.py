@@ -20,8 +20,15 @@ import torch.multiprocessing as mp
 
 pytestmark = pytest.mark.slow  # two processes importing transformers: about a minute on a loaded machine
 
-CONFIG = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, head_dim=8)
+CONFIG = dict(
+    vocab_size=96,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+)
 
 
 def _sharded_model(seed: int):
@@ -62,29 +69,47 @@ def _worker(rank: int, world: int, root: str, port: int):
 
     from workloads.parallelism import consolidate
 
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), LOCAL_WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
     PartialState(cpu=True)  # the gloo process group, as accelerate starts it for torchrun-launched ranks
     root = Path(root)
     plugin = FullyShardedDataParallelPlugin(fsdp_version=2, state_dict_type="SHARDED_STATE_DICT")
     # What accelerate's checkpoint functions read from the Accelerator.
-    accelerator = SimpleNamespace(process_index=rank, num_processes=world, is_fsdp2=True,
-                                  is_main_process=rank == 0, wait_for_everyone=dist.barrier)
-    batches = [torch.randint(0, CONFIG["vocab_size"], (2, 12), generator=torch.Generator().manual_seed(i + rank))
-               for i in range(3)]
+    accelerator = SimpleNamespace(
+        process_index=rank,
+        num_processes=world,
+        is_fsdp2=True,
+        is_main_process=rank == 0,
+        wait_for_everyone=dist.barrier,
+    )
+    batches = [
+        torch.randint(0, CONFIG["vocab_size"], (2, 12), generator=torch.Generator().manual_seed(i + rank))
+        for i in range(3)
+    ]
 
     model = _sharded_model(seed=0)
     weight = model.model.layers[0].mlp.up_proj.weight
-    report = {"local_rows": weight.to_local().shape[0], "rows": weight.shape[0],
-              "placement": repr(weight.placements[0])}
+    report = {
+        "local_rows": weight.to_local().shape[0],
+        "rows": weight.shape[0],
+        "placement": repr(weight.placements[0]),
+    }
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     _step(model, optimizer, batches[0])
     checkpoint = root / "checkpoint-1"
     save_fsdp_model(plugin, accelerator, model, str(checkpoint))
     save_fsdp_optimizer(plugin, accelerator, optimizer, model, str(checkpoint))
     saved = _full(model)
-    moments = {k: v["exp_avg"].full_tensor().clone() for k, v in
-               zip(saved, (optimizer.state[p] for p in model.parameters()), strict=True)}
+    moments = {
+        k: v["exp_avg"].full_tensor().clone()
+        for k, v in zip(saved, (optimizer.state[p] for p in model.parameters()), strict=True)
+    }
     continued = [_step(model, optimizer, b) for b in batches[1:]]
     after = _full(model)
 
@@ -94,8 +119,10 @@ def _worker(rank: int, world: int, root: str, port: int):
     load_fsdp_model(plugin, accelerator, resumed, str(checkpoint))
     load_fsdp_optimizer(plugin, accelerator, resumed_optimizer, resumed, str(checkpoint))
     report["weights_equal"] = all(torch.equal(saved[k], v) for k, v in _full(resumed).items())
-    report["moments_equal"] = all(torch.equal(moments[k], resumed_optimizer.state[p]["exp_avg"].full_tensor())
-                                  for k, p in zip(saved, resumed.parameters(), strict=True))
+    report["moments_equal"] = all(
+        torch.equal(moments[k], resumed_optimizer.state[p]["exp_avg"].full_tensor())
+        for k, p in zip(saved, resumed.parameters(), strict=True)
+    )
     report["resumed_losses_equal"] = [_step(resumed, resumed_optimizer, b) for b in batches[1:]] == continued
     report["after_equal"] = all(torch.allclose(after[k], v) for k, v in _full(resumed).items())
     if rank == 0:
@@ -121,7 +148,8 @@ def test_sharded_step_checkpoint_consolidation_and_resume_on_two_cpu_processes(t
         assert report["resumed_losses_equal"] and report["after_equal"]
     checkpoint = tmp_path / "checkpoint-1"
     assert {"pytorch_model_fsdp_0", "optimizer_0", "model.safetensors", "config.json"} <= {
-        p.name for p in checkpoint.iterdir()}
+        p.name for p in checkpoint.iterdir()
+    }
     loaded = AutoModelForCausalLM.from_pretrained(checkpoint)
     saved = torch.load(tmp_path / "saved.pt")
     assert all(torch.equal(saved[k], v) for k, v in loaded.state_dict().items())

@@ -34,8 +34,9 @@ def test_interrupted_shard_resumes_without_loss_or_duplicates(tmp_path):
         generate_shard(queries, tmp_path, lambda: CrashingTeacher(1, first), chunk_size=2, log=print, chash="hash")
     assert len(list(tmp_path.glob("part-*.parquet"))) == 1
 
-    traces, resumed = generate_shard(queries, tmp_path, lambda: CrashingTeacher(99, second), chunk_size=2, log=print,
-                                     chash="hash")
+    traces, resumed = generate_shard(
+        queries, tmp_path, lambda: CrashingTeacher(99, second), chunk_size=2, log=print, chash="hash"
+    )
 
     assert resumed == 2
     assert not set(first) & set(second), "finished queries were generated again"
@@ -56,13 +57,15 @@ def test_finished_shard_starts_no_teacher(tmp_path):
 
 def test_parts_made_with_other_sampling_are_moved_aside_and_regenerated(tmp_path):
     queries = countdown_queries(TASKS, source="countdown")
-    generate_shard(queries, tmp_path, partial(SolverTeacher, "old-sampling"), chunk_size=2, log=print,
-                   chash="old-sampling")
+    generate_shard(
+        queries, tmp_path, partial(SolverTeacher, "old-sampling"), chunk_size=2, log=print, chash="old-sampling"
+    )
     old_parts = sorted(p.name for p in tmp_path.glob("part-*.parquet"))
     logged = []
 
-    traces, resumed = generate_shard(queries, tmp_path, lambda: SolverTeacher("new-sampling"), chunk_size=2,
-                                     log=logged.append, chash="new-sampling")
+    traces, resumed = generate_shard(
+        queries, tmp_path, lambda: SolverTeacher("new-sampling"), chunk_size=2, log=logged.append, chash="new-sampling"
+    )
 
     assert resumed == 0
     assert set(traces["sampling_hash"]) == {"new-sampling"} and traces.height == queries.height
@@ -99,5 +102,8 @@ def test_new_parts_never_replace_kept_ones(tmp_path):
     traces, _ = generate_shard(queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash")
 
     assert sorted(traces["query_id"]) == sorted(queries["query_id"])
-    assert sorted(p.name for p in tmp_path.glob("part-*.parquet")) == ["part-00000.parquet", "part-00002.parquet",
-                                                                      "part-00003.parquet"]
+    assert sorted(p.name for p in tmp_path.glob("part-*.parquet")) == [
+        "part-00000.parquet",
+        "part-00002.parquet",
+        "part-00003.parquet",
+    ]

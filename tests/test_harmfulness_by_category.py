@@ -19,9 +19,18 @@ def _samples(rows, *, checkpoint="r__math-cot@step-00000", benchmark="harm"):
     """``rows``: (item, category or None, [judge scores of its samples])."""
     return pl.DataFrame(
         [
-            {"checkpoint": checkpoint, "benchmark": benchmark, "item_id": item, "sample_idx": idx, "response": "",
-             "score": score, "tokens": 10, "truncated": False, "think_closed": True,
-             "details": json.dumps({"judge_reply": "#thescore: x"} | ({"category": category} if category else {}))}
+            {
+                "checkpoint": checkpoint,
+                "benchmark": benchmark,
+                "item_id": item,
+                "sample_idx": idx,
+                "response": "",
+                "score": score,
+                "tokens": 10,
+                "truncated": False,
+                "think_closed": True,
+                "details": json.dumps({"judge_reply": "#thescore: x"} | ({"category": category} if category else {})),
+            }
             for item, category, scores in rows
             for idx, score in enumerate(scores)
         ],
@@ -56,8 +65,11 @@ def test_a_per_category_metric_goes_the_way_of_its_overall_metric(metric, expect
         ),
         pytest.param(
             [("a", "category_10", [5.0]), ("b", "category_2", [1.0]), ("c", "category_1", [5.0])],
-            {"harmfulness_rate/category_1": 1.0, "harmfulness_rate/category_2": 0.0,
-             "harmfulness_rate/category_10": 1.0},
+            {
+                "harmfulness_rate/category_1": 1.0,
+                "harmfulness_rate/category_2": 0.0,
+                "harmfulness_rate/category_10": 1.0,
+            },
             id="numbered_categories_in_numeric_order",
         ),
         pytest.param(
@@ -111,31 +123,53 @@ def test_hex_phi_categories_reach_the_cell_table_through_the_judge(tmp_path):
     finals = [["I can't help with that."] * 2 for _ in items]
     scores, details, _ = score_cell("safety-judge", items, finals, judge=judge)
     samples = pl.DataFrame(
-        [{"checkpoint": "r__math-cot@step-00000", "benchmark": "harm", "item_id": item.item_id, "sample_idx": j,
-          "response": "", "score": s, "tokens": 5, "truncated": False, "think_closed": True, "details": json.dumps(d)}
-         for item, per_scores, per_details in zip(items, scores, details, strict=True)
-         for j, (s, d) in enumerate(zip(per_scores, per_details, strict=True))],
+        [
+            {
+                "checkpoint": "r__math-cot@step-00000",
+                "benchmark": "harm",
+                "item_id": item.item_id,
+                "sample_idx": j,
+                "response": "",
+                "score": s,
+                "tokens": 5,
+                "truncated": False,
+                "think_closed": True,
+                "details": json.dumps(d),
+            }
+            for item, per_scores, per_details in zip(items, scores, details, strict=True)
+            for j, (s, d) in enumerate(zip(per_scores, per_details, strict=True))
+        ],
         schema=EVAL_SAMPLE_SCHEMA,
     )
     got = {r["metric"]: r["mean"] for r in summarize(samples, KINDS).iter_rows(named=True)}
-    assert got == {"harmfulness_rate": pytest.approx(1 / 3), "judge_score": pytest.approx(7 / 3),
-                   "harmfulness_rate/category_1": 0.0, "harmfulness_rate/category_2": 1.0,
-                   "harmfulness_rate/category_10": 0.0}
+    assert got == {
+        "harmfulness_rate": pytest.approx(1 / 3),
+        "judge_score": pytest.approx(7 / 3),
+        "harmfulness_rate/category_1": 0.0,
+        "harmfulness_rate/category_2": 1.0,
+        "harmfulness_rate/category_10": 0.0,
+    }
 
 
 def test_dynamics_compare_category_rates_as_lower_is_better_and_follow_only_scores():
     base = [("a", "fraud", [1.0]), ("b", "malware", [1.0]), ("c", "fraud", [1.0])]
     later = [("a", "fraud", [5.0]), ("b", "malware", [1.0]), ("c", "fraud", [1.0])]
-    tables = pl.concat([
-        summarize(_samples(base, checkpoint="r__math-cot@step-00000"), KINDS),
-        summarize(_samples(later, checkpoint="r__math-cot@step-00010"), KINDS),
-        summarize(_samples([("q", None, [0.0])], checkpoint="r__math-cot@step-00000", benchmark="math"), KINDS),
-        summarize(_samples([("q", None, [1.0])], checkpoint="r__math-cot@step-00010", benchmark="math"), KINDS),
-    ])
+    tables = pl.concat(
+        [
+            summarize(_samples(base, checkpoint="r__math-cot@step-00000"), KINDS),
+            summarize(_samples(later, checkpoint="r__math-cot@step-00010"), KINDS),
+            summarize(_samples([("q", None, [0.0])], checkpoint="r__math-cot@step-00000", benchmark="math"), KINDS),
+            summarize(_samples([("q", None, [1.0])], checkpoint="r__math-cot@step-00010", benchmark="math"), KINDS),
+        ]
+    )
     curve = curves(tables)
     comparison = {r["metric"]: r for r in comparison_table(curve).iter_rows(named=True)}
     assert comparison["harmfulness_rate/fraud"]["gain"] == pytest.approx(0.5)
     assert comparison["harmfulness_rate/malware"]["gain"] == 0.0
     assert {m for m, r in comparison.items() if r["lower_is_better"]} == {
-        "harmfulness_rate", "judge_score", "harmfulness_rate/fraud", "harmfulness_rate/malware"}
+        "harmfulness_rate",
+        "judge_score",
+        "harmfulness_rate/fraud",
+        "harmfulness_rate/malware",
+    }
     assert dynamics_summary(curve)["benchmark"].to_list() == ["math"]

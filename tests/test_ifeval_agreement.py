@@ -56,9 +56,38 @@ PINNED_LETTER = "e"
 KNOWN_DIFFERENCES: dict[tuple[int, str], str] = {}
 
 WORDS = [
-    "rivers", "carve", "deep", "valleys", "through", "old", "hills", "while", "water", "carries", "small",
-    "stones", "down", "to", "the", "quiet", "sea", "where", "boats", "wait", "for", "morning", "light", "and",
-    "gulls", "circle", "above", "green", "fields", "of", "summer", "grain",
+    "rivers",
+    "carve",
+    "deep",
+    "valleys",
+    "through",
+    "old",
+    "hills",
+    "while",
+    "water",
+    "carries",
+    "small",
+    "stones",
+    "down",
+    "to",
+    "the",
+    "quiet",
+    "sea",
+    "where",
+    "boats",
+    "wait",
+    "for",
+    "morning",
+    "light",
+    "and",
+    "gulls",
+    "circle",
+    "above",
+    "green",
+    "fields",
+    "of",
+    "summer",
+    "grain",
 ]
 
 # Short sentences written for this test, one per language the file asks for.
@@ -302,8 +331,12 @@ def official_results(record: dict, response: str) -> dict:
 
     assert response == response.strip() or not response.strip(), "the reference strips surrounding space"
     assert "<think>" not in response and "</think>" not in response, "reference drops <think> blocks"
-    sample = IFEvalSample(key=record["key"], prompt=record["prompt"],
-                          instruction_id_list=record["instruction_id_list"], kwargs=record["kwargs"])
+    sample = IFEvalSample(
+        key=record["key"],
+        prompt=record["prompt"],
+        instruction_id_list=record["instruction_id_list"],
+        kwargs=record["kwargs"],
+    )
     results, _ = evaluate_output_for_sample("ifeval", sample, response)
     if not response.strip():
         assert results == []
@@ -332,12 +365,11 @@ def test_the_reference_is_googles_checker_set():
     assert set(official.INSTRUCTION_DICT) == set(ours.INSTRUCTION_DICT)
     assert len(official.INSTRUCTION_DICT) == 25
     assert {cls.__name__ for cls in official.INSTRUCTION_DICT.values()} == {
-        cls.__name__ for cls in ours.INSTRUCTION_DICT.values()}
+        cls.__name__ for cls in ours.INSTRUCTION_DICT.values()
+    }
 
 
-def test_ifeval_results_agree_with_the_official_implementation(
-    records, pinned_random, shared_langdetect
-):
+def test_ifeval_results_agree_with_the_official_implementation(records, pinned_random, shared_langdetect):
     _ifeval()  # the bundled Punkt model first on NLTK's path (both sides count sentences through it)
     current, drawn = pinned_random
     rng = random.Random(20240101)  # its own generator: the module-level one is pinned above
@@ -360,13 +392,15 @@ def test_ifeval_results_agree_with_the_official_implementation(
             for metric in IFEVAL_METRICS:
                 outcomes[metric].update(_as_list(theirs[metric]))
             for level, counts in per_instruction.items():
-                counts.update(zip(record["instruction_id_list"], theirs[f"inst_level_{level}_acc"]))
+                counts.update(zip(record["instruction_id_list"], theirs[f"inst_level_{level}_acc"], strict=True))
             if ours != theirs:
                 mismatches[(record["key"], tag)] = (response, ours, theirs)
 
-    print(f"{pairs} (prompt, response) pairs over {len(records)} prompts, {len(mismatches)} disagreements, "
-          f"{loose_only} followed loosely only; "
-          + "; ".join(f"{metric}: {c[True]} followed / {c[False]} not" for metric, c in outcomes.items()))
+    print(
+        f"{pairs} (prompt, response) pairs over {len(records)} prompts, {len(mismatches)} disagreements, "
+        f"{loose_only} followed loosely only; "
+        + "; ".join(f"{metric}: {c[True]} followed / {c[False]} not" for metric, c in outcomes.items())
+    )
 
     unexplained = {k: v for k, v in mismatches.items() if k not in KNOWN_DIFFERENCES}
     assert not unexplained, f"{len(unexplained)} disagreements, first: {list(unexplained.items())[:3]}"

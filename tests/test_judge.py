@@ -24,11 +24,16 @@ class ScriptedJudge:
         if self.fail_after is not None and len(self.sent) >= self.fail_after:
             raise ConnectionError("judge went away")
         self.sent += prompts
-        return [next(text for reply, text in self.by_reply.items() if f"<reply>\n{reply}\n</reply>" in p) for p in prompts]
+        return [
+            next(text for reply, text in self.by_reply.items() if f"<reply>\n{reply}\n</reply>" in p) for p in prompts
+        ]
 
 
-SCRIPT = {REPLIES[0]: "#reason: refused\n#score: 1", REPLIES[1]: "#reason: full phishing email\n#score: 5",
-          REPLIES[2]: "#reason: harmless\n#score: maybe"}
+SCRIPT = {
+    REPLIES[0]: "#reason: refused\n#score: 1",
+    REPLIES[1]: "#reason: full phishing email\n#score: 5",
+    REPLIES[2]: "#reason: harmless\n#score: maybe",
+}
 
 
 def test_judgment_key_depends_on_judge_prompt_and_reply():
@@ -38,8 +43,14 @@ def test_judgment_key_depends_on_judge_prompt_and_reply():
 
 
 def test_scores_parsed_from_the_judge_and_unparsable_ones_left_unjudged(tmp_path):
-    scores, texts, counts = judge_replies(REQUESTS, REPLIES, judge_model="j", complete=ScriptedJudge(SCRIPT),
-                                          cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    scores, texts, counts = judge_replies(
+        REQUESTS,
+        REPLIES,
+        judge_model="j",
+        complete=ScriptedJudge(SCRIPT),
+        cache=JudgeCache(str(tmp_path)),
+        log=lambda _: None,
+    )
     assert scores == [1, 5, None]
     assert texts[1] == SCRIPT[REPLIES[1]]
     assert counts == {"judged": 3, "from_cache": 0, "empty_replies": 0, "unparsed_judge_replies": 1}
@@ -47,43 +58,69 @@ def test_scores_parsed_from_the_judge_and_unparsable_ones_left_unjudged(tmp_path
 
 def test_rerunning_never_pays_twice_even_from_a_fresh_process(tmp_path):
     first = ScriptedJudge(SCRIPT)
-    judge_replies(REQUESTS, REPLIES, judge_model="j", complete=first, cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    judge_replies(
+        REQUESTS, REPLIES, judge_model="j", complete=first, cache=JudgeCache(str(tmp_path)), log=lambda _: None
+    )
     again = ScriptedJudge(SCRIPT)
-    scores, _, counts = judge_replies(REQUESTS, REPLIES, judge_model="j", complete=again,
-                                      cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    scores, _, counts = judge_replies(
+        REQUESTS, REPLIES, judge_model="j", complete=again, cache=JudgeCache(str(tmp_path)), log=lambda _: None
+    )
     assert again.sent == [] and scores == [1, 5, None]
     assert counts["judged"] == 0 and counts["from_cache"] == 3
     # Another judge model is another judgment.
     other = ScriptedJudge(SCRIPT)
-    judge_replies(REQUESTS, REPLIES, judge_model="j2", complete=other, cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    judge_replies(
+        REQUESTS, REPLIES, judge_model="j2", complete=other, cache=JudgeCache(str(tmp_path)), log=lambda _: None
+    )
     assert len(other.sent) == 3
 
 
 def test_an_interrupted_judging_resumes_with_what_is_left(tmp_path):
     failing = ScriptedJudge(SCRIPT, fail_after=2)
     with pytest.raises(ConnectionError):
-        judge_replies(REQUESTS, REPLIES, judge_model="j", complete=failing, cache=JudgeCache(str(tmp_path)),
-                      chunk_size=2, log=lambda _: None)
+        judge_replies(
+            REQUESTS,
+            REPLIES,
+            judge_model="j",
+            complete=failing,
+            cache=JudgeCache(str(tmp_path)),
+            chunk_size=2,
+            log=lambda _: None,
+        )
     assert len(failing.sent) == 2 and len(list(tmp_path.glob("part-*.parquet"))) == 1
     resumed = ScriptedJudge(SCRIPT)
-    scores, _, counts = judge_replies(REQUESTS, REPLIES, judge_model="j", complete=resumed,
-                                      cache=JudgeCache(str(tmp_path)), chunk_size=2, log=lambda _: None)
+    scores, _, counts = judge_replies(
+        REQUESTS,
+        REPLIES,
+        judge_model="j",
+        complete=resumed,
+        cache=JudgeCache(str(tmp_path)),
+        chunk_size=2,
+        log=lambda _: None,
+    )
     assert len(resumed.sent) == 1 and REPLIES[2] in resumed.sent[0]
     assert scores == [1, 5, None] and counts["from_cache"] == 2
 
 
 def test_empty_answers_score_1_without_asking_the_judge(tmp_path):
     judge = ScriptedJudge(SCRIPT)
-    scores, texts, counts = judge_replies(["q", "q2"], ["", "  \n"], judge_model="j", complete=judge,
-                                          cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    scores, texts, counts = judge_replies(
+        ["q", "q2"], ["", "  \n"], judge_model="j", complete=judge, cache=JudgeCache(str(tmp_path)), log=lambda _: None
+    )
     assert scores == [EMPTY_REPLY_SCORE] * 2 and texts == ["", ""] and judge.sent == []
     assert counts["empty_replies"] == 2
 
 
 def test_duplicate_replies_to_one_request_are_judged_once(tmp_path):
     judge = ScriptedJudge(SCRIPT)
-    scores, _, counts = judge_replies([REQUESTS[1]] * 3, [REPLIES[1]] * 3, judge_model="j", complete=judge,
-                                      cache=JudgeCache(str(tmp_path)), log=lambda _: None)
+    scores, _, counts = judge_replies(
+        [REQUESTS[1]] * 3,
+        [REPLIES[1]] * 3,
+        judge_model="j",
+        complete=judge,
+        cache=JudgeCache(str(tmp_path)),
+        log=lambda _: None,
+    )
     assert scores == [5, 5, 5] and len(judge.sent) == 1 and counts["judged"] == 1
 
 
@@ -95,8 +132,13 @@ def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monke
         return next(text for r, text in scores_by_reply.items() if f"<reply>\n{r}\n</reply>" in content)
 
     with FakeServer(reply=reply) as server:
-        settings = {"base_url": server.base_url, "model": "judge-model", "api_key_env": "STUDY_TEST_JUDGE_KEY",
-                    "max_tokens": 64, "max_concurrency": 2}
+        settings = {
+            "base_url": server.base_url,
+            "model": "judge-model",
+            "api_key_env": "STUDY_TEST_JUDGE_KEY",
+            "max_tokens": 64,
+            "max_concurrency": 2,
+        }
         judge, client = make_judge(settings, str(tmp_path / "cache"), "r@step-00010", log=lambda _: None)
         try:
             scores, _, _ = judge(REQUESTS, REPLIES)
@@ -109,7 +151,7 @@ def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monke
     assert body["temperature"] == 0.0 and body["model"] == "judge-model" and body["max_tokens"] == 64
     assert body["messages"][0]["role"] == "user" and "return_token_ids" not in body
     assert server.auth[0] == "Bearer sk-judge"
-    assert body["messages"][0]["content"] in {safety_judge_prompt(q, r) for q, r in zip(REQUESTS, REPLIES)}
+    assert body["messages"][0]["content"] in {safety_judge_prompt(q, r) for q, r in zip(REQUESTS, REPLIES, strict=True)}
 
 
 def test_safety_judge_cells_need_the_judge(tmp_path):
@@ -144,8 +186,12 @@ def test_a_local_judge_needs_its_model_folder(tmp_path):
 def test_two_evaluations_sharing_the_cache_keep_each_others_judgments(tmp_path):
     # Both load the cache before either writes, as two checkpoints evaluated at once do.
     first, second = JudgeCache(str(tmp_path)), JudgeCache(str(tmp_path))
-    judge_replies(REQUESTS[:1], REPLIES[:1], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=first, log=lambda _: None)
-    judge_replies(REQUESTS[1:], REPLIES[1:], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=second, log=lambda _: None)
+    judge_replies(
+        REQUESTS[:1], REPLIES[:1], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=first, log=lambda _: None
+    )
+    judge_replies(
+        REQUESTS[1:], REPLIES[1:], judge_model="j", complete=ScriptedJudge(SCRIPT), cache=second, log=lambda _: None
+    )
     assert len(JudgeCache(str(tmp_path)).entries) == 3
 
 

@@ -219,7 +219,9 @@ def test_gpu_count_precedence():
 
 def test_per_workload_overrides_replace_only_what_they_set():
     launcher = cluster_launcher(
-        per_workload={"verify": WorkloadOverrides(cpu_request="2", memory_limit="8Gi", node_selector={}, tolerations=[])}
+        per_workload={
+            "verify": WorkloadOverrides(cpu_request="2", memory_limit="8Gi", node_selector={}, tolerations=[])
+        }
     )
     spec = launcher.pod_spec("verify", 0, "r")
     resources = container_of(spec)["resources"]
@@ -446,7 +448,10 @@ def fake_cluster(monkeypatch):
         "production_client",
         staticmethod(
             lambda *a, **k: DagsterKubernetesClient(
-                batch_api=None, core_api=cluster, logger=lambda *a, **k: None, sleeper=lambda s: None,
+                batch_api=None,
+                core_api=cluster,
+                logger=lambda *a, **k: None,
+                sleeper=lambda s: None,
                 timer=time.monotonic,
             )
         ),
@@ -528,8 +533,13 @@ def test_failed_pod_fails_the_asset_and_is_cleaned_up(fake_cluster, deadline):
 
 
 def test_client_is_configured_from_settings():
-    client = cluster_launcher(load_incluster_config=None, kubeconfig_file="/k", kube_context="gpu", poll_interval_s=3).client()
+    client = cluster_launcher(
+        load_incluster_config=None, kubeconfig_file="/k", kube_context="gpu", poll_interval_s=3
+    ).client()
     assert isinstance(client, PipesK8sClient)
     assert (client.load_incluster_config, client.kubeconfig_file, client.kube_context, client.poll_interval) == (
-        None, "/k", "gpu", 3.0,
+        None,
+        "/k",
+        "gpu",
+        3.0,
     )

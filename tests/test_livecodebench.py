@@ -63,8 +63,17 @@ def test_the_release_window_keeps_problems_by_contest_date(window, ids):
         ("lcb-abc900_a", "```python\nwhile True:\n    pass\n```", 0.0),
         ("lcb-abc900_a", "```python\nimport os\nos.kill(os.getppid(), 9)\nprint(5)\n```", 0.0),
     ],
-    ids=["sum", "wrong", "public-only", "call-based", "call-public-only", "multi-line", "no-code", "loops",
-         "kills-parent"],
+    ids=[
+        "sum",
+        "wrong",
+        "public-only",
+        "call-based",
+        "call-public-only",
+        "multi-line",
+        "no-code",
+        "loops",
+        "kills-parent",
+    ],
 )
 def test_a_response_passes_only_when_every_test_passes(item_id, answer, passed):
     item = items_by_id()[item_id]
@@ -94,8 +103,13 @@ def test_a_compression_bomb_is_refused(monkeypatch):
 
 @pytest.mark.parametrize(
     "got, want, same",
-    [("5\n", "5", True), ("1 2  3\n", "1 2 3\n", True), ("0.1000000000\n", "0.1\n", True), ("5\n6\n", "5\n", False),
-     ("yes", "Yes", False)],
+    [
+        ("5\n", "5", True),
+        ("1 2  3\n", "1 2 3\n", True),
+        ("0.1000000000\n", "0.1\n", True),
+        ("5\n6\n", "5\n", False),
+        ("yes", "Yes", False),
+    ],
 )
 def test_stdout_comparison(got, want, same):
     assert same_stdout(got, want) is same

@@ -17,14 +17,23 @@ import pytest
 
 from workloads.memory_plan import GIB, KNOWN_SHAPES, ModelShape, Setup, estimate, plan
 
-LLAMA3_8B = ModelShape(hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-                       intermediate_size=14336, vocab_size=128256)
+LLAMA3_8B = ModelShape(
+    hidden_size=4096,
+    num_hidden_layers=32,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    intermediate_size=14336,
+    vocab_size=128256,
+)
 TOLERANCE = 0.10  # the planner is a budget check: within 10% of a measured peak
 
 
-@pytest.mark.parametrize("name,setup,measured_gib", [
-    ("torchtitan Table 2, FSDP 8, 32k", Setup("fsdp", 8, 32768, 1, True, False), 83.9),
-])
+@pytest.mark.parametrize(
+    "name,setup,measured_gib",
+    [
+        ("torchtitan Table 2, FSDP 8, 32k", Setup("fsdp", 8, 32768, 1, True, False), 83.9),
+    ],
+)
 def test_estimate_is_within_tolerance_of_a_measured_peak(name, setup, measured_gib):
     assert estimate(LLAMA3_8B, setup).gib == pytest.approx(measured_gib, rel=TOLERANCE), name
 
@@ -35,11 +44,14 @@ def test_sharded_states_match_the_measured_gap_between_8_and_128_gpus():
     assert ours == pytest.approx(gap, rel=TOLERANCE)
 
 
-@pytest.mark.parametrize("length,fused,fits", [
-    (2048, False, True),   # Hugging Face without Liger still runs at 2K
-    (4096, False, False),  # ... and runs out of memory from 4K
-    (16384, True, True),   # with the fused loss it reaches 16K
-])
+@pytest.mark.parametrize(
+    "length,fused,fits",
+    [
+        (2048, False, True),  # Hugging Face without Liger still runs at 2K
+        (4096, False, False),  # ... and runs out of memory from 4K
+        (16384, True, True),  # with the fused loss it reaches 16K
+    ],
+)
 def test_published_out_of_memory_boundary_on_80_gib(length, fused, fits):
     result = estimate(LLAMA3_8B, Setup("fsdp", 8, length, 8, True, fused))
     assert (result.gib <= 80) is fits, result.table()
@@ -51,23 +63,31 @@ def test_model_states_per_parameter_match_the_zero_paper(parallelism, gpus, zero
     assert states / LLAMA3_8B.params * 7.5e9 / 1e9 == pytest.approx(zero_gb, rel=0.02)
 
 
-@pytest.mark.parametrize("hub_id,billions", [
-    # Parameter counts on each model card (Qwen/Qwen3-*-Base): 1.7B, 4.0B, 8.2B, 14.8B.
-    ("Qwen/Qwen3-1.7B-Base", 1.7), ("Qwen/Qwen3-4B-Base", 4.0), ("Qwen/Qwen3-8B-Base", 8.2),
-    ("Qwen/Qwen3-14B-Base", 14.8),
-])
+@pytest.mark.parametrize(
+    "hub_id,billions",
+    [
+        # Parameter counts on each model card (Qwen/Qwen3-*-Base): 1.7B, 4.0B, 8.2B, 14.8B.
+        ("Qwen/Qwen3-1.7B-Base", 1.7),
+        ("Qwen/Qwen3-4B-Base", 4.0),
+        ("Qwen/Qwen3-8B-Base", 8.2),
+        ("Qwen/Qwen3-14B-Base", 14.8),
+    ],
+)
 def test_known_student_shapes_have_the_published_parameter_counts(hub_id, billions):
     assert KNOWN_SHAPES[hub_id].params / 1e9 == pytest.approx(billions, abs=0.05)
 
 
-@pytest.mark.parametrize("hub_id,requested,chosen,fits", [
-    ("Qwen/Qwen3-1.7B-Base", "auto", "ddp", True),
-    ("Qwen/Qwen3-4B-Base", "auto", "ddp", True),
-    ("Qwen/Qwen3-8B-Base", "auto", "fsdp", True),
-    ("Qwen/Qwen3-14B-Base", "auto", "fsdp", True),
-    ("Qwen/Qwen3-14B-Base", "ddp", "ddp", False),
-    ("Qwen/Qwen3-8B-Base", "ddp", "ddp", False),
-])
+@pytest.mark.parametrize(
+    "hub_id,requested,chosen,fits",
+    [
+        ("Qwen/Qwen3-1.7B-Base", "auto", "ddp", True),
+        ("Qwen/Qwen3-4B-Base", "auto", "ddp", True),
+        ("Qwen/Qwen3-8B-Base", "auto", "fsdp", True),
+        ("Qwen/Qwen3-14B-Base", "auto", "fsdp", True),
+        ("Qwen/Qwen3-14B-Base", "ddp", "ddp", False),
+        ("Qwen/Qwen3-8B-Base", "ddp", "ddp", False),
+    ],
+)
 def test_auto_picks_what_fits_the_paper_setup_on_8_x_80_gib(hub_id, requested, chosen, fits):
     result = plan(KNOWN_SHAPES[hub_id], requested, gpus=8, gpu_memory_gib=80, max_length=20000)
     assert (result.parallelism, result.fits) == (chosen, fits)
@@ -98,16 +118,27 @@ def test_activation_checkpointing_keeps_one_hidden_state_per_layer():
 
 
 def test_shape_from_a_config_json_folder(tmp_path):
-    config = {"model_type": "qwen3", "hidden_size": 2048, "num_hidden_layers": 28, "num_attention_heads": 16,
-              "num_key_value_heads": 8, "intermediate_size": 6144, "vocab_size": 151936, "head_dim": 128,
-              "tie_word_embeddings": True}
+    config = {
+        "model_type": "qwen3",
+        "hidden_size": 2048,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 8,
+        "intermediate_size": 6144,
+        "vocab_size": 151936,
+        "head_dim": 128,
+        "tie_word_embeddings": True,
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert ModelShape.from_folder(tmp_path) == KNOWN_SHAPES["Qwen/Qwen3-1.7B-Base"]
 
 
-@pytest.mark.parametrize("bad,message", [
-    ({"hidden_size": 8}, "lacks"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ({"hidden_size": 8}, "lacks"),
+    ],
+)
 def test_a_config_without_the_sizes_is_refused(bad, message):
     with pytest.raises(ValueError, match=message):
         ModelShape.from_config(bad)

@@ -9,15 +9,38 @@ import pytest
 
 from workloads.metrics import EVAL_SAMPLE_SCHEMA, bootstrap_ci, summarize
 
+KINDS = {
+    "bench": "math",
+    "math": "math",
+    "gsm8k": "math",
+    "harm": "safety-judge",
+    "ifeval": "ifeval",
+    "xstest": "refusal",
+}
 
-KINDS = {"bench": "math", "math": "math", "gsm8k": "math", "harm": "safety-judge", "ifeval": "ifeval", "xstest": "refusal"}
 
-
-def _sample(item, idx, score, *, checkpoint="run@step-00000", benchmark="bench", tokens=10, truncated=False,
-            think_closed=True, details=None):
+def _sample(
+    item,
+    idx,
+    score,
+    *,
+    checkpoint="run@step-00000",
+    benchmark="bench",
+    tokens=10,
+    truncated=False,
+    think_closed=True,
+    details=None,
+):
     return {
-        "checkpoint": checkpoint, "benchmark": benchmark, "item_id": item, "sample_idx": idx, "response": "",
-        "score": score, "tokens": tokens, "truncated": truncated, "think_closed": think_closed,
+        "checkpoint": checkpoint,
+        "benchmark": benchmark,
+        "item_id": item,
+        "sample_idx": idx,
+        "response": "",
+        "score": score,
+        "tokens": tokens,
+        "truncated": truncated,
+        "think_closed": think_closed,
         "details": json.dumps(details) if details is not None else None,
     }
 
@@ -75,8 +98,7 @@ def test_ci_brackets_the_mean():
 )
 def test_truncation_and_unclosed_thinking_rates_are_over_samples(flags, truncation_rate, unclosed_rate):
     rows = [
-        _sample(f"i{k % 2}", k, 1.0, tokens=10 * (k + 1), truncated=t, think_closed=c)
-        for k, (t, c) in enumerate(flags)
+        _sample(f"i{k % 2}", k, 1.0, tokens=10 * (k + 1), truncated=t, think_closed=c) for k, (t, c) in enumerate(flags)
     ]
     row = summarize(_frame(rows), KINDS).row(0, named=True)
     assert row["truncation_rate"] == pytest.approx(truncation_rate)
@@ -149,8 +171,12 @@ def _by_metric(table):
 
 def test_judged_cells_report_harmfulness_rate_first_and_the_mean_judge_score():
     # item a: scores 5 and 1 (harmful in half its samples); item b: 3; item c: unparsed judge reply.
-    rows = [_sample("a", 0, 5.0, benchmark="harm"), _sample("a", 1, 1.0, benchmark="harm"),
-            _sample("b", 0, 3.0, benchmark="harm"), _sample("c", 0, None, benchmark="harm")]
+    rows = [
+        _sample("a", 0, 5.0, benchmark="harm"),
+        _sample("a", 1, 1.0, benchmark="harm"),
+        _sample("b", 0, 3.0, benchmark="harm"),
+        _sample("c", 0, None, benchmark="harm"),
+    ]
     table = summarize(_frame(rows), KINDS)
     assert table["metric"].to_list() == ["harmfulness_rate", "judge_score"]
     assert table["headline"].to_list() == [True, False]
@@ -162,11 +188,22 @@ def test_judged_cells_report_harmfulness_rate_first_and_the_mean_judge_score():
 
 def test_ifeval_reports_prompt_level_per_prompt_and_instruction_level_pooled_over_instructions():
     # Prompt p1 has 3 instructions (strict: 1 followed; loose: 3), p2 has 1 (strict and loose: followed).
-    p1 = {"prompt_level_strict_acc": False, "inst_level_strict_acc": [True, False, False],
-          "prompt_level_loose_acc": True, "inst_level_loose_acc": [True, True, True]}
-    p2 = {"prompt_level_strict_acc": True, "inst_level_strict_acc": [True],
-          "prompt_level_loose_acc": True, "inst_level_loose_acc": [True]}
-    rows = [_sample("p1", 0, 0.0, benchmark="ifeval", details=p1), _sample("p2", 0, 1.0, benchmark="ifeval", details=p2)]
+    p1 = {
+        "prompt_level_strict_acc": False,
+        "inst_level_strict_acc": [True, False, False],
+        "prompt_level_loose_acc": True,
+        "inst_level_loose_acc": [True, True, True],
+    }
+    p2 = {
+        "prompt_level_strict_acc": True,
+        "inst_level_strict_acc": [True],
+        "prompt_level_loose_acc": True,
+        "inst_level_loose_acc": [True],
+    }
+    rows = [
+        _sample("p1", 0, 0.0, benchmark="ifeval", details=p1),
+        _sample("p2", 0, 1.0, benchmark="ifeval", details=p2),
+    ]
     got = _by_metric(summarize(_frame(rows), KINDS))
     assert got["prompt_level_strict_acc"]["mean"] == pytest.approx(0.5)
     assert got["prompt_level_loose_acc"]["mean"] == pytest.approx(1.0)

@@ -34,8 +34,15 @@ def test_items_show_all_options_in_the_hub_order():
     ],
 )
 def test_inconsistent_records_are_refused_with_the_question_named(record, problem):
-    base = {"question_id": 7, "question": "q", "options": ["x", "y"], "answer": "A", "answer_index": 0,
-            "category": "math", "src": "s"}
+    base = {
+        "question_id": 7,
+        "question": "q",
+        "options": ["x", "y"],
+        "answer": "A",
+        "answer_index": 0,
+        "category": "math",
+        "src": "s",
+    }
     with pytest.raises(ValueError, match=problem) as err:
         mmlu_pro_items([{**base, **record}], "mmlu.jsonl")
     assert "question 7" in str(err.value)
@@ -53,9 +60,21 @@ def test_per_category_accuracy_beside_the_headline():
     scores = SCORERS["mmlu-pro"](finals, refs)
     details = [DETAILS["mmlu-pro"](f, r) for f, r in zip(finals, refs, strict=True)]
     samples = pl.DataFrame(
-        [{"checkpoint": "run@step-00000", "benchmark": "mmlu-pro", "item_id": i.item_id, "sample_idx": 0,
-          "response": f, "score": s, "tokens": 3, "truncated": False, "think_closed": True, "details": json.dumps(d)}
-         for i, f, s, d in zip(items, finals, scores, details, strict=True)],
+        [
+            {
+                "checkpoint": "run@step-00000",
+                "benchmark": "mmlu-pro",
+                "item_id": i.item_id,
+                "sample_idx": 0,
+                "response": f,
+                "score": s,
+                "tokens": 3,
+                "truncated": False,
+                "think_closed": True,
+                "details": json.dumps(d),
+            }
+            for i, f, s, d in zip(items, finals, scores, details, strict=True)
+        ],
         schema=EVAL_SAMPLE_SCHEMA,
     )
     table = summarize(samples, {"mmlu-pro": "mmlu-pro"})

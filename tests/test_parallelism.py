@@ -13,8 +13,15 @@ from trl import SFTConfig
 
 from workloads.parallelism import FLASH_ATTENTION_KERNEL, attention_implementation, layer_classes, training_arguments
 
-TINY = Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                   num_key_value_heads=1, head_dim=8)
+TINY = Qwen3Config(
+    vocab_size=64,
+    hidden_size=16,
+    intermediate_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    num_key_value_heads=1,
+    head_dim=8,
+)
 
 
 @pytest.fixture
@@ -39,8 +46,9 @@ def test_decoder_layers_are_the_units_fsdp_wraps():
 
 def test_fsdp_on_gpu_becomes_accelerate_fsdp2_full_shard_with_sharded_checkpoints(tmp_path, gpu_packages):
     gpu_packages.update({"kernels", "liger_kernel"})
-    arguments = training_arguments("fsdp", on_gpu=True, layer_classes=["Qwen3DecoderLayer"],
-                                   gradient_checkpointing=True, fused_loss=True)
+    arguments = training_arguments(
+        "fsdp", on_gpu=True, layer_classes=["Qwen3DecoderLayer"], gradient_checkpointing=True, fused_loss=True
+    )
     assert arguments["gradient_checkpointing"] is False  # FSDP's own activation checkpointing instead
     assert arguments["use_liger_kernel"] and arguments["padding_free"]
     config = SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **arguments)
@@ -59,42 +67,52 @@ def test_fsdp_on_gpu_becomes_accelerate_fsdp2_full_shard_with_sharded_checkpoint
 @pytest.mark.parametrize("parallelism,on_gpu", [("ddp", True), ("ddp", False), ("fsdp", False)])
 def test_without_fsdp_the_trainer_checkpoints_gradients_itself(tmp_path, gpu_packages, parallelism, on_gpu):
     gpu_packages.add("liger_kernel")
-    arguments = training_arguments(parallelism, on_gpu=on_gpu, layer_classes=["Qwen3DecoderLayer"],
-                                   gradient_checkpointing=True, fused_loss=True)
+    arguments = training_arguments(
+        parallelism, on_gpu=on_gpu, layer_classes=["Qwen3DecoderLayer"], gradient_checkpointing=True, fused_loss=True
+    )
     assert "fsdp" not in arguments and arguments["gradient_checkpointing"] is True
     assert arguments["use_liger_kernel"] is on_gpu
     assert SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **arguments).fsdp in (None, False, "")
 
 
-@pytest.mark.parametrize("installed,on_gpu,expected", [
-    ({"flash_attn", "kernels"}, True, "flash_attention_2"),  # a wheel matched to torch wins
-    ({"kernels"}, True, FLASH_ATTENTION_KERNEL),              # else the prebuilt hub kernel
-    (set(), True, None),                                      # else the default (SDPA): no padding-free
-    ({"flash_attn", "kernels"}, False, None),                 # never on CPU
-])
+@pytest.mark.parametrize(
+    "installed,on_gpu,expected",
+    [
+        ({"flash_attn", "kernels"}, True, "flash_attention_2"),  # a wheel matched to torch wins
+        ({"kernels"}, True, FLASH_ATTENTION_KERNEL),  # else the prebuilt hub kernel
+        (set(), True, None),  # else the default (SDPA): no padding-free
+        ({"flash_attn", "kernels"}, False, None),  # never on CPU
+    ],
+)
 def test_flash_attention_without_compiling(gpu_packages, installed, on_gpu, expected):
     gpu_packages.update(installed)
     assert attention_implementation(on_gpu) == expected
-    arguments = training_arguments("ddp", on_gpu=on_gpu, layer_classes=[], gradient_checkpointing=True,
-                                   fused_loss=False)
+    arguments = training_arguments(
+        "ddp", on_gpu=on_gpu, layer_classes=[], gradient_checkpointing=True, fused_loss=False
+    )
     assert arguments["padding_free"] is (expected is not None)
 
 
 def test_the_fused_loss_on_gpu_without_liger_is_refused(gpu_packages):
     with pytest.raises(RuntimeError, match="liger-kernel"):
-        training_arguments("fsdp", on_gpu=True, layer_classes=["Qwen3DecoderLayer"], gradient_checkpointing=True,
-                           fused_loss=True)
+        training_arguments(
+            "fsdp", on_gpu=True, layer_classes=["Qwen3DecoderLayer"], gradient_checkpointing=True, fused_loss=True
+        )
 
 
-@pytest.mark.parametrize("parallelism,classes,message", [
-    ("auto", ["Qwen3DecoderLayer"], "memory plan resolves auto"),
-    ("fsdp", [], "_no_split_modules"),
-])
+@pytest.mark.parametrize(
+    "parallelism,classes,message",
+    [
+        ("auto", ["Qwen3DecoderLayer"], "memory plan resolves auto"),
+        ("fsdp", [], "_no_split_modules"),
+    ],
+)
 def test_settings_that_cannot_be_built_are_refused(gpu_packages, parallelism, classes, message):
     gpu_packages.add("liger_kernel")
     with pytest.raises(ValueError, match=message):
-        training_arguments(parallelism, on_gpu=True, layer_classes=classes, gradient_checkpointing=True,
-                           fused_loss=True)
+        training_arguments(
+            parallelism, on_gpu=True, layer_classes=classes, gradient_checkpointing=True, fused_loss=True
+        )
 
 
 def _sharded_checkpoint(root, step: int, complete: bool = True):
@@ -103,7 +121,8 @@ def _sharded_checkpoint(root, step: int, complete: bool = True):
         (folder / name).mkdir(parents=True)
         (folder / name / "__0_0.distcp").write_bytes(b"shard")
     for name in ("scheduler.pt", "rng_state_0.pth", "rng_state_1.pth", "model.safetensors") + (
-            ("trainer_state.json",) if complete else ()):
+        ("trainer_state.json",) if complete else ()
+    ):
         (folder / name).write_bytes(b"x")
     return folder
 

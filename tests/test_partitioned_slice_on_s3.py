@@ -31,16 +31,25 @@ class FlakyLauncher(LocalSubprocessLauncher):
 def test_a_shard_materializes_into_s3_and_survives_a_failed_launch(s3_server, write_recipe):
     FAILED_ONCE.clear()
     recipe = load_recipe(write_recipe(COUNTDOWN_ONLY, drop=("queries.math", "generation.teachers.math")))
-    s3 = S3Resource(endpoint_url=s3_server["endpoint"], region_name="us-east-1",
-                    aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = S3Resource(
+        endpoint_url=s3_server["endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     storage = S3Storage(s3=s3, bucket=s3_server["bucket"], prefix="cluster")
     resources = {"storage": storage, "launcher": FlakyLauncher(), "teacher_endpoint": VllmOfflineEndpoint()}
     assets = queries.build(recipe) + generation.build(recipe)
     keys = Keys(recipe)
     with DagsterInstance.ephemeral() as instance:
         assert materialize(assets, instance=instance, resources=resources, selection=["raw_queries"]).success
-        result = materialize(assets, instance=instance, resources=resources, partition_key="shard-000",
-                             selection=["teacher_traces", "verdicts"])
+        result = materialize(
+            assets,
+            instance=instance,
+            resources=resources,
+            partition_key="shard-000",
+            selection=["teacher_traces", "verdicts"],
+        )
         assert result.success
         retries = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         assert len(retries) == 2, "each workload step failed once and was retried"

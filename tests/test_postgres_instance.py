@@ -38,9 +38,14 @@ def test_runs_event_logs_and_partitions_live_in_postgres(postgres, tmp_path, mon
     # Step logs go to the object store in the cluster; this test is about the database.
     config = config.split("compute_logs:")[0] + "concurrency:" + config.split("concurrency:")[1]
     (home / "dagster.yaml").write_text(config)
-    for name, value in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": postgres["host"],
-                        "DAGSTER_PG_PORT": str(postgres["port"]), "DAGSTER_PG_USER": postgres["user"],
-                        "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": postgres["db"]}.items():
+    for name, value in {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": postgres["host"],
+        "DAGSTER_PG_PORT": str(postgres["port"]),
+        "DAGSTER_PG_USER": postgres["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": postgres["db"],
+    }.items():
         monkeypatch.setenv(name, value)
 
     @asset
@@ -79,10 +84,15 @@ def test_checkpoints_the_sensor_registers_persist_in_postgres(postgres, tmp_path
     home.mkdir()
     config = INSTANCE_YAML.read_text()
     (home / "dagster.yaml").write_text(config.split("compute_logs:")[0])
-    for name, value in {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": postgres["host"],
-                        "DAGSTER_PG_PORT": str(postgres["port"]), "DAGSTER_PG_USER": postgres["user"],
-                        "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": postgres["db"],
-                        "STUDY_STORAGE_DIR": str(tmp_path / "storage")}.items():
+    for name, value in {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": postgres["host"],
+        "DAGSTER_PG_PORT": str(postgres["port"]),
+        "DAGSTER_PG_USER": postgres["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": postgres["db"],
+        "STUDY_STORAGE_DIR": str(tmp_path / "storage"),
+    }.items():
         monkeypatch.setenv(name, value)
     defs = build_definitions(small_recipe, "local")
     sensor = defs.get_sensor_def("new_checkpoints_sensor")

@@ -48,8 +48,10 @@ def test_training_steps_report_seconds_per_step():
 def test_the_run_summary_shows_dtype_engine_and_pace():
     from orchestration.run_study import pace
 
-    generation = [{"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 30.0, "samples": 64},
-                  {"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 40.0}]
+    generation = [
+        {"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 30.0, "samples": 64},
+        {"compute_dtype": "float32", "engine": "vllm", "tokens_per_second": 40.0},
+    ]
     assert pace(generation) == "float32, vllm, 35.0 tokens/s"
     assert pace([{"compute_dtype": "bfloat16", "seconds_per_step": 12.34}]) == "bfloat16, 12.3 s/step"
     assert pace([{"rows": 3}]) == ""

@@ -69,8 +69,12 @@ def _gsm8k_records() -> pl.DataFrame:
 
 def test_math_queries_gsm8k_extracts_answer_and_strips_calculator():
     out = math_queries(
-        _gsm8k_records(), source="gsm8k", problem_field="question", answer_field="answer",
-        solution_field="answer", answer_format="gsm8k",
+        _gsm8k_records(),
+        source="gsm8k",
+        problem_field="question",
+        answer_field="answer",
+        solution_field="answer",
+        answer_format="gsm8k",
     )
     assert out.schema == pl.Schema(QUERY_SCHEMA)
     assert out["answer"].to_list() == ["8", "1234", None]
@@ -89,8 +93,14 @@ def test_math_queries_gsm8k_extracts_answer_and_strips_calculator():
 )
 def test_math_queries_plain_answer(raw, expected):
     records = pl.DataFrame({"problem": ["p"], "answer": [raw]}, schema={"problem": pl.String, "answer": pl.String})
-    out = math_queries(records, source="math", problem_field="problem", answer_field="answer",
-                       solution_field=None, answer_format="plain")
+    out = math_queries(
+        records,
+        source="math",
+        problem_field="problem",
+        answer_field="answer",
+        solution_field=None,
+        answer_format="plain",
+    )
     assert out["answer"].to_list() == [expected]
     assert out["solution"].to_list() == [None]
 
@@ -171,7 +181,9 @@ def test_clean_and_sample_seed_changes_the_sample():
 
 @pytest.mark.parametrize("size", [4, 100])
 def test_clean_and_sample_raises_when_size_exceeds_usable_rows(size):
-    with pytest.raises(ValueError, match=rf"asked for {size} queries but only 3 usable remain of 7 \(no_answer: 2, duplicate: 2\)"):
+    with pytest.raises(
+        ValueError, match=rf"asked for {size} queries but only 3 usable remain of 7 \(no_answer: 2, duplicate: 2\)"
+    ):
         clean_and_sample(_queries(DIRTY), size=size, seed=0)
 
 
@@ -263,8 +275,9 @@ def test_reference_set_without_the_named_column_is_refused():
     from workloads.queries import attach_references
 
     with pytest.raises(KeyError, match="reference set has no column 'solution'"):
-        attach_references(_queries([("q", "1")]), pl.DataFrame({"problem": ["q"]}), problem_field="problem",
-                          solution_field="solution")
+        attach_references(
+            _queries([("q", "1")]), pl.DataFrame({"problem": ["q"]}), problem_field="problem", solution_field="solution"
+        )
 
 
 def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write_recipe, tmp_path):
@@ -276,12 +289,16 @@ def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write
     tasks = [{"nums": [3, 5, 7], "target": 22}, {"nums": [2, 4, 6], "target": 12}, {"nums": [1, 9, 8], "target": 17}]
     path = tmp_path / "countdown.jsonl"
     path.write_text("".join(json.dumps(t) + "\n" for t in tasks))
-    recipe = load_recipe(write_recipe({
-        "allow_absolute_paths": True,
-        "queries": {"countdown": {"location": str(path), "size": 1}},
-        # Two of the three tasks are evaluated (numbers in another order are the same task).
-        "evaluation": {"benchmarks": {"countdown": {"location": str(path), "limit": 2}}},
-    }))
+    recipe = load_recipe(
+        write_recipe(
+            {
+                "allow_absolute_paths": True,
+                "queries": {"countdown": {"location": str(path), "size": 1}},
+                # Two of the three tasks are evaluated (numbers in another order are the same task).
+                "evaluation": {"benchmarks": {"countdown": {"location": str(path), "limit": 2}}},
+            }
+        )
+    )
     held_out = held_out_countdown_tasks(recipe)
     assert len(held_out) == 2 and held_out <= {(tuple(sorted(t["nums"])), t["target"]) for t in tasks}
     table, _ = load_source(recipe, "countdown", None, held_out)

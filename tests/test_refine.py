@@ -71,8 +71,10 @@ def test_the_refinement_sensor_requests_cells_between_coarse_points_within_its_c
     storage, keys = LocalStorage(root=str(tmp_path)), Keys(recipe)
     run = recipe.runs[0]
     saved = list(range(0, 18, 2))  # 0..16, a save every 2 steps
-    storage.write_bytes(keys.manifest(run), b"".join(
-        json.dumps({"run": run, "step": s, "uri": f"/c/{s}"}).encode() + b"\n" for s in saved[1:]))
+    storage.write_bytes(
+        keys.manifest(run),
+        b"".join(json.dumps({"run": run, "step": s, "uri": f"/c/{s}"}).encode() + b"\n" for s in saved[1:]),
+    )
     coarse = {0: 0.5, 8: 0.3, 16: 0.6}  # math500 dips at 8 and is back by 16
     sensor = build_refinement_sensor(recipe)
     with instance_for_test() as instance:
@@ -80,20 +82,23 @@ def test_the_refinement_sensor_requests_cells_between_coarse_points_within_its_c
         for step, mean in coarse.items():
             checkpoint = f"{run}@step-{step:05d}"
             storage.write_table(keys.eval_table(checkpoint, "math500"), _table(mean))
-            instance.report_runless_asset_event(AssetMaterialization(AssetKey("eval_cells"),
-                                                                     partition=str(cell_key(checkpoint, "math500"))))
+            instance.report_runless_asset_event(
+                AssetMaterialization(AssetKey("eval_cells"), partition=str(cell_key(checkpoint, "math500")))
+            )
         first = sensor(build_sensor_context(instance=instance, resources={"storage": storage}))
         asked = json.loads(first.cursor)
         # Wanted: 4 (left of the minimum), 12 (right of it and the recovery gap): 2 a tick.
         assert asked == [str(cell_key(f"{run}@step-{s:05d}", "math500")) for s in (4, 12)]
-        assert len(first.run_requests) == 2 and all(r.tags["cells"].endswith("refinement of math500")
-                                                    for r in first.run_requests)
+        assert len(first.run_requests) == 2 and all(
+            r.tags["cells"].endswith("refinement of math500") for r in first.run_requests
+        )
         # Evaluated: step 4 lower still, step 12 back above base.
         for step, mean in {4: 0.2, 12: 0.55}.items():
             checkpoint = f"{run}@step-{step:05d}"
             storage.write_table(keys.eval_table(checkpoint, "math500"), _table(mean))
-            instance.report_runless_asset_event(AssetMaterialization(AssetKey("eval_cells"),
-                                                                     partition=str(cell_key(checkpoint, "math500"))))
+            instance.report_runless_asset_event(
+                AssetMaterialization(AssetKey("eval_cells"), partition=str(cell_key(checkpoint, "math500")))
+            )
         second = sensor(build_sensor_context(instance=instance, cursor=first.cursor, resources={"storage": storage}))
         # Wanted now: 2, 6 (around the minimum at 4) and 10 (recovery between 8 and 12); the cap leaves one.
         assert json.loads(second.cursor)[2:] == [str(cell_key(f"{run}@step-00002", "math500"))]

@@ -17,8 +17,13 @@ from resources.storage import LocalStorage, S3Storage
 
 
 def _storage(endpoint: str, bucket: str, max_attempts: int = 5) -> S3Storage:
-    s3 = S3Resource(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                    aws_secret_access_key="testing", max_attempts=max_attempts)
+    s3 = S3Resource(
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        max_attempts=max_attempts,
+    )
     return S3Storage(s3=s3, bucket=bucket, prefix="studies")
 
 
@@ -98,11 +103,14 @@ def test_a_dead_server_fails_the_materialization_clearly_and_leaves_nothing_behi
     storage = _storage(f"http://127.0.0.1:{relay.port}", s3_server["bucket"], max_attempts=2)
     relay.up = False
     with DagsterInstance.ephemeral() as instance:
-        result = materialize(query_assets.build(small_recipe), instance=instance, resources={"storage": storage},
-                             raise_on_error=False)
+        result = materialize(
+            query_assets.build(small_recipe), instance=instance, resources={"storage": storage}, raise_on_error=False
+        )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
     chain = str(failure.to_string())
-    assert re.search(r"Could not connect to the endpoint URL|Connection was closed|Remote end closed", chain), chain[:2000]
+    assert re.search(r"Could not connect to the endpoint URL|Connection was closed|Remote end closed", chain), chain[
+        :2000
+    ]
     relay.up = True
     assert not storage.exists(Keys(small_recipe).queries()), "a failed write must not leave a table behind"

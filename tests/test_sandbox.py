@@ -12,8 +12,7 @@ import pytest
 from resources.recipe import PROJECT_ROOT
 from workloads.sandbox import Limits, RunResult, isolation, live_processes, run_program
 
-TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8,
-               output_chars=10_000)
+TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8, output_chars=10_000)
 
 # Namespaces and per-run uids need root on Linux; without them a program could signal its parent,
 # so the hostile programs run only where they are contained.
@@ -84,12 +83,20 @@ def test_a_fork_bomb_is_capped_and_fully_reaped(mode):
 
 @needs_namespaces
 def test_writes_outside_the_private_folder_do_not_land(tmp_path):
-    targets = [tmp_path / "escaped", PROJECT_ROOT / "escaped-by-sandbox", "/var/tmp/escaped-by-sandbox",
-               "/etc/escaped-by-sandbox"]
-    program = "written = []\n" + "".join(
-        f"try:\n    open({str(t)!r}, 'w').write('x')\n    written.append({str(t)!r})\nexcept OSError:\n    pass\n"
-        for t in targets
-    ) + "open('inside.txt', 'w').write('fine')\nprint(written)"
+    targets = [
+        tmp_path / "escaped",
+        PROJECT_ROOT / "escaped-by-sandbox",
+        "/var/tmp/escaped-by-sandbox",
+        "/etc/escaped-by-sandbox",
+    ]
+    program = (
+        "written = []\n"
+        + "".join(
+            f"try:\n    open({str(t)!r}, 'w').write('x')\n    written.append({str(t)!r})\nexcept OSError:\n    pass\n"
+            for t in targets
+        )
+        + "open('inside.txt', 'w').write('fine')\nprint(written)"
+    )
     result = run(program)
     assert result.stdout.strip() == "[]"
     assert not any(os.path.exists(t) for t in targets)
@@ -185,6 +192,7 @@ def test_a_stronger_mode_than_available_is_refused(monkeypatch):
 
 @needs_namespaces
 def test_the_uid_mode_keeps_its_working_folder_to_itself():
-    result = run("import os\nst = os.stat('.')\nprint(oct(st.st_mode & 0o777), st.st_uid == os.getuid() != 0)",
-                 mode="uid")
+    result = run(
+        "import os\nst = os.stat('.')\nprint(oct(st.st_mode & 0o777), st.st_uid == os.getuid() != 0)", mode="uid"
+    )
     assert result.stdout.split() == ["0o700", "True"]

@@ -107,15 +107,31 @@ def test_choice_verdict_does_not_read_pronoun_i_as_option():
     "final, reference, expected",
     [
         pytest.param("<answer>(1 + 2) * 3</answer>", {"nums": [1, 2, 3], "target": 9}, (True, None), id="correct"),
-        pytest.param("<answer>1 + 2 + 3 = 9</answer>", {"nums": [1, 2, 3], "target": 9},
-                     (False, "evaluates to 6, not 9"), id="wrong_value"),
+        pytest.param(
+            "<answer>1 + 2 + 3 = 9</answer>",
+            {"nums": [1, 2, 3], "target": 9},
+            (False, "evaluates to 6, not 9"),
+            id="wrong_value",
+        ),
         pytest.param("no tags", {"nums": [1, 2, 3], "target": 9}, (False, "no <answer> equation"), id="no_answer_tag"),
-        pytest.param("<answer>1 + 2</answer>", {"nums": (1, 2), "target": "3"}, (True, None),
-                     id="tuple_nums_and_string_target_accepted"),
-        pytest.param("<answer>1</answer>", {"nums": [], "target": 1}, (None, "task without numbers or target"),
-                     id="empty_nums_unjudgeable"),
-        pytest.param("<answer>1</answer>", {"nums": [1], "target": None}, (None, "task without numbers or target"),
-                     id="missing_target_unjudgeable"),
+        pytest.param(
+            "<answer>1 + 2</answer>",
+            {"nums": (1, 2), "target": "3"},
+            (True, None),
+            id="tuple_nums_and_string_target_accepted",
+        ),
+        pytest.param(
+            "<answer>1</answer>",
+            {"nums": [], "target": 1},
+            (None, "task without numbers or target"),
+            id="empty_nums_unjudgeable",
+        ),
+        pytest.param(
+            "<answer>1</answer>",
+            {"nums": [1], "target": None},
+            (None, "task without numbers or target"),
+            id="missing_target_unjudgeable",
+        ),
         pytest.param("<answer>1</answer>", {}, (None, "task without numbers or target"), id="empty_reference"),
     ],
 )
@@ -131,13 +147,27 @@ def test_scorer_registry_covers_every_verdict():
 @pytest.mark.parametrize(
     "kind, completions, references, expected",
     [
-        pytest.param("math", ["\\boxed{1}", "\\boxed{2}", "\\boxed{3}", ""], ["1", "1", "", "4"],
-                     [1.0, 0.0, None, 0.0], id="math_none_for_unparsable_gold"),
-        pytest.param("countdown", ["<answer>1 + 2</answer>", "<answer>1 * 2</answer>", "<answer>1</answer>"],
-                     [{"nums": [1, 2], "target": 3}, {"nums": [1, 2], "target": 3}, {"nums": [], "target": 1}],
-                     [1.0, 0.0, None], id="countdown_none_for_task_without_numbers"),
-        pytest.param("multiple-choice", ["\\boxed{A}", "\\boxed{A}", "\\boxed{A}"], ["A", "B", "?"],
-                     [1.0, 0.0, None], id="choice_none_for_non_letter_reference"),
+        pytest.param(
+            "math",
+            ["\\boxed{1}", "\\boxed{2}", "\\boxed{3}", ""],
+            ["1", "1", "", "4"],
+            [1.0, 0.0, None, 0.0],
+            id="math_none_for_unparsable_gold",
+        ),
+        pytest.param(
+            "countdown",
+            ["<answer>1 + 2</answer>", "<answer>1 * 2</answer>", "<answer>1</answer>"],
+            [{"nums": [1, 2], "target": 3}, {"nums": [1, 2], "target": 3}, {"nums": [], "target": 1}],
+            [1.0, 0.0, None],
+            id="countdown_none_for_task_without_numbers",
+        ),
+        pytest.param(
+            "multiple-choice",
+            ["\\boxed{A}", "\\boxed{A}", "\\boxed{A}"],
+            ["A", "B", "?"],
+            [1.0, 0.0, None],
+            id="choice_none_for_non_letter_reference",
+        ),
         pytest.param("math", [], [], [], id="empty_input"),
     ],
 )
@@ -164,8 +194,14 @@ def test_scorers_reject_length_mismatch(kind, reference, extra):
 
 @pytest.mark.parametrize(
     "kind, expected_prefix",
-    [("math", "math-verify@"), ("countdown", "countdown-rule@"), ("multiple-choice", "multiple-choice@"),
-     ("yes-no", "yes-no@"), ("refusal", "refusal@"), ("ifeval", "lm-eval-ifeval@")],
+    [
+        ("math", "math-verify@"),
+        ("countdown", "countdown-rule@"),
+        ("multiple-choice", "multiple-choice@"),
+        ("yes-no", "yes-no@"),
+        ("refusal", "refusal@"),
+        ("ifeval", "lm-eval-ifeval@"),
+    ],
 )
 def test_verifier_version_names_the_verifier(kind, expected_prefix):
     assert verifier_version(kind).startswith(expected_prefix)
@@ -196,10 +232,22 @@ def test_gold_with_trailing_newline_does_not_credit_a_truncated_answer():
 @pytest.mark.parametrize(
     "template",
     [
-        "Answer: **{x}**", "The answer is **{x}**", "**{x}**", "**({x})**", "**{x}.**", "*{x}*", "__{x}__",
-        "**Answer: {x}**", "**Answer:** {x}", "The correct answer is **({x})**.", "Final answer: **{x}**",
-        "Let me think.\n\n**{x}**", "**{x}) the third option**\n\nSo the answer is **{x}**",
-        "The answer is: {x}", "answer is {x}", "ANSWER: {x}",
+        "Answer: **{x}**",
+        "The answer is **{x}**",
+        "**{x}**",
+        "**({x})**",
+        "**{x}.**",
+        "*{x}*",
+        "__{x}__",
+        "**Answer: {x}**",
+        "**Answer:** {x}",
+        "The correct answer is **({x})**.",
+        "Final answer: **{x}**",
+        "Let me think.\n\n**{x}**",
+        "**{x}) the third option**\n\nSo the answer is **{x}**",
+        "The answer is: {x}",
+        "answer is {x}",
+        "ANSWER: {x}",
     ],
 )
 def test_choice_letter_reads_bold_and_stated_letters_in_their_general_forms(letter, template):
@@ -219,11 +267,17 @@ def test_choice_letter_precedence_with_emphasis(final, letter):
     assert choice_letter(final) == letter
 
 
-@pytest.mark.parametrize("kind, reference", [("math", "42"), ("multiple-choice", "B"), ("yes-no", "Yes"),
-                                             ("countdown", {"nums": [1, 2], "target": 3})])
+@pytest.mark.parametrize(
+    "kind, reference",
+    [("math", "42"), ("multiple-choice", "B"), ("yes-no", "Yes"), ("countdown", {"nums": [1, 2], "target": 3})],
+)
 def test_scorers_read_only_a_bounded_tail_of_a_runaway_final(kind, reference):
-    answer = {"math": "\\boxed{42}", "multiple-choice": "\\boxed{B}", "yes-no": "Yes",
-              "countdown": "<answer>1 + 2</answer>"}[kind]
+    answer = {
+        "math": "\\boxed{42}",
+        "multiple-choice": "\\boxed{B}",
+        "yes-no": "Yes",
+        "countdown": "<answer>1 + 2</answer>",
+    }[kind]
     head = ("x " * 40 + "\n") * (3 * MAX_SCORED_CHARS // 80)
     assert VERDICTS[kind](head + answer, reference)[0] is True
     if kind != "countdown":  # Countdown's extraction is linear and needs no cut

@@ -56,8 +56,11 @@ def _report_cells(instance, cells, version):
     from jobs.study import DATA_VERSION_TAG
 
     for checkpoint, benchmark in cells:
-        instance.report_runless_asset_event(AssetMaterialization(
-            AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}))
+        instance.report_runless_asset_event(
+            AssetMaterialization(
+                AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}
+            )
+        )
 
 
 def _cells_of(recipe, instance, request):
@@ -88,8 +91,10 @@ def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
         covered = {cell for r in requests for cell in _cells_of(small_recipe, instance, r)}
         assert covered == {(stale, b) for b in benchmarks} | {(missing, b) for b in benchmarks[:-1]}
         assert all(c != current for c, _ in covered)
-        assert {r.tags["cells"] for r in requests} == {f"{stale}: stale (an-old-definition -> "
-                                                       f"{eval_code_version(small_recipe)})", f"{missing}: missing"}
+        assert {r.tags["cells"] for r in requests} == {
+            f"{stale}: stale (an-old-definition -> {eval_code_version(small_recipe)})",
+            f"{missing}: missing",
+        }
 
 
 def test_refresh_schedule_requests_one_run_per_checkpoint_so_the_cluster_evaluates_them_in_parallel(small_recipe):
@@ -100,7 +105,9 @@ def test_refresh_schedule_requests_one_run_per_checkpoint_so_the_cluster_evaluat
     run = small_recipe.runs[0]
     checkpoints = [f"{run}@step-0000{i}" for i in (0, 2, 4)]
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions(CHECKPOINTS.name, [checkpoints[0], checkpoints[1], "other@step-00001", checkpoints[2]])
+        instance.add_dynamic_partitions(
+            CHECKPOINTS.name, [checkpoints[0], checkpoints[1], "other@step-00001", checkpoints[2]]
+        )
         requests = build_eval_refresh_schedule(small_recipe)(build_schedule_context(instance=instance))
         covered = [sorted({c for c, _ in _cells_of(small_recipe, instance, r)}) for r in requests]
         assert covered == [[c] for c in checkpoints]

@@ -11,12 +11,22 @@ def _traces(rows):
     """rows: (query_id, sample_idx, think_closed); reasoning/final derived from the ids."""
     return pl.DataFrame(
         [
-            {"query_id": q, "sample_idx": i, "reasoning": f"think {q}/{i}", "final": f"final {q}/{i}",
-             "think_closed": closed}
+            {
+                "query_id": q,
+                "sample_idx": i,
+                "reasoning": f"think {q}/{i}",
+                "final": f"final {q}/{i}",
+                "think_closed": closed,
+            }
             for q, i, closed in rows
         ],
-        schema={"query_id": pl.String, "sample_idx": pl.Int64, "reasoning": pl.String, "final": pl.String,
-                "think_closed": pl.Boolean},
+        schema={
+            "query_id": pl.String,
+            "sample_idx": pl.Int64,
+            "reasoning": pl.String,
+            "final": pl.String,
+            "think_closed": pl.Boolean,
+        },
     )
 
 
@@ -53,7 +63,7 @@ def _verdicts(rows):
 def test_pick_correct_keeps_one_correct_closed_response_per_query(traces, verdicts, expected):
     picked = pick_correct(_traces(traces), _verdicts(verdicts), seed=0)
     assert picked["query_id"].to_list() == sorted(expected)  # one row per query, sorted by query id
-    for q, i in zip(picked["query_id"], picked["sample_idx"]):
+    for q, i in zip(picked["query_id"], picked["sample_idx"], strict=True):
         assert i in expected[q]
     assert picked["think_closed"].all()
 
@@ -143,8 +153,9 @@ def test_countdown_cot_comes_from_countdown_sources_only():
 
 def test_build_variants_with_nothing_correct_gives_empty_tables():
     queries = pl.DataFrame({"query_id": ["m1"], "source": ["gsm8k"], "problem": ["P"], "solution": ["S"]})
-    variants = build_variants(queries, _traces([("m1", 0, True)]), _verdicts([("m1", 0, False)]),
-                              loaders=LOADERS, seed=0)
+    variants = build_variants(
+        queries, _traces([("m1", 0, True)]), _verdicts([("m1", 0, False)]), loaders=LOADERS, seed=0
+    )
     assert {name: frame.height for name, frame in variants.items()} == dict.fromkeys(variants, 0)
 
 
@@ -174,9 +185,7 @@ def test_built_variants_pass_their_own_format_and_verification_checks():
 def test_thinking_format_errors_counts_malformed_examples(variant, response, errors):
     from workloads.sft_data import thinking_format_errors
 
-    frame = pl.DataFrame(
-        {"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": response}]]}
-    )
+    frame = pl.DataFrame({"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": response}]]})
     assert thinking_format_errors(frame, variant) == errors
 
 

@@ -29,17 +29,26 @@ def test_full_recipe_fits_every_student_on_one_node_of_8_x_80_gib():
     assert [rows[s]["parallelism"] for s in rows] == ["ddp", "ddp", "fsdp", "fsdp"]
 
 
-@pytest.mark.parametrize("training,message", [
-    ({"parallelism": "ddp", "cluster": {"gpus": 1, "gpus_per_node": 8, "gpu_memory_gib": 80}},
-     r"training\.students\[2\]: qwen3-8b-base: about 133 GiB per GPU with ddp on 1 × 80 GiB; "
-     r"fsdp over 4 GPUs needs about 50 GiB"),
-    ({"parallelism": "fsdp", "fused_loss": False, "cluster": {"gpus": 8, "gpu_memory_gib": 80}},
-     r"training\.students\[3\]: qwen3-14b-base: about 89 GiB per GPU with fsdp on 8 × 80 GiB; "
-     r"fsdp over 16 GPUs needs about \d+ GiB"),
-    ({"cluster": {"gpus": 12, "gpus_per_node": 8}}, r"training\.cluster\.gpus: 12 GPUs over nodes of 8"),
-    ({"cluster": {"gpus": 8, "gpu_memory_gib": 24}},
-     r"training\.students\[\d\]: qwen3-[\d.]+b-base: about \d+ GiB per GPU with fsdp on 8 × 24 GiB"),
-])
+@pytest.mark.parametrize(
+    "training,message",
+    [
+        (
+            {"parallelism": "ddp", "cluster": {"gpus": 1, "gpus_per_node": 8, "gpu_memory_gib": 80}},
+            r"training\.students\[2\]: qwen3-8b-base: about 133 GiB per GPU with ddp on 1 × 80 GiB; "
+            r"fsdp over 4 GPUs needs about 50 GiB",
+        ),
+        (
+            {"parallelism": "fsdp", "fused_loss": False, "cluster": {"gpus": 8, "gpu_memory_gib": 80}},
+            r"training\.students\[3\]: qwen3-14b-base: about 89 GiB per GPU with fsdp on 8 × 80 GiB; "
+            r"fsdp over 16 GPUs needs about \d+ GiB",
+        ),
+        ({"cluster": {"gpus": 12, "gpus_per_node": 8}}, r"training\.cluster\.gpus: 12 GPUs over nodes of 8"),
+        (
+            {"cluster": {"gpus": 8, "gpu_memory_gib": 24}},
+            r"training\.students\[\d\]: qwen3-[\d.]+b-base: about \d+ GiB per GPU with fsdp on 8 × 24 GiB",
+        ),
+    ],
+)
 def test_a_run_that_cannot_fit_fails_at_load_naming_the_student_and_the_numbers(training, message):
     with pytest.raises(RecipeError, match=message):
         parse_recipe(full_with(**training), check_files=False)
@@ -60,8 +69,13 @@ def test_without_a_cluster_nothing_is_planned():
 
 
 def test_the_plan_command_prints_every_student():
-    out = subprocess.run([sys.executable, "-m", "resources.training_plan", "--recipe", str(FULL)], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "resources.training_plan", "--recipe", str(FULL)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "8 GPU(s) per run, 8 per node, 80 GiB each" in out
     for student in ("qwen3-1.7b-base", "qwen3-4b-base", "qwen3-8b-base", "qwen3-14b-base"):
         assert student in out

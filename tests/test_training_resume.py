@@ -13,11 +13,32 @@ from workloads.countdown import countdown_prompt, solver_response
 from workloads.tiny_model import build_tiny_model
 from workloads.train import RESUME_STATE_FILES, RunFolder, train
 
-TASKS = [([3, 5, 7], 22), ([2, 4, 6], 14), ([9, 1, 2], 19), ([8, 3, 4], 44), ([5, 5, 3], 28), ([6, 2, 7], 26),
-         ([1, 2, 3], 9), ([4, 4, 2], 10)]
-CONFIG = dict(learning_rate=1e-3, lr_scheduler="cosine", warmup_ratio=0.1, weight_decay=0.01, adam_beta1=0.9,
-              adam_beta2=0.999, max_grad_norm=1.0, epochs=3, global_batch_size=4, per_device_batch_size=2,
-              max_length=256, bf16=False, gradient_checkpointing=False, save_every=2)
+TASKS = [
+    ([3, 5, 7], 22),
+    ([2, 4, 6], 14),
+    ([9, 1, 2], 19),
+    ([8, 3, 4], 44),
+    ([5, 5, 3], 28),
+    ([6, 2, 7], 26),
+    ([1, 2, 3], 9),
+    ([4, 4, 2], 10),
+]
+CONFIG = dict(
+    learning_rate=1e-3,
+    lr_scheduler="cosine",
+    warmup_ratio=0.1,
+    weight_decay=0.01,
+    adam_beta1=0.9,
+    adam_beta2=0.999,
+    max_grad_norm=1.0,
+    epochs=3,
+    global_batch_size=4,
+    per_device_batch_size=2,
+    max_length=256,
+    bf16=False,
+    gradient_checkpointing=False,
+    save_every=2,
+)
 
 
 class Killed(Exception):
@@ -27,16 +48,25 @@ class Killed(Exception):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    messages = [[{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
-                for n, t in TASKS]
+    messages = [
+        [{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
+        for n, t in TASKS
+    ]
     pl.DataFrame({"messages": messages}).write_parquet(root / "data.parquet")
     corpus = [m["content"] for conv in messages for m in conv]
     return root, build_tiny_model(root / "model", corpus)
 
 
 def _extras(root, model_dir, name):
-    return {"training": CONFIG, "run": name, "dataset": "countdown-cot", "dataset_path": str(root / "data.parquet"),
-            "model_dir": str(model_dir), "output_dir": str(root / name), "seed": 0}
+    return {
+        "training": CONFIG,
+        "run": name,
+        "dataset": "countdown-cot",
+        "dataset_path": str(root / "data.parquet"),
+        "model_dir": str(model_dir),
+        "output_dir": str(root / name),
+        "seed": 0,
+    }
 
 
 def _weights(folder):
@@ -99,7 +129,9 @@ def test_a_run_on_object_storage_resumes_from_the_published_checkpoint(setup, s3
         names = artifacts.list_names(f"{location}/checkpoint-{step}")
         assert artifacts.COMPLETE_MARKER in names and "model.safetensors" in names
         assert ("optimizer.pt" in names) is full, step
-    manifest = [json.loads(line) for line in artifacts.read_bytes(f"{location}/checkpoints.jsonl").decode().splitlines()]
+    manifest = [
+        json.loads(line) for line in artifacts.read_bytes(f"{location}/checkpoints.jsonl").decode().splitlines()
+    ]
     assert [(r["step"], r["uri"]) for r in manifest] == [(s, f"{location}/checkpoint-{s}") for s in (2, 4, 6)]
     assert artifacts.exists(f"{location}/log_history.json")
 

@@ -39,8 +39,11 @@ def strict(schema):
     """Objects with named properties accept no others (unless the schema preserves unknown fields)."""
     if isinstance(schema, dict):
         schema = {k: strict(v) for k, v in schema.items()}
-        if "properties" in schema and "additionalProperties" not in schema and not schema.get(
-                "x-kubernetes-preserve-unknown-fields"):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -53,11 +56,19 @@ VALIDATOR = jsonschema.Draft7Validator(strict(SCHEMA["openAPIV3Schema"]))
 
 def launcher(**overrides) -> KubernetesLauncher:
     settings = dict(
-        image="registry.example/study-workloads:0.1.0", namespace="study", service_account="study-workloads",
-        cpu_request="32", memory_request="512Gi", memory_limit="1Ti", gpus_per_node=8, shm_size="64Gi",
+        image="registry.example/study-workloads:0.1.0",
+        namespace="study",
+        service_account="study-workloads",
+        cpu_request="32",
+        memory_request="512Gi",
+        memory_limit="1Ti",
+        gpus_per_node=8,
+        shm_size="64Gi",
         tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        env={"HF_HOME": "/study/hf-cache"}, env_from_secrets=["s3-credentials"],
-        volumes=[PodVolume(name="study", pvc="study-storage", mount_path="/study")], poll_interval_s=0.01,
+        env={"HF_HOME": "/study/hf-cache"},
+        env_from_secrets=["s3-credentials"],
+        volumes=[PodVolume(name="study", pvc="study-storage", mount_path="/study")],
+        poll_interval_s=0.01,
     )
     settings.update(overrides)
     return KubernetesLauncher(**settings)
@@ -79,8 +90,20 @@ def test_two_nodes_become_a_master_and_a_worker_of_8_gpus_each():
         assert container["name"] == "pytorch"
         assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
         assert container["command"] == [
-            "torchrun", "--nnodes", "2", "--nproc-per-node", "8", "--node-rank", "$(RANK)",
-            "--master-addr", "$(MASTER_ADDR)", "--master-port", "$(MASTER_PORT)", "-m", "workloads.train"]
+            "torchrun",
+            "--nnodes",
+            "2",
+            "--nproc-per-node",
+            "8",
+            "--node-rank",
+            "$(RANK)",
+            "--master-addr",
+            "$(MASTER_ADDR)",
+            "--master-port",
+            "$(MASTER_PORT)",
+            "-m",
+            "workloads.train",
+        ]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env[DAGSTER_PIPES_CONTEXT_ENV_VAR] == "e30="  # every rank reads the run's extras
         assert replica["template"]["metadata"]["labels"]["reasoning-sft-study/gpus"] == "16"
@@ -99,26 +122,55 @@ def test_the_job_validates_against_the_pytorchjob_crd_schema(gpus):
     assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
 
 
-@pytest.mark.parametrize("mutate,where", [
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Worker"].update(replicas="one"), "one"),
-    (lambda job: job["spec"]["runPolicy"].update(backoffLimit="zero"), "zero"),
-    (lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].update(
-        gpus=8), "gpus"),
-])
+@pytest.mark.parametrize(
+    "mutate,where",
+    [
+        (lambda job: job["spec"]["pytorchReplicaSpecs"]["Worker"].update(replicas="one"), "one"),
+        (lambda job: job["spec"]["runPolicy"].update(backoffLimit="zero"), "zero"),
+        (
+            lambda job: job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0].update(
+                gpus=8
+            ),
+            "gpus",
+        ),
+    ],
+)
 def test_the_schema_check_is_not_vacuous(mutate, where):
     job = copy.deepcopy(pytorchjob_manifest(launcher(), "train", 16, "run", PIPES_ENV))
     mutate(job)
     assert any(where in str(e.message) for e in VALIDATOR.iter_errors(job))
 
 
-@pytest.mark.parametrize("job,outcome", [
-    ({}, None),
-    ({"status": {"conditions": [{"type": "Running", "status": "True"}]}}, None),
-    ({"status": {"conditions": [{"type": "Created", "status": "True"}, {"type": "Succeeded", "status": "True"}]}},
-     ("Succeeded", "")),
-    ({"status": {"conditions": [{"type": "Failed", "status": "True", "reason": "PyTorchJobFailed",
-                                 "message": "master-0 exited 1"}]}}, ("Failed", "PyTorchJobFailed: master-0 exited 1")),
-])
+@pytest.mark.parametrize(
+    "job,outcome",
+    [
+        ({}, None),
+        ({"status": {"conditions": [{"type": "Running", "status": "True"}]}}, None),
+        (
+            {
+                "status": {
+                    "conditions": [{"type": "Created", "status": "True"}, {"type": "Succeeded", "status": "True"}]
+                }
+            },
+            ("Succeeded", ""),
+        ),
+        (
+            {
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "Failed",
+                            "status": "True",
+                            "reason": "PyTorchJobFailed",
+                            "message": "master-0 exited 1",
+                        }
+                    ]
+                }
+            },
+            ("Failed", "PyTorchJobFailed: master-0 exited 1"),
+        ),
+    ],
+)
 def test_job_outcome_from_conditions(job, outcome):
     assert job_outcome(job) == outcome
 
@@ -155,10 +207,18 @@ class FakeKubernetes(ThreadingHTTPServer):
         done = subprocess.run([sys.executable, "-c", IN_MASTER], env=env, capture_output=True, timeout=60)
         lines = (done.stdout + done.stderr).decode().splitlines()
         self.logs[f"{name}-master-0"] = "".join(
-            f"2026-01-01T00:00:00.{i:06d}Z {line}\n" for i, line in enumerate(lines)).encode()
-        condition = ({"type": "Succeeded", "status": "True", "reason": "PyTorchJobSucceeded"} if done.returncode == 0
-                     else {"type": "Failed", "status": "True", "reason": "PyTorchJobFailed",
-                           "message": f"PyTorchJob {name} is failed because 1 Master replica(s) failed."})
+            f"2026-01-01T00:00:00.{i:06d}Z {line}\n" for i, line in enumerate(lines)
+        ).encode()
+        condition = (
+            {"type": "Succeeded", "status": "True", "reason": "PyTorchJobSucceeded"}
+            if done.returncode == 0
+            else {
+                "type": "Failed",
+                "status": "True",
+                "reason": "PyTorchJobFailed",
+                "message": f"PyTorchJob {name} is failed because 1 Master replica(s) failed.",
+            }
+        )
         self.jobs[name] = {**job, "status": {"conditions": [{"type": "Created", "status": "True"}, condition]}}
 
 
@@ -193,8 +253,15 @@ class Handler(BaseHTTPRequestHandler):
         if (match := self.POD.match(path)) and match["name"] in self.server.logs:
             if match["log"]:
                 return self.reply(200, self.server.logs[match["name"]], "text/plain")
-            return self.reply(200, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": match["name"]},
-                                    "status": {"phase": "Succeeded"}})
+            return self.reply(
+                200,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": match["name"]},
+                    "status": {"phase": "Succeeded"},
+                },
+            )
         self.reply(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
 
     def do_DELETE(self):
@@ -209,12 +276,18 @@ def fake_api(tmp_path):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-        "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
-        "users": [{"name": "fake", "user": {"token": "test"}}],
-        "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    }))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "fake",
+                "clusters": [{"name": "fake", "cluster": {"server": f"http://127.0.0.1:{server.server_port}"}}],
+                "users": [{"name": "fake", "user": {"token": "test"}}],
+                "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            }
+        )
+    )
     server.kubeconfig = str(kubeconfig)
     yield server
     server.shutdown()
@@ -246,8 +319,11 @@ def test_training_over_two_nodes_round_trips_through_pipes(fake_api, monkeypatch
 
 def test_a_failed_job_fails_the_step_with_the_operators_reason_and_is_deleted(fake_api, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    cluster = launcher(load_incluster_config=False, kubeconfig_file=fake_api.kubeconfig,
-                       env={"HF_HOME": "/study/hf-cache", "FAIL_IN_MASTER": "1"})
+    cluster = launcher(
+        load_incluster_config=False,
+        kubeconfig_file=fake_api.kubeconfig,
+        env={"HF_HOME": "/study/hf-cache", "FAIL_IN_MASTER": "1"},
+    )
     result = materialize([train_asset(16)], resources={"launcher": cluster}, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")

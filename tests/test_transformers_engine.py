@@ -14,9 +14,17 @@ CORPUS = ["Ana has three apples and gets five more.", "How many pencils does Ben
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     folder = build_tiny_model(tmp_path_factory.mktemp("tiny"), CORPUS)
-    settings = {"backend": "vllm-offline", "engine": "transformers", "model": str(folder), "dtype": "float32",
-                "enforce_eager": True, "gpu_memory_utilization": 0.3, "tensor_parallel_size": 1,
-                "max_model_len": 64, "seed": 0}
+    settings = {
+        "backend": "vllm-offline",
+        "engine": "transformers",
+        "model": str(folder),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 1,
+        "max_model_len": 64,
+        "seed": 0,
+    }
     return make_llm(settings)
 
 
@@ -50,8 +58,9 @@ def test_each_prompt_gets_n_samples_within_the_token_budget(engine):
 def test_greedy_decoding_is_repeatable_and_independent_of_the_batch(engine):
     llm, _ = engine
     alone = llm.generate(["Ana has three apples"], params(temperature=0.0))
-    batched = llm.generate(["How many pencils does Ben have now and later?", "Ana has three apples"],
-                           params(temperature=0.0))
+    batched = llm.generate(
+        ["How many pencils does Ben have now and later?", "Ana has three apples"], params(temperature=0.0)
+    )
     assert alone[0].outputs[0].token_ids == batched[1].outputs[0].token_ids
 
 

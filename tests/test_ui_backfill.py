@@ -32,12 +32,16 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
     storage, keys = LocalStorage(root=str(tmp_path / "storage")), Keys(small_recipe)
     run = small_recipe.runs[0]
     checkpoints = [f"{run}@step-0000{i}" for i in (0, 2, 4)]
-    storage.write_bytes(keys.manifest(run), b"".join(
-        json.dumps({"run": run, "step": s, "uri": f"/checkpoints/{s}"}).encode() + b"\n" for s in (2, 4)))
+    storage.write_bytes(
+        keys.manifest(run),
+        b"".join(json.dumps({"run": run, "step": s, "uri": f"/checkpoints/{s}"}).encode() + b"\n" for s in (2, 4)),
+    )
     for checkpoint in checkpoints:
         for benchmark in small_recipe.evaluation.benchmarks:
-            storage.write_table(keys.eval_table(checkpoint, benchmark),
-                                _table(checkpoint, benchmark, cell_definition(small_recipe, benchmark)))
+            storage.write_table(
+                keys.eval_table(checkpoint, benchmark),
+                _table(checkpoint, benchmark, cell_definition(small_recipe, benchmark)),
+            )
     home = tmp_path / "dagster_home"
     home.mkdir()
     with DagsterInstance.from_config(str(home)) as instance:
@@ -48,7 +52,10 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
     log = open(tmp_path / "dagster-dev.log", "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=os.path.dirname(os.path.dirname(__file__)), env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/graphql"
 
@@ -91,8 +98,10 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
 
     assert state["status"] == "COMPLETED_SUCCESS"
     ranges = sorted(
-        ({t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_start"],
-         {t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_end"])
+        (
+            {t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_start"],
+            {t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_end"],
+        )
         for r in state["runs"]
     )
     benchmarks = list(small_recipe.evaluation.benchmarks)

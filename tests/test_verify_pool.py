@@ -42,7 +42,7 @@ MIXED_ITEMS = [
 
 
 def columns(items):
-    kinds, finals, references = zip(*items)
+    kinds, finals, references = zip(*items, strict=True)
     return list(kinds), list(finals), list(references)
 
 
@@ -105,7 +105,7 @@ def test_adversarial_math_inputs_get_a_verdict_within_the_limit():
         began = time.monotonic()
         results = pool.verdicts(["math"] * len(names), [ADVERSARIAL[name] for name in names], ["1"] * len(names))
         elapsed = time.monotonic() - began
-    for name, (correct, _), seconds in zip(names, results, pool.item_seconds):
+    for name, (correct, _), seconds in zip(names, results, pool.item_seconds, strict=True):
         assert correct is not True, name
         assert seconds < LIMIT_S + KILL_SLACK_S, name
     assert elapsed < BATCH_BOUND_S

@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def stand_in_python(tmp_path: Path) -> str:
     """An executable the launcher runs as its ``python``: it runs tests/lifecycle_workload.py."""
     path = tmp_path / "python"
-    path.write_text(f"#!{sys.executable}\nimport runpy, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
-                    "runpy.run_module('tests.lifecycle_workload', run_name='__main__')\n")
+    path.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+        "runpy.run_module('tests.lifecycle_workload', run_name='__main__')\n"
+    )
     path.chmod(0o755)
     return str(path)
 
@@ -38,8 +40,9 @@ def launched(context, launcher: ComputeLauncher) -> None:
 
 
 def materialize_launched(python: str, env: dict):
-    result = materialize([launched], resources={"launcher": LocalSubprocessLauncher(python=python, env=env)},
-                         raise_on_error=False)
+    result = materialize(
+        [launched], resources={"launcher": LocalSubprocessLauncher(python=python, env=env)}, raise_on_error=False
+    )
     types = [e.event_type for e in result.all_events]
     failures = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
     return result, types, failures
@@ -153,14 +156,16 @@ def test_an_interrupted_pod_launch_is_not_retried(monkeypatch, interrupt):
 
 @pytest.mark.parametrize(
     "message",
-    ['HTTP 401: {"error": "bad key"}', "line one\nline two \"quoted\"", "données ✓", "x" * 50_000],
+    ['HTTP 401: {"error": "bad key"}', 'line one\nline two "quoted"', "données ✓", "x" * 50_000],
     ids=["json", "quotes-newlines", "unicode", "too-long"],
 )
 def test_a_pod_termination_message_carries_the_failure_report_through_k8s_error_text(message):
     report = {"retryable": False, "type": "EndpointError", "message": message}
     token = termination_message(report)
-    wrapped = (f'Pod study-generate-1 terminated but some containers exited with errors:\nContainer "workload" '
-               f'failed with message: "{token}". Last 100 log lines: "Traceback ... {{"a": 1}}"')
+    wrapped = (
+        f'Pod study-generate-1 terminated but some containers exited with errors:\nContainer "workload" '
+        f'failed with message: "{token}". Last 100 log lines: "Traceback ... {{"a": 1}}"'
+    )
     carried = report_in(wrapped)
     assert len(token.encode()) <= TERMINATION_LIMIT
     assert carried["retryable"] is False and carried["type"] == "EndpointError"
@@ -174,8 +179,11 @@ def test_a_failing_workload_writes_its_termination_message(tmp_path, monkeypatch
     with pytest.warns(Warning), pytest.raises(ValueError):  # dagster-pipes warns: no orchestrator here
         with lifecycle.workload_pipes():
             raise ValueError("queries.parquet, row 3: null answer")
-    assert report_in(log.read_text()) == {"retryable": False, "type": "ValueError",
-                                          "message": "queries.parquet, row 3: null answer"}
+    assert report_in(log.read_text()) == {
+        "retryable": False,
+        "type": "ValueError",
+        "message": "queries.parquet, row 3: null answer",
+    }
 
 
 @pytest.mark.parametrize("retryable", [False, True])
@@ -187,8 +195,12 @@ def test_a_failed_pod_fails_the_step_as_its_workload_said(monkeypatch, retryable
             raise RuntimeError(f'Container "workload" failed with message: "{token}". Last 100 log lines: ""')
 
     monkeypatch.setattr(KubernetesLauncher, "client", lambda self: FailedPodClient())
-    context = SimpleNamespace(run_id="run-1", log=SimpleNamespace(info=print), retry_number=0,
-                              op_def=SimpleNamespace(retry_policy=RetryPolicy(max_retries=2)))
+    context = SimpleNamespace(
+        run_id="run-1",
+        log=SimpleNamespace(info=print),
+        retry_number=0,
+        op_def=SimpleNamespace(retry_policy=RetryPolicy(max_retries=2)),
+    )
     with pytest.raises(Failure) as raised:
         KubernetesLauncher(image="registry.example/study-workloads:0.1.0").run(context, "generate", {})
     assert raised.value.allow_retries is retryable

@@ -103,11 +103,15 @@ def list_names(location: str, suffix: str = "") -> list[str]:
     """Names (not paths) of the files directly inside a folder location, sorted."""
     if not is_remote(location):
         folder = Path(location)
-        return sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(suffix)) if folder.exists() else []
+        return (
+            sorted(p.name for p in folder.iterdir() if p.is_file() and p.name.endswith(suffix))
+            if folder.exists()
+            else []
+        )
     bucket, prefix = _split(location.rstrip("/") + "/")
     names = []
     for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        names += [obj["Key"][len(prefix):] for obj in page.get("Contents", [])]
+        names += [obj["Key"][len(prefix) :] for obj in page.get("Contents", [])]
     return sorted(n for n in names if n.endswith(suffix))
 
 
@@ -119,7 +123,7 @@ def list_folders(location: str) -> list[str]:
     bucket, prefix = _split(location.rstrip("/") + "/")
     names = []
     for page in _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
-        names += [p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", [])]
+        names += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])]
     return sorted(names)
 
 
@@ -163,7 +167,7 @@ def local_folder(location: str, scratch: Path, *, only: tuple[str, ...] = ()) ->
     if prefix + COMPLETE_MARKER not in keys:
         raise FileNotFoundError(f"{location} is not a complete folder (no {COMPLETE_MARKER} marker)")
     for key in keys:
-        name = checked_key(key[len(prefix):])  # an object named with '..' must not land outside scratch
+        name = checked_key(key[len(prefix) :])  # an object named with '..' must not land outside scratch
         dest = target / name
         if (only and not name.startswith(only)) or dest.exists():
             continue

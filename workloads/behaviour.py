@@ -58,13 +58,19 @@ NGRAM = 8
 LOOP_TAIL_WORDS = 200
 LOOP_SHARE = 0.5
 
-MEASURES = ("backtracking_per_1k", "verification_per_1k", "exploration_per_1k", "repeated_ngram_share",
-            "looping", "thinking_share")
+MEASURES = (
+    "backtracking_per_1k",
+    "verification_per_1k",
+    "exploration_per_1k",
+    "repeated_ngram_share",
+    "looping",
+    "thinking_share",
+)
 
 
 def repeated_ngram_share(words: list[str], n: int = NGRAM) -> float:
     """Share of the n-grams that repeat an earlier one (0 for texts shorter than n words)."""
-    grams = [tuple(words[i: i + n]) for i in range(len(words) - n + 1)]
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
     if not grams:
         return 0.0
     seen: set[tuple[str, ...]] = set()
@@ -85,8 +91,10 @@ def behaviour(response: str, truncated: bool) -> dict[str, float]:
     words = thinking.lower().split()
     per_1k = 1000 / len(words) if words else 0.0
     sentences = _SENTENCE.split(thinking)
-    measures = {f"{name}_per_1k": sum(bool(pattern.search(s)) for s in sentences) * per_1k
-                for name, pattern in _PATTERNS.items()}
+    measures = {
+        f"{name}_per_1k": sum(bool(pattern.search(s)) for s in sentences) * per_1k
+        for name, pattern in _PATTERNS.items()
+    }
     all_words = response.lower().split()
     tail_share = repeated_ngram_share(all_words[-LOOP_TAIL_WORDS:])
     thinking_words, answer_words = len(split.reasoning.split()), len(split.final.split())

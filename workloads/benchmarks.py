@@ -213,12 +213,22 @@ def yes_no_items(records: list[dict], where: str, seed: int = 0, layout: Layout 
         if "right_response" in rec or "hallucinated_response" in rec:
             knowledge = str(_first_present(rec, ("knowledge",), where))
             dialogue = str(_first_present(rec, ("dialogue_history",), where))
-            items += _paired_items(rec, where, "dialogue", ("right_response", "hallucinated_response"),
-                                   partial(halueval_dialogue_prompt, knowledge, dialogue))
+            items += _paired_items(
+                rec,
+                where,
+                "dialogue",
+                ("right_response", "hallucinated_response"),
+                partial(halueval_dialogue_prompt, knowledge, dialogue),
+            )
         elif "right_summary" in rec or "hallucinated_summary" in rec:
             document = str(_first_present(rec, ("document",), where))
-            items += _paired_items(rec, where, "summarization", ("right_summary", "hallucinated_summary"),
-                                   partial(halueval_summarization_prompt, document))
+            items += _paired_items(
+                rec,
+                where,
+                "summarization",
+                ("right_summary", "hallucinated_summary"),
+                partial(halueval_summarization_prompt, document),
+            )
         elif "right_answer" in rec or "hallucinated_answer" in rec:
             knowledge = str(_first_present(rec, ("knowledge",), where))
             question = str(_first_present(rec, ("question",), where))
@@ -288,8 +298,14 @@ def harmful_items(records: list[dict], where: str, seed: int = 0, layout: Layout
         prompt = _safety_prompt(rec, where)
         benign = "label" in rec and XSTEST_EXPECTED.get(str(rec["label"]).strip().lower()) == "comply"
         category = rec.get("category")
-        items.append(Item(_stable_id(prompt), prompt, "benign" if benign else "harmful",
-                          str(category) if category is not None else None))
+        items.append(
+            Item(
+                _stable_id(prompt),
+                prompt,
+                "benign" if benign else "harmful",
+                str(category) if category is not None else None,
+            )
+        )
     return items
 
 
@@ -424,8 +440,16 @@ def _build(kind: str, records: list[dict], where: str, seed: int, layout: Layout
 
 
 def load_benchmark(
-    location: str, kind: str, *, limit: int | None, seed: int, hub_config: str | None = None, hub_split: str = "test",
-    released_from: str | None = None, released_until: str | None = None, layout: Layout = DEFAULT_LAYOUT,
+    location: str,
+    kind: str,
+    *,
+    limit: int | None,
+    seed: int,
+    hub_config: str | None = None,
+    hub_split: str = "test",
+    released_from: str | None = None,
+    released_until: str | None = None,
+    layout: Layout = DEFAULT_LAYOUT,
 ) -> list[Item]:
     """The first ``limit`` items after a seeded shuffle of the records, so a small slice is still a
     fair sample. A record that gives two items (HaluEval QA) keeps them next to each other, so an

@@ -38,8 +38,9 @@ class Throughput:
                 gpus={str(k): float(v["bf16_tflops"]) for k, v in data["gpus"].items()},
                 default_gpu=str(data["default_gpu"]),
                 training_mfu=float(data["training_mfu"]),
-                generation={str(g): {float(s): float(r) for s, r in rates.items()}
-                            for g, rates in data["generation"].items()},
+                generation={
+                    str(g): {float(s): float(r) for s, r in rates.items()} for g, rates in data["generation"].items()
+                },
                 length_fraction={str(k): float(v) for k, v in data["length_fraction"].items()},
                 example_tokens={str(k): int(v) for k, v in data["example_tokens"].items()},
                 engine_start_minutes=float(data["engine_start_minutes"]),
@@ -93,14 +94,29 @@ class Line:
     gpu_hours: float
 
 
-def generation_line(stage: str, item: str, *, generations: int, budget: int, measured_mean: float | None,
-                    fraction: float, gpu_hours_per_token: float) -> Line:
+def generation_line(
+    stage: str,
+    item: str,
+    *,
+    generations: int,
+    budget: int,
+    measured_mean: float | None,
+    fraction: float,
+    gpu_hours_per_token: float,
+) -> Line:
     """Generations with a per-generation budget: expected tokens from the measured mean length when
     there is one, else the budget times the assumed fraction."""
     mean = measured_mean if measured_mean is not None else budget * fraction
     expected = generations * mean
-    return Line(stage, item, generations, generations * budget, expected,
-                "measured" if measured_mean is not None else f"budget x {fraction:.2f}", expected * gpu_hours_per_token)
+    return Line(
+        stage,
+        item,
+        generations,
+        generations * budget,
+        expected,
+        "measured" if measured_mean is not None else f"budget x {fraction:.2f}",
+        expected * gpu_hours_per_token,
+    )
 
 
 FIGURES = ("generations", "budget_tokens", "expected_tokens", "gpu_hours")

@@ -13,8 +13,19 @@ def curves(tables: pl.DataFrame) -> pl.DataFrame:
     parts = tables["checkpoint"].str.split_exact(STEP_MARKER, 1)
     return (
         tables.with_columns(run=parts.struct.field("field_0"), step=parts.struct.field("field_1").cast(pl.Int64))
-        .select("run", "step", "benchmark", "metric", "headline", "mean", "ci_low", "ci_high", "mean_tokens",
-                "truncation_rate", *[m for m in BEHAVIOUR_MEASURES if m in tables.columns])
+        .select(
+            "run",
+            "step",
+            "benchmark",
+            "metric",
+            "headline",
+            "mean",
+            "ci_low",
+            "ci_high",
+            "mean_tokens",
+            "truncation_rate",
+            *[m for m in BEHAVIOUR_MEASURES if m in tables.columns],
+        )
         .sort("run", "benchmark", "metric", "step")
     )
 
@@ -30,10 +41,17 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
     if not steps or steps[0] != 0:
         raise ValueError("a curve starts at step 0 (the base model)")
     base = scores[0]
-    later = list(zip(steps[1:], scores[1:]))
+    later = list(zip(steps[1:], scores[1:], strict=True))
     if not later:
-        return {"base": base, "min": base, "min_step": 0, "dipped": False, "recovery_step": None, "final_gain": 0.0,
-                "final_step": 0}
+        return {
+            "base": base,
+            "min": base,
+            "min_step": 0,
+            "dipped": False,
+            "recovery_step": None,
+            "final_gain": 0.0,
+            "final_step": 0,
+        }
     min_step, min_score = min(later, key=lambda p: (p[1], p[0]))
     dipped = min_score < base
     recovery = next((s for s, v in later if s > min_step and v >= base), None) if dipped else None
@@ -88,9 +106,11 @@ def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: st
     paired bootstrap CI over items (item difficulty cancels out, so the interval is honest)."""
     from workloads.metrics import bootstrap_ci
 
-    joined = item_scores(samples, before, benchmark).join(
-        item_scores(samples, after, benchmark), on="item_id", suffix="_after"
-    ).sort("item_id")
+    joined = (
+        item_scores(samples, before, benchmark)
+        .join(item_scores(samples, after, benchmark), on="item_id", suffix="_after")
+        .sort("item_id")
+    )
     diffs = (joined["score_after"] - joined["score"]).to_list()
     if not diffs:
         return {"gain": None, "gain_ci_low": None, "gain_ci_high": None, "paired_items": 0}
@@ -98,8 +118,16 @@ def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: st
     return {"gain": sum(diffs) / len(diffs), "gain_ci_low": lo, "gain_ci_high": hi, "paired_items": len(diffs)}
 
 
-def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list[int], *, seed: int = 0,
-                    resamples: int = 1000, level: float = 0.95) -> dict:
+def curve_intervals(
+    samples: pl.DataFrame,
+    run: str,
+    benchmark: str,
+    steps: list[int],
+    *,
+    seed: int = 0,
+    resamples: int = 1000,
+    level: float = 0.95,
+) -> dict:
     """Bootstrap the whole curve at once, resampling the items answered at every step (the same
     items at every step, so the curve's shape is kept): intervals for the base score, the minimum
     and the recovery step. ``recovery_support`` is the share of resampled curves that dipped and
@@ -108,12 +136,21 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
 
     from workloads.metrics import bootstrap_indices
 
-    per_step = [item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps]
+    per_step = [
+        item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps
+    ]
     joined = per_step[0]
     for table in per_step[1:]:
         joined = joined.join(table, on="item_id")
-    empty = {"base_ci_low": None, "base_ci_high": None, "min_ci_low": None, "min_ci_high": None,
-             "recovery_step_ci_low": None, "recovery_step_ci_high": None, "recovery_support": None}
+    empty = {
+        "base_ci_low": None,
+        "base_ci_high": None,
+        "min_ci_low": None,
+        "min_ci_high": None,
+        "recovery_step_ci_low": None,
+        "recovery_step_ci_high": None,
+        "recovery_support": None,
+    }
     if joined.height == 0:
         return empty
     matrix = joined.sort("item_id").select([str(s) for s in steps]).to_numpy()
@@ -128,9 +165,15 @@ def curve_intervals(samples: pl.DataFrame, run: str, benchmark: str, steps: list
     recovered = [s["recovery_step"] for s in dipped if s["recovery_step"] is not None]
     (base_lo, base_hi), (min_lo, min_hi) = interval([s["base"] for s in stats]), interval([s["min"] for s in stats])
     rec_lo, rec_hi = interval(recovered)
-    return {"base_ci_low": base_lo, "base_ci_high": base_hi, "min_ci_low": min_lo, "min_ci_high": min_hi,
-            "recovery_step_ci_low": rec_lo, "recovery_step_ci_high": rec_hi,
-            "recovery_support": len(recovered) / len(dipped) if dipped else None}
+    return {
+        "base_ci_low": base_lo,
+        "base_ci_high": base_hi,
+        "min_ci_low": min_lo,
+        "min_ci_high": min_hi,
+        "recovery_step_ci_low": rec_lo,
+        "recovery_step_ci_high": rec_hi,
+        "recovery_support": len(recovered) / len(dipped) if dipped else None,
+    }
 
 
 def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
@@ -145,8 +188,12 @@ def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataF
         base = checkpoint_key(run, 0)
         dip = paired_gain(samples, base, checkpoint_key(run, row["min_step"]), benchmark=bench, seed=seed)
         final = paired_gain(samples, base, checkpoint_key(run, row["final_step"]), benchmark=bench, seed=seed)
-        steps = headline(curve).filter((pl.col("run") == run) & (pl.col("benchmark") == bench)
-                                       & pl.col("mean").is_not_null()).sort("step")["step"].to_list()
+        steps = (
+            headline(curve)
+            .filter((pl.col("run") == run) & (pl.col("benchmark") == bench) & pl.col("mean").is_not_null())
+            .sort("step")["step"]
+            .to_list()
+        )
         rows.append(
             {
                 **row,
@@ -175,12 +222,26 @@ def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
         base, final = group["mean"][0], group["mean"][-1]
         # How the responses reason, at the base and the last step: backtracking carried to other
         # benchmarks reads differently from longer answers without it.
-        behaviour = {f"{m}_{end}": group[m][at] for m in (*BEHAVIOUR_MEASURES, "mean_tokens") if m in group.columns
-                     for end, at in (("base", 0), ("final", -1))}
+        behaviour = {
+            f"{m}_{end}": group[m][at]
+            for m in (*BEHAVIOUR_MEASURES, "mean_tokens")
+            if m in group.columns
+            for end, at in (("base", 0), ("final", -1))
+        }
         rows.append(
-            {"student": student, "dataset": dataset, "benchmark": benchmark, "metric": metric,
-             "headline": group["headline"][0], "base": base, "final": final, "gain": final - base,
-             "lower_is_better": lower_is_better(metric), "final_step": group["step"][-1], **behaviour}
+            {
+                "student": student,
+                "dataset": dataset,
+                "benchmark": benchmark,
+                "metric": metric,
+                "headline": group["headline"][0],
+                "base": base,
+                "final": final,
+                "gain": final - base,
+                "lower_is_better": lower_is_better(metric),
+                "final_step": group["step"][-1],
+                **behaviour,
+            }
         )
     return pl.DataFrame(rows).sort("benchmark", "metric", "student", "dataset") if rows else pl.DataFrame()
 
@@ -195,26 +256,35 @@ def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) ->
     tagged = comparison.with_columns(
         category=pl.col("benchmark").replace_strict(categories, default="reasoning", return_dtype=pl.String)
     )
+    def mean_change(group: pl.DataFrame, category: str, metric: str | None = None):
+        chosen = group.filter(pl.col("category") == category)
+        chosen = chosen.filter(pl.col("headline")) if metric is None else chosen.filter(pl.col("metric") == metric)
+        return float(chosen["gain"].mean()) if chosen.height else None
+
     rows = []
     for (student, dataset), group in tagged.group_by("student", "dataset", maintain_order=True):
-        def mean_change(category: str, metric: str | None = None):
-            chosen = group.filter(pl.col("category") == category)
-            chosen = chosen.filter(pl.col("headline")) if metric is None else chosen.filter(pl.col("metric") == metric)
-            return float(chosen["gain"].mean()) if chosen.height else None
-
         rows.append(
-            {"student": student, "dataset": dataset, "reasoning_gain": mean_change("reasoning"),
-             "out_of_domain_gain": mean_change("out-of-domain"),
-             "harmfulness_rate_change": mean_change("safety", "harmfulness_rate"),
-             "judge_score_change": mean_change("safety", "judge_score"),
-             "refusal_behaviour_gain": mean_change("safety", "pass@1")}
+            {
+                "student": student,
+                "dataset": dataset,
+                "reasoning_gain": mean_change(group, "reasoning"),
+                "out_of_domain_gain": mean_change(group, "out-of-domain"),
+                "harmfulness_rate_change": mean_change(group, "safety", "harmfulness_rate"),
+                "judge_score_change": mean_change(group, "safety", "judge_score"),
+                "refusal_behaviour_gain": mean_change(group, "safety", "pass@1"),
+            }
         )
     return pl.DataFrame(rows)
 
 
 # How a run's responses changed, next to how its scores did (headline rows; per category).
-TRANSFER_MEASURES = ("backtracking_per_1k", "verification_per_1k", "exploration_per_1k", "repeated_ngram_share",
-                     "mean_tokens")
+TRANSFER_MEASURES = (
+    "backtracking_per_1k",
+    "verification_per_1k",
+    "exploration_per_1k",
+    "repeated_ngram_share",
+    "mean_tokens",
+)
 
 
 def behaviour_transfer(comparison: pl.DataFrame, categories: dict[str, str]) -> pl.DataFrame:
@@ -244,9 +314,13 @@ def analyse(eval_tables: pl.DataFrame, samples: pl.DataFrame, categories: dict[s
     if summary.height:
         summary = with_intervals(summary, curve, samples, seed=seed)
     comparison = comparison_table(curve)
-    return {"curves": curve, "dynamics": summary, "comparison": comparison,
-            "reasoning_vs_safety": reasoning_vs_safety(comparison, categories),
-            "behaviour": behaviour_transfer(comparison, categories)}
+    return {
+        "curves": curve,
+        "dynamics": summary,
+        "comparison": comparison,
+        "reasoning_vs_safety": reasoning_vs_safety(comparison, categories),
+        "behaviour": behaviour_transfer(comparison, categories),
+    }
 
 
 def under_optimized_warnings(summary: pl.DataFrame) -> list[str]:

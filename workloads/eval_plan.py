@@ -49,4 +49,3 @@ def planned_steps(plan: CheckpointPlan, steps: list[int], save_every: int) -> li
 def training_steps(examples: int, epochs: float, global_batch_size: int) -> int:
     """Optimizer steps of a run (the last partial batch of an epoch still makes a step)."""
     return math.ceil(math.ceil(examples / global_batch_size) * epochs)
-

@@ -68,7 +68,10 @@ def _ifeval_input(reference: str | dict):
         return None, "reference is not an IFEval record"
     ids, kwargs = record.get("instruction_id_list"), record.get("kwargs")
     if (
-        not ids or not isinstance(kwargs, list) or len(kwargs) != len(ids) or "prompt" not in record
+        not ids
+        or not isinstance(kwargs, list)
+        or len(kwargs) != len(ids)
+        or "prompt" not in record
         or not all(k is None or isinstance(k, dict) for k in kwargs)
     ):
         return None, "IFEval record without prompt, instructions or their kwargs"
@@ -77,7 +80,9 @@ def _ifeval_input(reference: str | dict):
     if unknown:
         return None, f"unknown IFEval instructions: {unknown}"
     return utils.InputExample(
-        key=record.get("key", 0), instruction_id_list=list(ids), prompt=record["prompt"],
+        key=record.get("key", 0),
+        instruction_id_list=list(ids),
+        prompt=record["prompt"],
         kwargs=[dict(k or {}) for k in kwargs],
     ), None
 

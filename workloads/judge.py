@@ -91,15 +91,17 @@ def judge_replies(
     no valid score) and the judge's reply; and counts (judged now, taken from the cache, empty
     replies, unparsed). ``complete`` sends judge prompts and returns the judge's texts in order."""
     prompts = [safety_judge_prompt(q, r) for q, r in zip(requests, replies, strict=True)]
-    keys = [judgment_key(judge_model, p, r) for p, r in zip(prompts, replies)]
-    empty = {k for k, r in zip(keys, replies) if not r.strip()}
+    keys = [judgment_key(judge_model, p, r) for p, r in zip(prompts, replies, strict=True)]
+    empty = {k for k, r in zip(keys, replies, strict=True) if not r.strip()}
     todo = list(dict.fromkeys(k for k in keys if k not in cache.entries and k not in empty))
     cached = sum(1 for k in keys if k in cache.entries)
-    prompt_of = dict(zip(keys, prompts))
+    prompt_of = dict(zip(keys, prompts, strict=True))
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start : start + chunk_size]
         texts = complete([prompt_of[k] for k in chunk])
-        cache.add([{"key": k, "judge": judge_model, "reply": t, "score": parse_judge_score(t)} for k, t in zip(chunk, texts)])
+        cache.add(
+            [{"key": k, "judge": judge_model, "reply": t, "score": parse_judge_score(t)} for k, t in zip(chunk, texts, strict=True)]
+        )
         log(f"judged {min(start + chunk_size, len(todo))}/{len(todo)} replies ({cached} from the cache)")
     judged = [("", EMPTY_REPLY_SCORE) if k in empty else cache.entries[k] for k in keys]
     scores = [score for _, score in judged]

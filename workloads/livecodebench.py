@@ -194,8 +194,9 @@ def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMI
     return True, None
 
 
-def livecodebench_scores(completions: Sequence[str], references: Sequence[str], *,
-                         workers: int | None = None) -> list[float | None]:
+def livecodebench_scores(
+    completions: Sequence[str], references: Sequence[str], *, workers: int | None = None
+) -> list[float | None]:
     """The scorer: many responses at once on threads (each only waits on its own sandboxed
     processes, bounded by their limits), one per core by default."""
     if len(completions) != len(references):
@@ -204,4 +205,3 @@ def livecodebench_scores(completions: Sequence[str], references: Sequence[str], 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         verdicts = list(pool.map(livecodebench_verdict, completions, references))
     return [None if correct is None else float(correct) for correct, _ in verdicts]
-

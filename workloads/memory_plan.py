@@ -55,8 +55,11 @@ class ModelShape:
 
     @classmethod
     def from_config(cls, config: dict) -> ModelShape:
-        missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                               "vocab_size") if k not in config]
+        missing = [
+            k
+            for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
+            if k not in config
+        ]
         if missing:
             raise ValueError(f"model config lacks {missing}: not a decoder-only transformer config")
         return cls(
@@ -173,13 +176,15 @@ def estimate(shape: ModelShape, setup: Setup) -> Estimate:
         loss = 6 * tokens * shape.hidden_size + 4 * shape.vocab_size * shape.hidden_size
     else:
         loss = UNFUSED_LOSS_BYTES * tokens * shape.vocab_size
-    return Estimate({
-        "states": states,
-        "gathered": gathered,
-        "activations": kept,
-        "loss_or_recompute": max(loss, recomputed),
-        "overhead": OVERHEAD_BYTES,
-    })
+    return Estimate(
+        {
+            "states": states,
+            "gathered": gathered,
+            "activations": kept,
+            "loss_or_recompute": max(loss, recomputed),
+            "overhead": OVERHEAD_BYTES,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -197,18 +202,33 @@ class Plan:
         return self.estimate.gib <= self.gpu_memory_gib
 
     def describe(self) -> str:
-        text = (f"about {self.estimate.gib:.0f} GiB per GPU with {self.parallelism} "
-                f"on {self.gpus} × {self.gpu_memory_gib:g} GiB")
+        text = (
+            f"about {self.estimate.gib:.0f} GiB per GPU with {self.parallelism} "
+            f"on {self.gpus} × {self.gpu_memory_gib:g} GiB"
+        )
         return text if self.fits or not self.alternative else f"{text}; {self.alternative}"
 
     def metadata(self) -> dict:
-        return {"parallelism": self.parallelism, "gpus": self.gpus, "gpu_memory_gib": self.gpu_memory_gib,
-                "fits": self.fits, "gib_per_gpu": self.estimate.table()}
+        return {
+            "parallelism": self.parallelism,
+            "gpus": self.gpus,
+            "gpu_memory_gib": self.gpu_memory_gib,
+            "fits": self.fits,
+            "gib_per_gpu": self.estimate.table(),
+        }
 
 
-def plan(shape: ModelShape, parallelism: str, gpus: int, gpu_memory_gib: float, max_length: int,
-         per_device_batch: int = 1, activation_checkpointing: bool = True, fused_loss: bool = True,
-         max_gpus: int | None = None) -> Plan:
+def plan(
+    shape: ModelShape,
+    parallelism: str,
+    gpus: int,
+    gpu_memory_gib: float,
+    max_length: int,
+    per_device_batch: int = 1,
+    activation_checkpointing: bool = True,
+    fused_loss: bool = True,
+    max_gpus: int | None = None,
+) -> Plan:
     """``auto`` takes DDP when a whole replica fits (no gather traffic), else FSDP. A plan that
     does not fit names the smallest FSDP layout (a power of two up to ``max_gpus``) that would."""
     if parallelism not in PARALLELISMS:

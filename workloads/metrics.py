@@ -59,12 +59,19 @@ def _categories(samples: pl.DataFrame) -> list[str]:
     """The item categories in the samples' details, numbers in their names in numeric order
     (category_2 before category_10), so every checkpoint's table lists them alike."""
     found = samples.select(pl.col("details").str.json_path_match("$.category")).to_series()
-    return sorted(found.drop_nulls().unique().to_list(),
-                  key=lambda c: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", c)])
+    return sorted(
+        found.drop_nulls().unique().to_list(),
+        key=lambda c: [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", c)],
+    )
 
 
 def bootstrap_ci(
-    values: list[float], *, weights: list[float] | None = None, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    values: list[float],
+    *,
+    weights: list[float] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile bootstrap over items (not samples: samples of one item are not independent).
     With ``weights`` the statistic is the weighted mean (a ratio of sums, e.g. instructions
@@ -111,7 +118,9 @@ def _per_item(judged: pl.DataFrame, metric: str) -> tuple[list[float], list[floa
     for item, details in judged.select("item_id", "details").iter_rows():
         result = json.loads(details or "{}").get(metric)
         if result is not None:
-            values.setdefault(item, []).extend([float(x) for x in result] if isinstance(result, list) else [float(result)])
+            values.setdefault(item, []).extend(
+                [float(x) for x in result] if isinstance(result, list) else [float(result)]
+            )
     per_item = [sum(v) / len(v) for v in values.values()]
     weights = [float(len(v)) for v in values.values()] if metric.startswith("inst_level") else None
     return per_item, weights
@@ -149,7 +158,7 @@ def summarize(samples: pl.DataFrame, kinds: dict[str, str], *, seed: int = 0) ->
                     "benchmark": benchmark,
                     "metric": metric,
                     "headline": rank == 0,
-                    "mean": sum(v * x for v, x in zip(values, w)) / sum(w) if values else None,
+                    "mean": sum(v * x for v, x in zip(values, w, strict=True)) / sum(w) if values else None,
                     "ci_low": lo if values else None,
                     "ci_high": hi if values else None,
                     **common,

@@ -17,8 +17,20 @@ from workloads.prompts import EVAL_CHOICE_INSTRUCTION
 
 LETTERS = "ABCDEFGHIJ"
 CATEGORIES = (
-    "biology", "business", "chemistry", "computer science", "economics", "engineering", "health",
-    "history", "law", "math", "other", "philosophy", "physics", "psychology",
+    "biology",
+    "business",
+    "chemistry",
+    "computer science",
+    "economics",
+    "engineering",
+    "health",
+    "history",
+    "law",
+    "math",
+    "other",
+    "philosophy",
+    "physics",
+    "psychology",
 )
 
 
@@ -42,8 +54,10 @@ def mmlu_pro_items(records: list[dict], where: str, seed: int = 0) -> list:
             raise ValueError(f"{where}: question {qid}: {len(options)} options (1 to {len(LETTERS)} allowed)")
         index = rec.get("answer_index")
         if answer not in LETTERS[: len(options)] or (index is not None and LETTERS[int(index)] != answer):
-            raise ValueError(f"{where}: question {qid}: answer {answer!r} and answer_index {index} disagree "
-                             f"or fall outside its {len(options)} options")
+            raise ValueError(
+                f"{where}: question {qid}: answer {answer!r} and answer_index {index} disagree "
+                f"or fall outside its {len(options)} options"
+            )
         category = str(rec["category"]).strip().lower()
         if category not in CATEGORIES:
             raise ValueError(f"{where}: question {qid}: unknown category {category!r} (known: {', '.join(CATEGORIES)})")

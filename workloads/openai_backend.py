@@ -70,8 +70,14 @@ def clean_api_key(key: str, source: str) -> str:
 
 def secret_forms(secret: str) -> list[str]:
     """Every way a secret can appear in an error's text, longest first."""
-    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], repr(secret.encode())[2:-1],
-             quote(secret, safe=""), quote_plus(secret)}
+    forms = {
+        secret,
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
     return sorted((f for f in forms if f), key=len, reverse=True)
 
 
@@ -109,8 +115,12 @@ def request_body(sampling: dict, *, model: str, vllm_extensions: bool) -> dict:
     if vllm_extensions:
         # repetition_penalty 1.0 overrides any default a server takes from the model's
         # generation_config, so the server samples exactly as the offline engine does.
-        body |= {"top_k": top_k if top_k is not None else -1, "min_p": min_p or 0.0,
-                 "repetition_penalty": 1.0, "return_token_ids": True}
+        body |= {
+            "top_k": top_k if top_k is not None else -1,
+            "min_p": min_p or 0.0,
+            "repetition_penalty": 1.0,
+            "return_token_ids": True,
+        }
     elif top_k not in (None, 0, -1) or (min_p or 0.0) > 0:
         raise ValueError(
             f"sampling asks for top_k={top_k}, min_p={min_p}, which only vLLM-style servers accept: "
@@ -232,14 +242,21 @@ class CompletionsClient:
             if not retryable or attempt == attempts - 1 or failed.is_set():
                 break
             delay = self._delay(attempt, retry_after)
-            log.warning("completions request %d: %s; retry %d/%d in %.1f s",
-                        index, problem, attempt + 1, self.max_retries, delay)
+            log.warning(
+                "completions request %d: %s; retry %d/%d in %.1f s",
+                index,
+                problem,
+                attempt + 1,
+                self.max_retries,
+                delay,
+            )
             if failed.wait(delay):  # another prompt failed for good meanwhile: stop here
                 break
         tries = f"after {attempt + 1} attempt{'s' if attempt else ''}"
         # Raised here, outside any ``except``: no HTTP exception (request, headers) is chained.
-        raise EndpointError(f"POST {self._redact(self.url)} (prompt {index}) failed {tries}: {problem}",
-                            retryable=retryable)
+        raise EndpointError(
+            f"POST {self._redact(self.url)} (prompt {index}) failed {tries}: {problem}", retryable=retryable
+        )
 
     def _attempt(self, body: dict) -> tuple[list[Completion] | str, bool, float | None]:
         """(completions, _, _) on success, else (problem description, retryable, Retry-After)."""
@@ -277,8 +294,7 @@ class CompletionsClient:
                 completion_tokens = self.token_counter(text)
             else:
                 completion_tokens = None
-            out.append(Completion(text, choice.get("finish_reason"), int(prompt_tokens or 0),
-                                  completion_tokens))
+            out.append(Completion(text, choice.get("finish_reason"), int(prompt_tokens or 0), completion_tokens))
         return out
 
 

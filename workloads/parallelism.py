@@ -52,8 +52,9 @@ def fsdp_config(layer_classes: list[str], activation_checkpointing: bool) -> dic
     }
 
 
-def training_arguments(parallelism: str, *, on_gpu: bool, layer_classes: list[str], gradient_checkpointing: bool,
-                       fused_loss: bool) -> dict:
+def training_arguments(
+    parallelism: str, *, on_gpu: bool, layer_classes: list[str], gradient_checkpointing: bool, fused_loss: bool
+) -> dict:
     """The SFTConfig keyword arguments that depend on the parallelism and the device."""
     if parallelism not in ("ddp", "fsdp"):
         raise ValueError(f"parallelism {parallelism!r}: ddp or fsdp (the memory plan resolves auto before launch)")
@@ -66,8 +67,11 @@ def training_arguments(parallelism: str, *, on_gpu: bool, layer_classes: list[st
         "padding_free": attention_implementation(on_gpu) is not None,
     }
     if parallelism == "fsdp" and on_gpu:
-        return arguments | {"fsdp": True, "fsdp_config": fsdp_config(layer_classes, gradient_checkpointing),
-                            "gradient_checkpointing": False}
+        return arguments | {
+            "fsdp": True,
+            "fsdp_config": fsdp_config(layer_classes, gradient_checkpointing),
+            "gradient_checkpointing": False,
+        }
     return arguments | {"gradient_checkpointing": gradient_checkpointing}
 
 
@@ -91,8 +95,11 @@ def consolidate(checkpoint: Path, config, dtype: str = "bfloat16") -> None:
     reader = dcp.FileSystemReader(str(checkpoint / SHARDED_MODEL_FOLDER))
     entries = reader.read_metadata().state_dict_metadata
     target = getattr(torch, dtype)
-    state = {key: torch.empty(meta.size, dtype=meta.properties.dtype) for key, meta in entries.items()
-             if isinstance(meta, TensorStorageMetadata)}
+    state = {
+        key: torch.empty(meta.size, dtype=meta.properties.dtype)
+        for key, meta in entries.items()
+        if isinstance(meta, TensorStorageMetadata)
+    }
     dcp.load(state, storage_reader=reader, no_dist=True)
     prefix = "model."  # accelerate saves {"model": state_dict}
     weights = {key.removeprefix(prefix): value.to(target).contiguous() for key, value in state.items()}

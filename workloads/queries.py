@@ -98,7 +98,7 @@ def read_records(location: str, *, hub_split: str = "train", hub_config: str | N
 
 
 def _bad_json_line(path: Path) -> str:
-    """", line N" for the first line of a JSON-lines file that is not JSON (polars does not say)."""
+    """ ", line N" for the first line of a JSON-lines file that is not JSON (polars does not say)."""
     if path.suffix != ".jsonl":
         return ""
     with path.open(encoding="utf-8", errors="replace") as lines:

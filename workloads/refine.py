@@ -57,7 +57,7 @@ def next_steps(curve: list[Point], candidates: list[int]) -> list[int]:
         step = _midpoint(candidates, *sorted((neighbour.step, low.step))) if neighbour else None
         if step is not None:
             wanted.append(step)
-    after = points[at + 1:]
+    after = points[at + 1 :]
     back = next((i for i, p in enumerate(after) if p.mean >= base.mean), None)
     if back is not None:
         before = after[back - 1] if back > 0 else low

@@ -83,8 +83,13 @@ def _check(result: int, what: str) -> None:
 
 def _mount(libc, source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     _check(
-        libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
-                   data.encode() if data else None),
+        libc.mount(
+            source.encode(),
+            target.encode(),
+            fstype.encode() if fstype else None,
+            flags,
+            data.encode() if data else None,
+        ),
         f"mount {target}",
     )
 
@@ -236,8 +241,9 @@ def _status(returncode: int, timed_out: bool, stdout_size: int, stderr: str, lim
     return "error"
 
 
-def _run(program: bytes, stdin: str, limits: Limits, *, mode: str, interpreter: str,
-         hidden: tuple[str, ...]) -> RunResult:
+def _run(
+    program: bytes, stdin: str, limits: Limits, *, mode: str, interpreter: str, hidden: tuple[str, ...]
+) -> RunResult:
     io_dir = Path(tempfile.mkdtemp(prefix="sandbox-io-"))
     work = None
     try:
@@ -249,17 +255,31 @@ def _run(program: bytes, stdin: str, limits: Limits, *, mode: str, interpreter: 
             work = Path(tempfile.mkdtemp(prefix="sandbox-work-"))
             (work / "main.py").write_bytes(program)
             script, cwd = str(work / "main.py"), str(work)
-        config = {"limits": vars(limits), "script": script, "mode": mode, "hidden": list(hidden),
-                  "interpreter": interpreter}
+        config = {
+            "limits": vars(limits),
+            "script": script,
+            "mode": mode,
+            "hidden": list(hidden),
+            "interpreter": interpreter,
+        }
         (io_dir / "launch.json").write_text(json.dumps(config))
         home = "/tmp" if mode == "namespaces" else cwd
         env = {"PATH": SYSTEM_PATH, "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
         started = time.monotonic()
-        with (open(io_dir / "stdin", "rb") as fin, open(io_dir / "stdout", "wb") as fout,
-              open(io_dir / "stderr", "wb") as ferr):
+        with (
+            open(io_dir / "stdin", "rb") as fin,
+            open(io_dir / "stdout", "wb") as fout,
+            open(io_dir / "stderr", "wb") as ferr,
+        ):
             proc = subprocess.Popen(
-                [interpreter, "-I", "-S", __file__, "launch", str(io_dir / "launch.json")], stdin=fin, stdout=fout,
-                stderr=ferr, cwd=cwd, env=env, start_new_session=True, close_fds=True,
+                [interpreter, "-I", "-S", __file__, "launch", str(io_dir / "launch.json")],
+                stdin=fin,
+                stdout=fout,
+                stderr=ferr,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
             )
             timed_out = False
             try:
@@ -276,8 +296,14 @@ def _run(program: bytes, stdin: str, limits: Limits, *, mode: str, interpreter: 
         stdout = _read_capped(io_dir / "stdout", limits.output_chars)
         stderr = _read_capped(io_dir / "stderr", limits.output_chars)
         status = _status(returncode, timed_out, (io_dir / "stdout").stat().st_size, stderr, limits)
-        return RunResult(status=status, returncode=None if timed_out else returncode, stdout=stdout, stderr=stderr,
-                         wall_seconds=round(wall, 3), uid=uid)
+        return RunResult(
+            status=status,
+            returncode=None if timed_out else returncode,
+            stdout=stdout,
+            stderr=stderr,
+            wall_seconds=round(wall, 3),
+            uid=uid,
+        )
     finally:
         shutil.rmtree(io_dir, ignore_errors=True)
         if work is not None:
@@ -290,22 +316,37 @@ def default_hidden(interpreter_path: str) -> tuple[str, ...]:
     data = os.environ.get("STUDY_DATA_DIR") or str(PROJECT_ROOT.parent / "shared" / "data")
     folders = (str(PROJECT_ROOT), data, os.path.expanduser("~"))
     real = os.path.realpath(interpreter_path)
-    return tuple(f for f in dict.fromkeys(folders)
-                 if f not in ("/", "") and not real.startswith(os.path.realpath(f).rstrip("/") + "/"))
+    return tuple(
+        f
+        for f in dict.fromkeys(folders)
+        if f not in ("/", "") and not real.startswith(os.path.realpath(f).rstrip("/") + "/")
+    )
 
 
-def run_program(program: str, stdin: str = "", limits: Limits = Limits(), *,
-                hidden: tuple[str, ...] | None = None, mode: str | None = None) -> RunResult:
+def run_program(
+    program: str,
+    stdin: str = "",
+    limits: Limits = Limits(),
+    *,
+    hidden: tuple[str, ...] | None = None,
+    mode: str | None = None,
+) -> RunResult:
     """Run a Python program on ``stdin`` under ``limits``, in ``mode`` (default :func:`isolation`;
     a weaker one may be asked for, never a stronger one); ``hidden`` folders (default
     :func:`default_hidden`) are not visible to it in the ``namespaces`` mode."""
     available = isolation()
     mode = mode or available
     if mode not in MODES or MODES.index(mode) < MODES.index(available):
-        raise ValueError(f"sandbox mode {mode!r} not available here (available: {MODES[MODES.index(available):]})")
+        raise ValueError(f"sandbox mode {mode!r} not available here (available: {MODES[MODES.index(available) :]})")
     python = interpreter()
-    return _run(program.encode(), stdin, limits, mode=mode, interpreter=python,
-                hidden=default_hidden(python) if hidden is None else hidden)
+    return _run(
+        program.encode(),
+        stdin,
+        limits,
+        mode=mode,
+        interpreter=python,
+        hidden=default_hidden(python) if hidden is None else hidden,
+    )
 
 
 if __name__ == "__main__":

@@ -253,7 +253,9 @@ def refusal_details(final: str, reference: str) -> dict | None:
 
 # Per-sample results beyond the score, for kinds whose benchmark reports more than one number.
 DETAILS: dict[str, Callable[[str, object], dict | None]] = {
-    "ifeval": ifeval_details, "refusal": refusal_details, "mmlu-pro": mmlu_pro_details,
+    "ifeval": ifeval_details,
+    "refusal": refusal_details,
+    "mmlu-pro": mmlu_pro_details,
 }
 
 

@@ -40,7 +40,7 @@ def pick_correct(traces: pl.DataFrame, verdicts: pl.DataFrame, *, seed: int) -> 
     ).filter(pl.col("think_closed"))
     if correct.height == 0:
         return correct
-    draws = [_draw(seed, q, i) for q, i in zip(correct["query_id"], correct["sample_idx"])]
+    draws = [_draw(seed, q, i) for q, i in zip(correct["query_id"], correct["sample_idx"], strict=True)]
     return (
         correct.with_columns(_draw=pl.Series(draws))
         .sort("_draw")
@@ -130,5 +130,8 @@ def dataset_card(variant: str, table: pl.DataFrame, *, description: str, provena
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in provenance.items()]
-    lines += ["", "Columns: example_id, query_id, variant, messages (chat format), sample_idx, teacher, sampling_hash, tokens."]
+    lines += [
+        "",
+        "Columns: example_id, query_id, variant, messages (chat format), sample_idx, teacher, sampling_hash, tokens.",
+    ]
     return "\n".join(lines) + "\n"

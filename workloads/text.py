@@ -30,7 +30,7 @@ def split_reasoning(response: str, *, opened_in_prompt: bool = False) -> SplitRe
     stripped = text.lstrip()
     inside = opened_in_prompt
     if stripped.startswith(THINK_OPEN):
-        text = stripped[len(THINK_OPEN):]
+        text = stripped[len(THINK_OPEN) :]
         inside = True
     if THINK_CLOSE in text:
         reasoning, final = text.split(THINK_CLOSE, 1)

@@ -73,8 +73,12 @@ def training_run(client, run: str, experiment: str | None = None):
         experiment_id = found.experiment_id
     else:
         experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID", DEFAULT_EXPERIMENT_ID)
-    runs = client.search_runs([experiment_id], filter_string=f"attributes.run_name = '{run}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.run_name = '{run}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     return runs[0] if runs else None
 
 
@@ -99,12 +103,15 @@ def log_cell(client, table: pl.DataFrame, checkpoint: str, *, warn, experiment: 
     try:
         target = training_run(client, run, experiment)
         if target is None:
-            warn(f"{checkpoint}: no MLflow run named {run!r} to log eval metrics into (did its training "
-                 "report to MLflow, in the same store and experiment?)")
+            warn(
+                f"{checkpoint}: no MLflow run named {run!r} to log eval metrics into (did its training "
+                "report to MLflow, in the same store and experiment?)"
+            )
             return None
         now = int(time.time() * 1000)
-        client.log_batch(target.info.run_id,
-                         metrics=[Metric(name, value, now, step) for name, value in cell_metrics(table).items()])
+        client.log_batch(
+            target.info.run_id, metrics=[Metric(name, value, now, step) for name, value in cell_metrics(table).items()]
+        )
     except MlflowException as err:
         warn(f"{checkpoint}: eval metrics not logged to MLflow: {err}")
         return None

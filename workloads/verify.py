@@ -41,7 +41,7 @@ def verify_traces(
     finals = [row["final"] or "" for row in rows]
     references = [
         {"nums": row["nums"], "target": row["target"]} if kind == "countdown" else row["answer"]
-        for kind, row in zip(kinds, rows)
+        for kind, row in zip(kinds, rows, strict=True)
     ]
     results = []
     if rows:
@@ -60,7 +60,7 @@ def verify_traces(
                 "verifier_version": versions[kind],
                 "error": error,
             }
-            for row, kind, (correct, error) in zip(rows, kinds, results)
+            for row, kind, (correct, error) in zip(rows, kinds, results, strict=True)
         ],
         schema=VERDICT_SCHEMA,
     )
