@@ -108,9 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     except RecipeError as err:  # the message names the file and the field; a traceback adds nothing
         sys.exit(f"invalid recipe: {err}")
     print(f"\nThe study at {root} is materialized ({(time.time() - started) / 60:.1f} min).")
-    width = max(len(label) for label, _, _ in timings)
-    for label, seconds, run_pace in timings:
-        print(f"  {label:<{width}} {seconds:>6.0f} s  {run_pace}")
+    for label, seconds, run_pace in timings:  # time first: evaluation labels name whole cell ranges
+        print(f"  {seconds:>6.0f} s  {label}{f'  ({run_pace})' if run_pace else ''}")
     print(f"  results:  {root}")
     print(f"  report:   {root}/analysis/report.md")
     print(f"  instance: {os.environ['DAGSTER_HOME']}")
