@@ -33,7 +33,7 @@ from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
 from resources.judge import JudgeEndpoint
 from resources.launcher import ComputeLauncher
-from resources.llm import LLMEndpoint
+from resources.llm import LLMEndpoint, pace_summary, with_dtype
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_version
@@ -155,13 +155,14 @@ def build(recipe: Recipe) -> list:
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
         tracked = {}  # training run -> its MLflow run, where the cells' metrics were logged
-        reported = {}
+        reported, workloads = {}, {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, benchmarks in due.items():
                 extras = {
                     "checkpoint": checkpoint,
-                    "endpoint": eval_endpoint.settings(model=checkpoint_uri(recipe, storage, keys, checkpoint),
-                                                       max_model_len=ev.max_model_len),
+                    "endpoint": with_dtype(eval_endpoint.settings(
+                        model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
+                    ), ev.dtype),
                     "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
                     "kinds": kinds,
                     "sampling": ev.sampling.model_dump(),
@@ -176,6 +177,8 @@ def build(recipe: Recipe) -> list:
                 reported[checkpoint] = json.loads(result.metadata["cells"].value)
                 if "mlflow_run" in result.metadata:
                     tracked[parse_checkpoint_key(checkpoint)[0]] = result.metadata["mlflow_run"].value
+                # The engine, compute dtype and pace of each checkpoint's workload.
+                workloads[checkpoint] = {k: m.value for k, m in result.metadata.items() if k != "cells"}
         table = pl.concat(
             [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
         )
@@ -191,6 +194,8 @@ def build(recipe: Recipe) -> list:
                 "cells_reused": reused,
                 "computed": MetadataValue.json(reported),
                 **({"mlflow_runs": MetadataValue.json(tracked)} if tracked else {}),
+                "workloads": MetadataValue.json(workloads),
+                **pace_summary(workloads.values()),
                 "headline_metrics": preview(headline, rows=50),
                 "eval_table": preview(table.drop("definition"), rows=100),
             }
