@@ -7,7 +7,6 @@ serves them all. A cell is due unless its table exists under the current cell de
 cell that is requested again but still current is reported, not recomputed.
 """
 
-
 import hashlib
 import json
 from collections import defaultdict
@@ -73,8 +72,11 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
         "scorer": benchmark_version(bench.kind),
     }
     if bench.kind == "safety-judge":
-        definition["judge"] = {"model": ev.judge.model, "max_tokens": ev.judge.max_tokens,
-                               "prompt": _digest([SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC])}
+        definition["judge"] = {
+            "model": ev.judge.model,
+            "max_tokens": ev.judge.max_tokens,
+            "prompt": _digest([SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC]),
+        }
     return _digest(definition)
 
 
@@ -84,7 +86,9 @@ def eval_code_version(recipe: Recipe) -> str:
     return _digest({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
 
 
-def current_table(storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str) -> pl.DataFrame | None:
+def current_table(
+    storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str
+) -> pl.DataFrame | None:
     """The cell's table if it was computed under ``definition``; None when the cell is due."""
     try:
         table = storage.read_table(keys.eval_table(checkpoint, benchmark))
@@ -144,7 +148,9 @@ def build(recipe: Recipe) -> list:
     ) -> MaterializeResult:
         requested = cells_by_checkpoint(context.partition_keys)
         tables = {
-            (c, b): current_table(storage, keys, c, b, definitions[b]) for c, benchmarks in requested.items() for b in benchmarks
+            (c, b): current_table(storage, keys, c, b, definitions[b])
+            for c, benchmarks in requested.items()
+            for b in benchmarks
         }
         due = {}
         for (checkpoint, benchmark), table in tables.items():
@@ -153,16 +159,21 @@ def build(recipe: Recipe) -> list:
         reused = sum(table is not None for table in tables.values())
         context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
         judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
-        judge_model_dir = storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
+        judge_model_dir = (
+            storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
+        )
         tracked = {}  # training run -> its MLflow run, where the cells' metrics were logged
         reported, workloads = {}, {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, benchmarks in due.items():
                 extras = {
                     "checkpoint": checkpoint,
-                    "endpoint": with_dtype(eval_endpoint.settings(
-                        model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
-                    ), ev.dtype),
+                    "endpoint": with_dtype(
+                        eval_endpoint.settings(
+                            model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
+                        ),
+                        ev.dtype,
+                    ),
                     "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
                     "kinds": kinds,
                     "sampling": ev.sampling.model_dump(),
@@ -198,7 +209,7 @@ def build(recipe: Recipe) -> list:
                 **pace_summary(workloads.values()),
                 "headline_metrics": preview(headline, rows=50),
                 "eval_table": preview(table.drop("definition"), rows=100),
-            }
+            },
         )
 
     return [eval_cells]

@@ -85,17 +85,26 @@ def train_step(args) -> dict:
 def _prompts(tokenizer, count: int) -> list[str]:
     from workloads.engine import render_prompt
 
-    return [render_prompt(tokenizer, [{"role": "user", "content": p}], thinking_prompt="prefill")
-            for p in problems(count)]
+    return [
+        render_prompt(tokenizer, [{"role": "user", "content": p}], thinking_prompt="prefill") for p in problems(count)
+    ]
 
 
 def generation(args) -> dict:
     """tokens/s of one engine on ``--prompts`` prompts, ``--max-new-tokens`` each, after a warm-up."""
     from workloads.engine import make_llm, sampling_params
 
-    settings = {"backend": "vllm-offline", "engine": args.engine, "model": args.model, "dtype": args.dtype,
-                "enforce_eager": True, "gpu_memory_utilization": 0.3, "tensor_parallel_size": 1,
-                "max_model_len": MAX_MODEL_LEN, "seed": 0}
+    settings = {
+        "backend": "vllm-offline",
+        "engine": args.engine,
+        "model": args.model,
+        "dtype": args.dtype,
+        "enforce_eager": True,
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 1,
+        "max_model_len": MAX_MODEL_LEN,
+        "seed": 0,
+    }
     started = time.perf_counter()
     llm, info = make_llm(settings)
     start_seconds = time.perf_counter() - started
@@ -106,8 +115,13 @@ def generation(args) -> dict:
     outputs = llm.generate(prompts, params, use_tqdm=False)
     seconds = time.perf_counter() - started
     tokens = sum(len(c.token_ids) for out in outputs for c in out.outputs)
-    return {"tokens": tokens, "seconds": round(seconds, 2), "tokens_per_second": round(tokens / seconds, 1),
-            "start_seconds": round(start_seconds, 1), **info}
+    return {
+        "tokens": tokens,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens / seconds, 1),
+        "start_seconds": round(start_seconds, 1),
+        **info,
+    }
 
 
 def decision(_args) -> dict:
@@ -134,22 +148,31 @@ def child(part: str, env: dict, **options) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
         raise RuntimeError(f"{part} {options} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return {**json.loads(lines[-1][len("RESULT "):]), "load": round(max(load, os.getloadavg()[0]), 1)}
+    return {**json.loads(lines[-1][len("RESULT ") :]), "load": round(max(load, os.getloadavg()[0]), 1)}
 
 
 def run_path(args, label: str, env: dict) -> dict:
     print(f"\n== {label}", flush=True)
     chosen = child("decision", env)
-    print(f"  decision: dtype {chosen['compute_dtype']} ({chosen['compute_dtype_reason']}); engine {chosen['engine']} "
-          f"({chosen['engine_reason']})\n  device:   {chosen['device']}", flush=True)
+    print(
+        f"  decision: dtype {chosen['compute_dtype']} ({chosen['compute_dtype_reason']}); engine {chosen['engine']} "
+        f"({chosen['engine_reason']})\n  device:   {chosen['device']}",
+        flush=True,
+    )
     out = {"decision": chosen, "matmul": child("matmul", env)}
-    print(f"  matmul 512x576x1536: fp32 {out['matmul']['float32']} GFLOP/s, bf16 {out['matmul']['bfloat16']} GFLOP/s "
-          f"(load {out['matmul']['load']})", flush=True)
+    print(
+        f"  matmul 512x576x1536: fp32 {out['matmul']['float32']} GFLOP/s, bf16 {out['matmul']['bfloat16']} GFLOP/s "
+        f"(load {out['matmul']['load']})",
+        flush=True,
+    )
     for dtype in ("float32", "bfloat16"):
         tokens = args.train_tokens if (dtype == "float32" or chosen["native_bf16"]) else max(16, args.train_tokens // 8)
         step = out[f"train {dtype}"] = child("train", env, model=args.model, dtype=dtype, tokens=tokens)
-        print(f"  train step {dtype:<9} 2x{tokens} tokens: {step['seconds']:>7.2f} s  "
-              f"{step['tokens_per_second']:>7.1f} tokens/s (load {step['load']})", flush=True)
+        print(
+            f"  train step {dtype:<9} 2x{tokens} tokens: {step['seconds']:>7.2f} s  "
+            f"{step['tokens_per_second']:>7.1f} tokens/s (load {step['load']})",
+            flush=True,
+        )
     # Engines and thread settings compare the same on both paths: the native one measures them all.
     native = chosen["native_bf16"] or env != EMULATED_ENV
     engines = [("transformers", {})] if native else []
@@ -158,11 +181,20 @@ def run_path(args, label: str, env: dict) -> dict:
     for engine, threads in engines:
         for dtype in ("float32", "bfloat16"):
             name = f"{engine}{' all cores' if threads else ''} {dtype}"
-            run = out[name] = child("generate", {**env, **threads}, model=args.model, dtype=dtype, engine=engine,
-                                    prompts=args.prompts, max_new_tokens=args.max_new_tokens)
-            print(f"  generate {name:<27} {run['tokens']:>5} tokens {run['seconds']:>7.1f} s "
-                  f"{run['tokens_per_second']:>7.1f} tokens/s (start {run['start_seconds']} s, load {run['load']})",
-                  flush=True)
+            run = out[name] = child(
+                "generate",
+                {**env, **threads},
+                model=args.model,
+                dtype=dtype,
+                engine=engine,
+                prompts=args.prompts,
+                max_new_tokens=args.max_new_tokens,
+            )
+            print(
+                f"  generate {name:<27} {run['tokens']:>5} tokens {run['seconds']:>7.1f} s "
+                f"{run['tokens_per_second']:>7.1f} tokens/s (start {run['start_seconds']} s, load {run['load']})",
+                flush=True,
+            )
     return out
 
 
@@ -188,8 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     started = time.time()
     args.model = model_dir(args.model)
-    print(f"model {args.model}; {os.cpu_count()} CPUs; {args.prompts} prompts x {args.max_new_tokens} new tokens; "
-          f"load average at start {os.getloadavg()[0]:.1f}")
+    print(
+        f"model {args.model}; {os.cpu_count()} CPUs; {args.prompts} prompts x {args.max_new_tokens} new tokens; "
+        f"load average at start {os.getloadavg()[0]:.1f}"
+    )
     native = run_path(args, "this CPU (native path)", {})
     paths = {"native": native}
     if native["decision"]["native_bf16"] and not args.no_emulated:
@@ -197,16 +231,26 @@ def main(argv: list[str] | None = None) -> None:
     print("\n== ratios")
     for label, path in paths.items():
         train = {d: path[f"train {d}"]["tokens_per_second"] for d in ("float32", "bfloat16")}
-        print(f"  {label}: matmul bf16/fp32 {ratio(path['matmul']['bfloat16'], path['matmul']['float32'])}, "
-              f"train step bf16/fp32 {ratio(train['bfloat16'], train['float32'])} (tokens/s)")
-        gen = {k.removeprefix("generate "): v["tokens_per_second"] for k, v in path.items()
-               if k.startswith(("vllm", "transformers"))}
+        print(
+            f"  {label}: matmul bf16/fp32 {ratio(path['matmul']['bfloat16'], path['matmul']['float32'])}, "
+            f"train step bf16/fp32 {ratio(train['bfloat16'], train['float32'])} (tokens/s)"
+        )
+        gen = {
+            k.removeprefix("generate "): v["tokens_per_second"]
+            for k, v in path.items()
+            if k.startswith(("vllm", "transformers"))
+        }
         for dtype in ("float32", "bfloat16"):
             if f"vllm {dtype}" in gen and f"transformers {dtype}" in gen:
-                tuned = (f", vLLM as shipped/all cores {ratio(gen[f'vllm {dtype}'], gen[f'vllm all cores {dtype}'])}"
-                         if f"vllm all cores {dtype}" in gen else "")
-                print(f"  {label}: {dtype} transformers/vLLM "
-                      f"{ratio(gen[f'transformers {dtype}'], gen[f'vllm {dtype}'])}{tuned}")
+                tuned = (
+                    f", vLLM as shipped/all cores {ratio(gen[f'vllm {dtype}'], gen[f'vllm all cores {dtype}'])}"
+                    if f"vllm all cores {dtype}" in gen
+                    else ""
+                )
+                print(
+                    f"  {label}: {dtype} transformers/vLLM "
+                    f"{ratio(gen[f'transformers {dtype}'], gen[f'vllm {dtype}'])}{tuned}"
+                )
         chosen = path["decision"]
         picked = f"{chosen['engine'] if chosen['engine'] == 'transformers' else 'vllm'} {chosen['compute_dtype']}"
         other = "bfloat16" if chosen["compute_dtype"] == "float32" else "float32"
@@ -214,8 +258,10 @@ def main(argv: list[str] | None = None) -> None:
         if picked in gen and alt in gen:
             print(f"  {label}: chosen generation ({picked}) vs {alt}: {ratio(gen[picked], gen[alt])}")
     chosen = native["decision"]
-    print(f"\nThis machine takes the {'native bf16' if chosen['native_bf16'] else 'fp32 (no native bf16)'} path: "
-          f"dtype {chosen['compute_dtype']}, engine {chosen['engine']}. ({(time.time() - started) / 60:.1f} min)")
+    print(
+        f"\nThis machine takes the {'native bf16' if chosen['native_bf16'] else 'fp32 (no native bf16)'} path: "
+        f"dtype {chosen['compute_dtype']}, engine {chosen['engine']}. ({(time.time() - started) / 60:.1f} min)"
+    )
 
 
 if __name__ == "__main__":

@@ -35,13 +35,20 @@ def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
     elif job == "generation_job":
         keys = shard_keys(recipe)
     elif job == "training_job":
-        keys = [MultiPartitionKey({"student": s, "dataset": d}) for s in recipe.training.students for d in recipe.training.datasets]
+        keys = [
+            MultiPartitionKey({"student": s, "dataset": d})
+            for s in recipe.training.students
+            for d in recipe.training.datasets
+        ]
     elif job == "evaluation_job":
         registered = instance.get_dynamic_partitions(CHECKPOINTS.name)
         due = {c: planned_benchmarks(recipe, c) for c in recipe_checkpoints(instance, recipe)}
         return [
-            (f"{job}[{group[0]} .. {group[-1]}: {span[0]} .. {span[1]}]", None,
-             cell_range_tags(recipe, group[0], group[-1], list(span)))
+            (
+                f"{job}[{group[0]} .. {group[-1]}: {span[0]} .. {span[1]}]",
+                None,
+                cell_range_tags(recipe, group[0], group[-1], list(span)),
+            )
             for group, span in cell_runs(recipe, registered, due, merge_neighbours=True)
         ]
     else:
@@ -85,8 +92,10 @@ def run_study(
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
                 raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")
             seconds = time.time() - started
-            reported = [{k: v.value for k, v in e.materialization.metadata.items()}
-                        for e in result.get_asset_materialization_events()]
+            reported = [
+                {k: v.value for k, v in e.materialization.metadata.items()}
+                for e in result.get_asset_materialization_events()
+            ]
             run_pace = pace(reported)
             print(f"<-- {label} done in {seconds:.0f}s{f' ({run_pace})' if run_pace else ''}", flush=True)
             if timings is not None:

@@ -77,12 +77,14 @@ class OpenAICompatibleEndpoint(LLMEndpoint):
 
     base_url: str = Field(description="server root including the API version, e.g. http://127.0.0.1:8000/v1")
     model: str | None = Field(
-        default=None, description="served model name; default: the model the asset asks for (a vLLM server "
-        "started with --model on the same folder serves it under that path)"
+        default=None,
+        description="served model name; default: the model the asset asks for (a vLLM server "
+        "started with --model on the same folder serves it under that path)",
     )
     tokenizer: str | None = Field(
-        default=None, description="folder or hub id of the tokenizer whose chat template renders prompts; "
-        "default: the model the asset asks for"
+        default=None,
+        description="folder or hub id of the tokenizer whose chat template renders prompts; "
+        "default: the model the asset asks for",
     )
     api_key_env: str = Field(
         default="OPENAI_API_KEY",

@@ -156,8 +156,9 @@ class QuerySource(Section):
     answer_field: str = "answer"
     solution_field: str | None = None
     answer_format: AnswerFormat = Field(
-        "plain", description="where answer_field keeps the answer: plain, gsm8k (after ####), first (of a list), "
-        "last-boxed (last \\boxed{} of a solution)"
+        "plain",
+        description="where answer_field keeps the answer: plain, gsm8k (after ####), first (of a list), "
+        "last-boxed (last \\boxed{} of a solution)",
     )
     hub_config: str | None = None
     references: References | None = Field(
@@ -205,8 +206,11 @@ class TrainingCluster(Section):
     @model_validator(mode="after")
     def _whole_nodes(self) -> TrainingCluster:
         if self.gpus > self.gpus_per_node and self.gpus % self.gpus_per_node:
-            raise FieldProblem("gpus", f"{self.gpus} GPUs over nodes of {self.gpus_per_node}: a run on more than one "
-                                       "node takes whole nodes (a multiple of gpus_per_node)")
+            raise FieldProblem(
+                "gpus",
+                f"{self.gpus} GPUs over nodes of {self.gpus_per_node}: a run on more than one "
+                "node takes whole nodes (a multiple of gpus_per_node)",
+            )
         return self
 
 
@@ -233,13 +237,15 @@ class Training(Section):
     gradient_checkpointing: bool = True
     save_every: Count = 10
     parallelism: Literal["ddp", "fsdp", "auto"] = Field(
-        "auto", description="ddp: a full replica per GPU; fsdp: FSDP2 full sharding; auto: ddp where a replica "
-        "fits the memory plan (training.cluster), else fsdp"
+        "auto",
+        description="ddp: a full replica per GPU; fsdp: FSDP2 full sharding; auto: ddp where a replica "
+        "fits the memory plan (training.cluster), else fsdp",
     )
     fused_loss: bool = Field(True, description="Liger's fused linear cross-entropy on GPU: logits never whole")
     cluster: TrainingCluster | None = Field(
-        None, description="the GPUs one run gets; when set, every student's memory plan must fit "
-        "(python -m resources.training_plan --recipe <file> prints it)"
+        None,
+        description="the GPUs one run gets; when set, every student's memory plan must fit "
+        "(python -m resources.training_plan --recipe <file> prints it)",
     )
 
     @model_validator(mode="after")
@@ -345,19 +351,13 @@ class Benchmark(Section):
         None, description="this benchmark's generation budget; default evaluation.sampling's"
     )
     released_from: str | None = Field(
-        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        None,
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
         description="livecodebench: only problems whose contest_date is on or after this ISO date",
     )
     released_until: str | None = Field(
-        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="livecodebench: only problems whose contest_date is on or before this ISO date",
-    )
-    released_from: str | None = Field(
-        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="livecodebench: only problems whose contest_date is on or after this ISO date",
-    )
-    released_until: str | None = Field(
-        None, pattern=r"^\d{4}-\d{2}-\d{2}$",
+        None,
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
         description="livecodebench: only problems whose contest_date is on or before this ISO date",
     )
     # Where a file keeps what its kind's loader reads (workloads.benchmarks.Layout).
@@ -372,8 +372,9 @@ class Benchmark(Section):
         None, description="refusal: one expectation for every prompt, no label column read (AdvBench: refuse)"
     )
     csv_header: bool = Field(
-        True, description="false: location is a folder of header-less CSV files, one prompt a line, one file "
-        "per category (HEx-PHI)"
+        True,
+        description="false: location is a folder of header-less CSV files, one prompt a line, one file "
+        "per category (HEx-PHI)",
     )
 
 
@@ -397,9 +398,7 @@ class Evaluation(Section):
     benchmarks: dict[Identifier, Benchmark] = Field(min_length=1)
     sampling: Sampling
     max_model_len: Count = 40960
-    dtype: ComputeDtype = Field(
-        "auto", description=f"compute dtype of the evaluation engine; {COMPUTE_DTYPE_HELP}"
-    )
+    dtype: ComputeDtype = Field("auto", description=f"compute dtype of the evaluation engine; {COMPUTE_DTYPE_HELP}")
     judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
     checkpoints: CheckpointPlan = Field(
         default_factory=CheckpointPlan, description="the evaluation plan's checkpoints for every benchmark"

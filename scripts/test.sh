@@ -10,4 +10,7 @@ fi
 # Static checks first: each is quick and names the file and line it objects to.
 # The Dockerfiles (hadolint comes with the dev extra; findings are fixed or ignored inline with a reason).
 .venv/bin/hadolint docker/*.Dockerfile
+# The Python code: ruff's lint rules and its formatter (settings in pyproject.toml).
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest "$@"

@@ -256,6 +256,7 @@ def reasoning_vs_safety(comparison: pl.DataFrame, categories: dict[str, str]) ->
     tagged = comparison.with_columns(
         category=pl.col("benchmark").replace_strict(categories, default="reasoning", return_dtype=pl.String)
     )
+
     def mean_change(group: pl.DataFrame, category: str, metric: str | None = None):
         chosen = group.filter(pl.col("category") == category)
         chosen = chosen.filter(pl.col("headline")) if metric is None else chosen.filter(pl.col("metric") == metric)

@@ -23,8 +23,9 @@ def make_llm(settings: dict) -> tuple[object, dict]:
     if engine == "transformers":
         from workloads.transformers_engine import TransformersLLM
 
-        llm = TransformersLLM(settings["model"], dtype=decision.dtype, seed=settings["seed"],
-                              max_model_len=settings["max_model_len"])
+        llm = TransformersLLM(
+            settings["model"], dtype=decision.dtype, seed=settings["seed"], max_model_len=settings["max_model_len"]
+        )
         return llm, {**info, "torch_threads": llm.torch.get_num_threads()}
     from vllm import LLM  # imported late: the engine is heavy and only this path needs it
 
@@ -63,9 +64,7 @@ def render_prompt(tokenizer, messages: list[dict], *, thinking_prompt: str) -> s
     """``chat-template`` asks the template to open thinking (Qwen3's ``enable_thinking``);
     ``prefill`` appends ``<think>`` after the generation prompt for models whose template can't."""
     if thinking_prompt == "chat-template":
-        return tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, enable_thinking=True
-        )
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, enable_thinking=True)
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     return prompt + "<think>\n" if thinking_prompt == "prefill" else prompt
 

@@ -28,27 +28,31 @@ from workloads.tracking import log_cell, mlflow_client, reports_to_mlflow
 from workloads.verify_pool import VerifierPool, usable_cores
 
 
-def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None, pool=None) -> tuple[list[list[float | None]], list[list[dict | None]], dict]:
+def score_cell(
+    kind: str, items: list[Item], finals: list[list[str]], judge=None, pool=None
+) -> tuple[list[list[float | None]], list[list[dict | None]], dict]:
     """Scores and details of every sample (``finals[i][j]``: item i, sample j), and counts to
     report. ``judge(requests, replies) -> (scores, judge replies, counts)`` scores safety-judge cells.
     With ``pool`` (a ``VerifierPool``), each score has a hard time limit (``scoring.bounded_scores``)."""
     flat_finals = [f for per_item in finals for f in per_item]
-    flat_refs = [item.reference for item, per_item in zip(items, finals) for _ in per_item]
+    flat_refs = [item.reference for item, per_item in zip(items, finals, strict=True) for _ in per_item]
     counts: dict = {}
     if kind == "safety-judge":
         if judge is None:
             raise ValueError("a safety-judge benchmark needs the judge's settings in the workload's extras")
-        requests = [item.prompt for item, per_item in zip(items, finals) for _ in per_item]
+        requests = [item.prompt for item, per_item in zip(items, finals, strict=True) for _ in per_item]
         scores, replies, counts = judge(requests, flat_finals)
-        categories = [item.category for item, per_item in zip(items, finals) for _ in per_item]
-        details = [{"judge_reply": r} | ({"category": c} if c else {}) for r, c in zip(replies, categories)]
+        categories = [item.category for item, per_item in zip(items, finals, strict=True) for _ in per_item]
+        details = [
+            {"judge_reply": r} | ({"category": c} if c else {}) for r, c in zip(replies, categories, strict=True)
+        ]
     else:
         if pool is None or kind in SELF_BOUNDED_KINDS:
             scores = SCORERS[kind](flat_finals, flat_refs)
         else:
             scores, counts["scoring_timeouts"] = bounded_scores(kind, flat_finals, flat_refs, pool=pool)
         detail = DETAILS.get(kind)
-        details = [detail(f, r) if detail else None for f, r in zip(flat_finals, flat_refs)]
+        details = [detail(f, r) if detail else None for f, r in zip(flat_finals, flat_refs, strict=True)]
     shaped_scores, shaped_details, at = [], [], 0
     for per_item in finals:
         shaped_scores.append(scores[at : at + len(per_item)])
@@ -57,11 +61,19 @@ def score_cell(kind: str, items: list[Item], finals: list[list[str]], judge=None
     return shaped_scores, shaped_details, counts
 
 
-def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, seed: int, judge=None, pool=None) -> tuple[pl.DataFrame, dict]:
+def evaluate_cell(
+    llm, checkpoint: str, name: str, bench: dict, sampling: dict, seed: int, judge=None, pool=None
+) -> tuple[pl.DataFrame, dict]:
     items = load_benchmark(
-        bench["location"], bench["kind"], limit=bench["limit"], seed=seed,
-        hub_config=bench["hub_config"], hub_split=bench["hub_split"], layout=Layout.from_settings(bench),
-        released_from=bench.get("released_from"), released_until=bench.get("released_until"),
+        bench["location"],
+        bench["kind"],
+        limit=bench["limit"],
+        seed=seed,
+        hub_config=bench["hub_config"],
+        hub_split=bench["hub_split"],
+        layout=Layout.from_settings(bench),
+        released_from=bench.get("released_from"),
+        released_until=bench.get("released_until"),
     )
     tokenizer = llm.get_tokenizer()
     prompts = [
@@ -73,8 +85,10 @@ def evaluate_cell(llm, checkpoint: str, name: str, bench: dict, sampling: dict, 
     splits = [[split_reasoning(c.text) for c in out.outputs] for out in outputs]
     scores, details, counts = score_cell(bench["kind"], items, [[s.final for s in per] for per in splits], judge, pool)
     rows = []
-    for item, out, item_splits, item_scores, item_details in zip(items, outputs, splits, scores, details):
-        for idx, (completion, split, score, detail) in enumerate(zip(out.outputs, item_splits, item_scores, item_details)):
+    for item, out, item_splits, item_scores, item_details in zip(items, outputs, splits, scores, details, strict=True):
+        for idx, (completion, split, score, detail) in enumerate(
+            zip(out.outputs, item_splits, item_scores, item_details, strict=True)
+        ):
             rows.append(
                 {
                     "checkpoint": checkpoint,
@@ -107,8 +121,7 @@ def make_judge(settings: dict, cache_root: str, checkpoint: str, log):
         return [samples[0].text for samples in client.complete(prompts, sampling)]
 
     def judge(requests: list[str], replies: list[str]):
-        return judge_replies(requests, replies, judge_model=settings["model"], complete=complete,
-                             cache=cache, log=log)
+        return judge_replies(requests, replies, judge_model=settings["model"], complete=complete, cache=cache, log=log)
 
     return judge, client
 
@@ -142,7 +155,9 @@ def main() -> None:
                 reported[name] = counts
                 if tracker is not None:
                     tracked = log_cell(tracker, table, extras["checkpoint"], warn=pipes.log.warning) or tracked
-                pipes.log.info(f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}")
+                pipes.log.info(
+                    f"{extras['checkpoint']} {name}: {counts['items']} items x {bench['n']} samples {counts}"
+                )
                 progress.update(tokens=int(samples["tokens"].sum()))
         finally:
             pool.close()
@@ -150,9 +165,13 @@ def main() -> None:
             if client is not None:
                 client.close()
         pipes.report_asset_materialization(
-            metadata={"cells": json.dumps(reported, sort_keys=True), "eval_seconds": round(time.time() - started, 1),
-                      "tokens_per_second": progress.tokens_per_second(), **engine,
-                      **({"mlflow_run": tracked} if tracked else {})}
+            metadata={
+                "cells": json.dumps(reported, sort_keys=True),
+                "eval_seconds": round(time.time() - started, 1),
+                "tokens_per_second": progress.tokens_per_second(),
+                **engine,
+                **({"mlflow_run": tracked} if tracked else {}),
+            }
         )
 
 

@@ -48,8 +48,17 @@ TRACE_SCHEMA = {
 
 
 def _row(
-    *, query_id: str, sample_idx: int, teacher: str, prompt: str, response: str, finish_reason: str,
-    prompt_tokens: int, completion_tokens: int, sampling_hash: str, prefilled: bool,
+    *,
+    query_id: str,
+    sample_idx: int,
+    teacher: str,
+    prompt: str,
+    response: str,
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    sampling_hash: str,
+    prefilled: bool,
 ) -> dict:
     """One trace row (keyword-only: two token counts swapped would otherwise pass silently)."""
     split = split_reasoning(response, opened_in_prompt=prefilled)
@@ -81,11 +90,20 @@ class SolverTeacher:
         rows = []
         for q in chunk.iter_rows(named=True):
             response = solver_response(q["nums"], q["target"])
-            rows.append(_row(
-                query_id=q["query_id"], sample_idx=0, teacher=self.name, prompt=q["problem"], response=response,
-                finish_reason="stop", prompt_tokens=0, completion_tokens=len(response.split()),
-                sampling_hash=self.chash, prefilled=False,
-            ))
+            rows.append(
+                _row(
+                    query_id=q["query_id"],
+                    sample_idx=0,
+                    teacher=self.name,
+                    prompt=q["problem"],
+                    response=response,
+                    finish_reason="stop",
+                    prompt_tokens=0,
+                    completion_tokens=len(response.split()),
+                    sampling_hash=self.chash,
+                    prefilled=False,
+                )
+            )
         return rows
 
 
@@ -121,13 +139,22 @@ class VllmTeacher:
         prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
         outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
         rows = []
-        for q_id, prompt, out in zip(chunk["query_id"], prompts, outputs):
+        for q_id, prompt, out in zip(chunk["query_id"], prompts, outputs, strict=True):
             for idx, completion in enumerate(out.outputs):
-                rows.append(_row(
-                    query_id=q_id, sample_idx=idx, teacher=self.name, prompt=prompt, response=completion.text,
-                    finish_reason=completion.finish_reason, prompt_tokens=len(out.prompt_token_ids),
-                    completion_tokens=len(completion.token_ids), sampling_hash=self.chash, prefilled=prefilled,
-                ))
+                rows.append(
+                    _row(
+                        query_id=q_id,
+                        sample_idx=idx,
+                        teacher=self.name,
+                        prompt=prompt,
+                        response=completion.text,
+                        finish_reason=completion.finish_reason,
+                        prompt_tokens=len(out.prompt_token_ids),
+                        completion_tokens=len(completion.token_ids),
+                        sampling_hash=self.chash,
+                        prefilled=prefilled,
+                    )
+                )
         return rows
 
 
@@ -160,13 +187,22 @@ class HttpTeacher:
         prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
         results = self.client.complete(prompts, self.sampling)
         rows = []
-        for q_id, prompt, completions in zip(chunk["query_id"], prompts, results):
+        for q_id, prompt, completions in zip(chunk["query_id"], prompts, results, strict=True):
             for idx, c in enumerate(completions):
-                rows.append(_row(
-                    query_id=q_id, sample_idx=idx, teacher=self.name, prompt=prompt, response=c.text,
-                    finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens,
-                    completion_tokens=c.completion_tokens, sampling_hash=self.chash, prefilled=prefilled,
-                ))
+                rows.append(
+                    _row(
+                        query_id=q_id,
+                        sample_idx=idx,
+                        teacher=self.name,
+                        prompt=prompt,
+                        response=c.text,
+                        finish_reason=c.finish_reason,
+                        prompt_tokens=c.prompt_tokens,
+                        completion_tokens=c.completion_tokens,
+                        sampling_hash=self.chash,
+                        prefilled=prefilled,
+                    )
+                )
         return rows
 
     def close(self) -> None:

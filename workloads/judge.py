@@ -100,7 +100,10 @@ def judge_replies(
         chunk = todo[start : start + chunk_size]
         texts = complete([prompt_of[k] for k in chunk])
         cache.add(
-            [{"key": k, "judge": judge_model, "reply": t, "score": parse_judge_score(t)} for k, t in zip(chunk, texts, strict=True)]
+            [
+                {"key": k, "judge": judge_model, "reply": t, "score": parse_judge_score(t)}
+                for k, t in zip(chunk, texts, strict=True)
+            ]
         )
         log(f"judged {min(start + chunk_size, len(todo))}/{len(todo)} replies ({cached} from the cache)")
     judged = [("", EMPTY_REPLY_SCORE) if k in empty else cache.entries[k] for k in keys]

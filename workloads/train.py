@@ -67,8 +67,15 @@ def sft_arguments(training: dict) -> dict:
     return {RECIPE_NAMES.get(k, k): v for k, v in training.items() if k not in STUDY_KEYS}
 
 
-def build_config(cfg: dict, output_dir: str, seed: int, parallelism: str = "ddp", wrap_classes: tuple = (),
-                 dtype: str = "float32", run_name: str | None = None):
+def build_config(
+    cfg: dict,
+    output_dir: str,
+    seed: int,
+    parallelism: str = "ddp",
+    wrap_classes: tuple = (),
+    dtype: str = "float32",
+    run_name: str | None = None,
+):
     """``parallelism``: ddp or fsdp, as the memory plan resolved it; ``wrap_classes``: the model's
     decoder layer classes (FSDP's units); ``dtype``: the compute dtype (``workloads.hardware``), mixed
     precision over fp32 weights, so checkpoints are saved in fp32 and load on any device."""
@@ -93,9 +100,13 @@ def build_config(cfg: dict, output_dir: str, seed: int, parallelism: str = "ddp"
         report_to=["tensorboard"],  # <output_dir>/runs, readable with `tensorboard --logdir`
         dataloader_num_workers=0,
     )
-    parallel = training_arguments(parallelism, on_gpu=torch.cuda.is_available(), layer_classes=list(wrap_classes),
-                                  gradient_checkpointing=cfg.get("gradient_checkpointing", True),
-                                  fused_loss=cfg.get("fused_loss", True))
+    parallel = training_arguments(
+        parallelism,
+        on_gpu=torch.cuda.is_available(),
+        layer_classes=list(wrap_classes),
+        gradient_checkpointing=cfg.get("gradient_checkpointing", True),
+        fused_loss=cfg.get("fused_loss", True),
+    )
     arguments = {**defaults, **parallel, **sft_arguments(cfg)}
     if parallel.get("fsdp"):
         arguments["gradient_checkpointing"] = False  # FSDP checkpoints each unit itself (fsdp_config)
@@ -170,7 +181,9 @@ class RunFolder:
                 sharded = SHARDED_OPTIMIZER_FOLDER in list_folders(f"{self.location}/{name}")
                 optimizer = "optimizer.pt" in files or sharded
                 if COMPLETE_MARKER in files and "scheduler.pt" in files and optimizer:
-                    shutil.move(str(local_folder(f"{self.location}/{name}", self.scratch / "fetch")), str(self.local / name))
+                    shutil.move(
+                        str(local_folder(f"{self.location}/{name}", self.scratch / "fetch")), str(self.local / name)
+                    )
                     break
         return latest_resumable(self.local)
 
@@ -195,8 +208,11 @@ class RunFolder:
             names = [n for n in list_folders(self.location) if n.startswith("checkpoint-")]
             complete = [n for n in names if COMPLETE_MARKER in list_names(f"{self.location}/{n}")]
             return {int(n.split("-")[1]): f"{self.location}/{n}" for n in complete}
-        return {int(f.name.split("-")[1]): str(f) for f in self.local.glob("checkpoint-*")
-                if (f / "trainer_state.json").is_file()}
+        return {
+            int(f.name.split("-")[1]): str(f)
+            for f in self.local.glob("checkpoint-*")
+            if (f / "trainer_state.json").is_file()
+        }
 
     def recover(self, run: str, announce, log) -> None:
         """Announce the checkpoints a killed run saved but never announced (the kill came between
@@ -269,8 +285,9 @@ def make_checkpoint_callback(run: str, folder: RunFolder, announce):
                 # vLLM and from_pretrained read safetensors, not per-rank shards.
                 consolidate(checkpoint, kwargs["model"].config, "bfloat16" if args.bf16 else "float32")
             fields = ("global_step", "epoch", "log_history", "num_input_tokens_seen")
-            record = checkpoint_record(run, folder.checkpoint_uri(state.global_step),
-                                       {name: getattr(state, name) for name in fields})
+            record = checkpoint_record(
+                run, folder.checkpoint_uri(state.global_step), {name: getattr(state, name) for name in fields}
+            )
             folder.publish_checkpoint(state.global_step, self.published)
             folder.announce(record)
             self.published.append(state.global_step)
@@ -310,10 +327,19 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32", **attention)
     # The orchestrator resolves the recipe's parallelism with the memory plan before launching.
     decision = compute_dtype(cfg.get("dtype", "auto"))
-    log(f"compute dtype {decision.dtype}: {decision.reason} ({decision.capability.name}); "
-        f"{torch.get_num_threads()} torch threads")
-    args = build_config(cfg, str(folder.local), extras["seed"], extras.get("parallelism", "ddp"), layer_classes(model),
-                        dtype=decision.dtype, run_name=run)
+    log(
+        f"compute dtype {decision.dtype}: {decision.reason} ({decision.capability.name}); "
+        f"{torch.get_num_threads()} torch threads"
+    )
+    args = build_config(
+        cfg,
+        str(folder.local),
+        extras["seed"],
+        extras.get("parallelism", "ddp"),
+        layer_classes(model),
+        dtype=decision.dtype,
+        run_name=run,
+    )
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -377,6 +403,7 @@ def main() -> None:
         train(_worker_extras(), announce=lambda record: None, log=lambda message: None)
         return
     with workload_pipes() as pipes:
+
         def announce(record: dict) -> None:
             # The checkpoint sensor reads the manifest; the log line is for the person watching the run.
             pipes.log.info(f"checkpoint saved: {checkpoint_key(record['run'], record['step'])}")

@@ -50,8 +50,9 @@ class TransformersLLM:
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         too_long = [i for i, ids in enumerate(encoded) if len(ids) >= self.max_model_len]
         if too_long:
-            raise ValueError(f"prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, "
-                             f"max_model_len is {self.max_model_len}")
+            raise ValueError(
+                f"prompt {too_long[0]} has {len(encoded[too_long[0]])} tokens, max_model_len is {self.max_model_len}"
+            )
         results = [RequestOutput(p, ids) for p, ids in zip(prompts, encoded, strict=True)]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         per_batch = max(1, MAX_BATCH_SEQUENCES // params.n)
