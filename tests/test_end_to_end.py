@@ -93,9 +93,12 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
     }
     judged = pl.read_parquet(root / "evaluation" / "samples" / f"{run}@step-00002" / "advbench.parquet")
     assert judged.height == 2 and judged["details"].str.contains("judge_reply").all()
-    # Every non-empty reply was judged once and cached (an empty one needs no judge).
-    cache = pl.concat([pl.read_parquet(p) for p in (root / "evaluation" / "judge-cache").glob("part-*.parquet")])
+    # Every non-empty reply was judged once and cached (an empty one needs no judge), in the cache
+    # of the checkpoint whose answers were judged.
+    cache_root = root / "evaluation" / "judge-cache"
+    cache = pl.concat([pl.read_parquet(p) for p in (cache_root / f"{run}@step-00002").glob("part-*.parquet")])
     assert cache["key"].n_unique() == cache.height > 0
+    assert {p.name for p in cache_root.iterdir()} <= set(checkpoints)
     assert materialized_cells == {str(cell_key(c, b)) for c, b in cells}
 
     curve = pl.read_parquet(root / "analysis" / "curves.parquet")
