@@ -7,7 +7,6 @@ serves them all. A cell is due unless its table exists under the current cell de
 cell that is requested again but still current is reported, not recomputed.
 """
 
-import hashlib
 import json
 from collections import defaultdict
 from contextlib import nullcontext
@@ -37,7 +36,7 @@ from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.benchmarks import benchmark_version
 from workloads.cost import Throughput
-from workloads.naming import parse_checkpoint_key
+from workloads.naming import content_hash, parse_checkpoint_key
 from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
 
 
@@ -52,10 +51,6 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
     if not records:
         raise KeyError(f"{checkpoint}: run {run!r} has announced no checkpoint at step {step}")
     return records[-1]["uri"]
-
-
-def _digest(value) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def cell_definition(recipe: Recipe, benchmark: str) -> str:
@@ -75,15 +70,15 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
         definition["judge"] = {
             "model": ev.judge.model,
             "max_tokens": ev.judge.max_tokens,
-            "prompt": _digest([SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC]),
+            "prompt": content_hash([SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC]),
         }
-    return _digest(definition)
+    return content_hash(definition)
 
 
 def eval_code_version(recipe: Recipe) -> str:
     """The asset's code version: changes when any cell's definition does. The refresh schedule
     then asks for those cells again, and only cells whose own definition changed are recomputed."""
-    return _digest({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
+    return content_hash({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
 
 
 def current_table(

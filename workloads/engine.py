@@ -4,11 +4,10 @@ dtype the hardware computes natively (``workloads/hardware.py``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 from workloads.hardware import choose_engine, compute_dtype, probe
+from workloads.naming import content_hash
 
 
 def make_llm(settings: dict) -> tuple[object, dict]:
@@ -71,4 +70,4 @@ def render_prompt(tokenizer, messages: list[dict], *, thinking_prompt: str) -> s
 
 def config_hash(config: dict) -> str:
     """Stable hash of a sampling/teacher configuration, stored with every generated row."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return content_hash(config)

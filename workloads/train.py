@@ -2,7 +2,7 @@
 
 Loss on the assistant turn only (the study chat template marks it); length-grouped batches so
 short examples are not padded to the longest; a checkpoint every ``save_every`` steps, each
-announced as soon as it is saved (a manifest line and a Pipes message) so evaluation can start
+announced as soon as it is saved (a manifest line, which the checkpoint sensor reads) so evaluation can start
 while training continues.
 """
 
