@@ -6,6 +6,7 @@ import io
 import polars as pl
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
+from assets.evaluation import eval_asset_keys
 from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import recipe_checkpoints
@@ -70,7 +71,7 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="analysis",
         kinds={"polars", "matplotlib"},
-        deps=[AssetDep("eval_cells", partition_mapping=AllPartitionMapping())],
+        deps=[AssetDep(key, partition_mapping=AllPartitionMapping()) for key in eval_asset_keys(recipe)],
         description="Headline metric and response length over training steps for every run and benchmark; "
         "dip-and-recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs "
         "safety (judged harmfulness, refusals).",
@@ -80,7 +81,7 @@ def build(recipe: Recipe) -> list:
         evaluated = [(c, b) for c, b in cells if storage.exists(keys.eval_table(c, b))]
         missing = sorted(set(cells) - set(evaluated))
         if not evaluated:
-            raise FileNotFoundError("no eval cell has been evaluated yet: materialize eval_cells first")
+            raise FileNotFoundError("no eval cell has been evaluated yet: materialize the eval_cells assets first")
         if missing:
             context.log.warning(f"{len(missing)} eval cells not evaluated yet, left out: {missing[:5]}")
         # Tables written before a column existed (the behaviour measures) join with it null.

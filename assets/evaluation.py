@@ -1,14 +1,15 @@
-"""Eval cells: every checkpoint (a dynamic partition) x every benchmark of the recipe.
+"""Eval cells: one asset per benchmark (``eval_cells/<benchmark>``), partitioned by checkpoint (a
+dynamic partition), all produced by one subsettable multi-asset.
 
-A run may target many cells (a range: the sensor asks for all of a new checkpoint's cells, a
-backfill from the UI for any rectangle of checkpoints x benchmarks). The cells are grouped by
-checkpoint and each checkpoint's due cells are evaluated by one workload, so one warm engine
-serves them all. A cell is due unless its table exists under the current cell definition: a
-cell that is requested again but still current is reported, not recomputed.
+Each benchmark's asset carries its own cell definition as code version, so changing one
+benchmark's settings marks only that benchmark's cells stale. A run selects some benchmarks and
+one checkpoint (the sensor, the schedule, a UI backfill) or a range of them (``run_study``); each
+checkpoint's due cells are evaluated by one workload, so one warm engine serves them all. A cell
+is due unless its table exists under the current cell definition: a cell that is requested again
+but still current is reported, not recomputed.
 """
 
 import json
-from collections import defaultdict
 from contextlib import nullcontext
 
 import polars as pl
@@ -16,16 +17,18 @@ from dagster import (
     AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
     BackfillPolicy,
     DataVersion,
     MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
 from assets.keys import Keys
 from assets.metadata import preview
-from assets.partitions import BASE_STEP, eval_cell_partitions
+from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
@@ -57,7 +60,8 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
     """What a cell's result depends on besides the checkpoint: the benchmark's settings, the
     protocol, the version of its kind (scorer, prompts, extraction and the evaluation code, derived
     from the code: ``workloads.benchmarks.benchmark_version``) and, for judged cells, the judge
-    model, its reply budget and its prompt."""
+    model, its reply budget and its prompt. It is the benchmark asset's code version and the data
+    version of its cells: changing it marks this benchmark's cells stale, and no other's."""
     ev = recipe.evaluation
     bench = ev.benchmarks[benchmark]
     definition = {
@@ -75,12 +79,6 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
     return content_hash(definition)
 
 
-def eval_code_version(recipe: Recipe) -> str:
-    """The asset's code version: changes when any cell's definition does. The refresh schedule
-    then asks for those cells again, and only cells whose own definition changed are recomputed."""
-    return content_hash({b: cell_definition(recipe, b) for b in sorted(recipe.evaluation.benchmarks)})
-
-
 def current_table(
     storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str
 ) -> pl.DataFrame | None:
@@ -92,19 +90,27 @@ def current_table(
     return table if table.height > 0 and set(table["definition"].to_list()) == {definition} else None
 
 
-def cells_by_checkpoint(partition_keys) -> dict[str, list[str]]:
-    cells = defaultdict(list)
-    for key in partition_keys:
-        cells[key.keys_by_dimension["checkpoint"]].append(key.keys_by_dimension["benchmark"])
-    return dict(cells)
+EVAL_PREFIX = "eval_cells"
+
+
+def eval_asset_key(benchmark: str) -> AssetKey:
+    return AssetKey([EVAL_PREFIX, benchmark])
+
+
+def benchmark_of(key: AssetKey) -> str:
+    return key.path[-1]
+
+
+def eval_asset_keys(recipe: Recipe) -> list[AssetKey]:
+    return [eval_asset_key(b) for b in recipe.evaluation.benchmarks]
 
 
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     ev = recipe.evaluation
     definitions = {b: cell_definition(recipe, b) for b in ev.benchmarks}
-    version = eval_code_version(recipe)
     kinds = {name: b.kind for name, b in ev.benchmarks.items()}
+    plan = plan_metadata(recipe, Throughput.load(DEFAULT_THROUGHPUT))
 
     def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
         bench = ev.benchmarks[benchmark]
@@ -116,23 +122,33 @@ def build(recipe: Recipe) -> list:
             "table_path": storage.uri(keys.eval_table(checkpoint, benchmark)),
         }
 
-    @asset(
-        group_name="evaluation",
-        kinds={"vllm", "polars"},
+    specs = [
+        AssetSpec(
+            eval_asset_key(name),
+            group_name="evaluation",
+            kinds={"vllm", "polars"},
+            code_version=definitions[name],
+            partitions_def=CHECKPOINTS,
+            deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
+            metadata={"benchmark_kind": bench.kind, "category": bench.category, **plan},
+            description=f"{name} ({bench.kind}) on every checkpoint of its evaluation plan: per-sample results "
+            "and the cell's metrics with bootstrap CIs, mean response length, truncation and unclosed-thinking "
+            "rates. Its definition metadata holds the study's evaluation plan and estimated cost. Until a "
+            "training run registers its first checkpoint it has 0 partitions: nothing is evaluated yet.",
+        )
+        for name, bench in ev.benchmarks.items()
+    ]
+
+    @multi_asset(
+        name=EVAL_PREFIX,
+        specs=specs,
+        can_subset=True,
+        partitions_def=CHECKPOINTS,
         retry_policy=WORKLOAD_RETRIES,
-        partitions_def=eval_cell_partitions(recipe),
-        # A backfill range that Dagster cuts along one benchmark (it cuts a rectangle along its
-        # shorter side) still becomes runs of at most this many checkpoints, which run in parallel.
-        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=len(ev.benchmarks)),
-        code_version=version,
-        metadata=plan_metadata(recipe, Throughput.load(DEFAULT_THROUGHPUT)),
-        deps=[AssetDep("sft_run", partition_mapping=AllPartitionMapping())],
+        # A UI backfill becomes one run per checkpoint over its selected benchmarks: one engine
+        # per checkpoint, and the cluster runs checkpoints in parallel up to the pool's limit.
+        backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
         pool="inference",
-        description="Eval cells (checkpoint x benchmark): per-sample results and the cell's metrics (pass@1, "
-        "IFEval's four accuracies, judged harmfulness, refusal rates) with bootstrap CIs, mean response "
-        "length, truncation and unclosed-thinking rates. One engine per checkpoint per run. Its definition "
-        "metadata holds the evaluation plan and the study's estimated cost. Until a training run registers "
-        "its first checkpoint this asset has 0 partitions: nothing is evaluated yet, it is not done.",
     )
     def eval_cells(
         context: AssetExecutionContext,
@@ -140,13 +156,10 @@ def build(recipe: Recipe) -> list:
         launcher: ComputeLauncher,
         eval_endpoint: LLMEndpoint,
         judge_endpoint: JudgeEndpoint,
-    ) -> MaterializeResult:
-        requested = cells_by_checkpoint(context.partition_keys)
-        tables = {
-            (c, b): current_table(storage, keys, c, b, definitions[b])
-            for c, benchmarks in requested.items()
-            for b in benchmarks
-        }
+    ):
+        benchmarks = [b for b in ev.benchmarks if eval_asset_key(b) in context.selected_asset_keys]
+        checkpoints = context.partition_keys
+        tables = {(c, b): current_table(storage, keys, c, b, definitions[b]) for c in checkpoints for b in benchmarks}
         due = {}
         for (checkpoint, benchmark), table in tables.items():
             if table is None:
@@ -160,7 +173,7 @@ def build(recipe: Recipe) -> list:
         tracked = {}  # training run -> its MLflow run, where the cells' metrics were logged
         reported, workloads = {}, {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
-            for checkpoint, benchmarks in due.items():
+            for checkpoint, due_benchmarks in due.items():
                 extras = {
                     "checkpoint": checkpoint,
                     "endpoint": with_dtype(
@@ -169,11 +182,11 @@ def build(recipe: Recipe) -> list:
                         ),
                         ev.dtype,
                     ),
-                    "cells": {b: cell_extras(storage, checkpoint, b) for b in benchmarks},
+                    "cells": {b: cell_extras(storage, checkpoint, b) for b in due_benchmarks},
                     "kinds": kinds,
                     "sampling": ev.sampling.model_dump(),
                     "seed": recipe.seed,
-                    "judge": judge if any(kinds[b] == "safety-judge" for b in benchmarks) else None,
+                    "judge": judge if any(kinds[b] == "safety-judge" for b in due_benchmarks) else None,
                     "judge_cache": storage.uri(keys.judge_cache()),
                     # Eval metrics go into the training run's tracker where training reports to MLflow.
                     "report_to": recipe.training.model_extra.get("report_to"),
@@ -185,26 +198,31 @@ def build(recipe: Recipe) -> list:
                     tracked[parse_checkpoint_key(checkpoint)[0]] = result.metadata["mlflow_run"].value
                 # The engine, compute dtype and pace of each checkpoint's workload.
                 workloads[checkpoint] = {k: m.value for k, m in result.metadata.items() if k != "cells"}
-        table = pl.concat(
-            [t if t is not None else storage.read_table(keys.eval_table(c, b)) for (c, b), t in tables.items()]
-        )
-        headline = table.filter(pl.col("headline")).drop("headline", "definition")
-        # The data version of a cell is the definition it is current under (the same for a cell
-        # reused as for one computed now): downstream sees a change only when a definition changes,
-        # and the refresh schedule reads every cell's in one query (an indexed tag).
-        return MaterializeResult(
-            data_version=DataVersion(version),
-            metadata={
-                "cells": len(tables),
-                "cells_computed": len(tables) - reused,
-                "cells_reused": reused,
-                "computed": MetadataValue.json(reported),
-                **({"mlflow_runs": MetadataValue.json(tracked)} if tracked else {}),
-                "workloads": MetadataValue.json(workloads),
-                **pace_summary(workloads.values()),
-                "headline_metrics": preview(headline, rows=50),
-                "eval_table": preview(table.drop("definition"), rows=100),
-            },
-        )
+        for benchmark in benchmarks:
+            cells = {c: tables[(c, benchmark)] for c in checkpoints}
+            table = pl.concat(
+                [t if t is not None else storage.read_table(keys.eval_table(c, benchmark)) for c, t in cells.items()]
+            )
+            computed = [c for c, t in cells.items() if t is None]
+            headline = table.filter(pl.col("headline")).drop("headline", "definition")
+            # The data version of a cell is the definition it is current under (the same for a
+            # cell reused as for one computed now): downstream sees a change only when the
+            # definition changes, and the refresh schedule reads every cell's in one query.
+            yield MaterializeResult(
+                asset_key=eval_asset_key(benchmark),
+                data_version=DataVersion(definitions[benchmark]),
+                metadata={
+                    "cells": len(cells),
+                    "cells_computed": len(computed),
+                    "cells_reused": len(cells) - len(computed),
+                    "definition": definitions[benchmark],
+                    "computed": MetadataValue.json({c: reported[c][benchmark] for c in computed}),
+                    **({"mlflow_runs": MetadataValue.json(tracked)} if tracked and computed else {}),
+                    "workloads": MetadataValue.json({c: workloads[c] for c in computed}),
+                    **pace_summary(workloads[c] for c in computed),
+                    "headline_metrics": preview(headline, rows=50),
+                    "eval_table": preview(table.drop("definition"), rows=100),
+                },
+            )
 
     return [eval_cells]

@@ -1,11 +1,6 @@
 """Partitions, derived from the recipe: adding a student to the recipe adds runs to backfill."""
 
-from dagster import (
-    DynamicPartitionsDefinition,
-    MultiPartitionKey,
-    MultiPartitionsDefinition,
-    StaticPartitionsDefinition,
-)
+from dagster import DynamicPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
 from resources.recipe import Recipe
 from workloads.eval_plan import in_plan
@@ -40,29 +35,22 @@ def run_partitions(recipe: Recipe) -> MultiPartitionsDefinition:
     )
 
 
-def eval_cell_partitions(recipe: Recipe) -> MultiPartitionsDefinition:
-    """Eval cells: checkpoint x benchmark."""
-    return MultiPartitionsDefinition(
-        {"checkpoint": CHECKPOINTS, "benchmark": StaticPartitionsDefinition(list(recipe.evaluation.benchmarks))}
-    )
+def cell_id(checkpoint: str, benchmark: str) -> str:
+    """A cell's name in cursors, tables and tags: ``benchmark|checkpoint``."""
+    return f"{benchmark}|{checkpoint}"
 
 
-def cell_key(checkpoint: str, benchmark: str) -> MultiPartitionKey:
-    return MultiPartitionKey({"checkpoint": checkpoint, "benchmark": benchmark})
+def split_cell_id(cell: str) -> tuple[str, str]:
+    """(checkpoint, benchmark) of a ``cell_id``."""
+    benchmark, checkpoint = cell.split("|", 1)
+    return checkpoint, benchmark
 
 
-def cell_range_tags(
-    recipe: Recipe, first_checkpoint: str, last_checkpoint: str, benchmarks: list[str] | None = None
-) -> dict:
-    """Run tags for the rectangle of cells from ``first_checkpoint`` to ``last_checkpoint`` (in
-    registration order) over the benchmarks from the first to the last of ``benchmarks`` (in
-    recipe order; default all): one run, so each checkpoint's cells share one warm engine."""
-    order = list(recipe.evaluation.benchmarks)
-    chosen = sorted(benchmarks or order, key=order.index)
-    return {
-        ASSET_PARTITION_RANGE_START_TAG: str(cell_key(first_checkpoint, chosen[0])),
-        ASSET_PARTITION_RANGE_END_TAG: str(cell_key(last_checkpoint, chosen[-1])),
-    }
+def checkpoint_range_tags(first_checkpoint: str, last_checkpoint: str) -> dict:
+    """Run tags for the checkpoints from ``first_checkpoint`` to ``last_checkpoint`` (in
+    registration order): one run, so each checkpoint's cells share one warm engine and a judge
+    server starts once for all of them."""
+    return {ASSET_PARTITION_RANGE_START_TAG: first_checkpoint, ASSET_PARTITION_RANGE_END_TAG: last_checkpoint}
 
 
 def contiguous_groups(order: list[str], chosen) -> list[list[str]]:

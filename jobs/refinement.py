@@ -13,10 +13,11 @@ import json
 import polars as pl
 from dagster import DagsterEventType, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
 
+from assets.evaluation import eval_asset_key
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, cell_key
+from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
 from assets.training import read_manifest
-from jobs.study import EVAL_CELLS, cell_requests
+from jobs.study import cell_requests
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.metrics import lower_is_better
@@ -29,37 +30,43 @@ HEADLINE_SCHEMA = {"partition": pl.String, "storage_id": pl.Int64, "mean": pl.Fl
 def headline_means(instance, storage: Storage, keys: Keys, recipe: Recipe) -> dict[tuple[str, str], float]:
     """(checkpoint, benchmark) -> headline mean of every materialized cell of the recipe that has
     one, refreshing the stored table from the cells materialized since it was written."""
-    runs, benchmarks = set(recipe.runs), set(recipe.evaluation.benchmarks)
-    latest = instance.get_latest_storage_id_by_partition(EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION)
+    runs = set(recipe.runs)
+    latest = materialized_cells(instance, recipe)
     try:
         known = storage.read_table(keys.report("refinement-headlines.parquet"))
     except FileNotFoundError:
         known = pl.DataFrame(schema=HEADLINE_SCHEMA)
     seen = dict(zip(known["partition"].to_list(), known["storage_id"].to_list(), strict=True))
     rows = {r["partition"]: r for r in known.iter_rows(named=True)}
-    for partition, storage_id in latest.items():
-        if seen.get(partition) == storage_id:
+    for cell, storage_id in latest.items():
+        if seen.get(cell) == storage_id:
             continue
-        checkpoint, benchmark = _cell(partition)
-        if benchmark not in benchmarks or parse_checkpoint_key(checkpoint)[0] not in runs:
+        checkpoint, benchmark = split_cell_id(cell)
+        if parse_checkpoint_key(checkpoint)[0] not in runs:
             continue
         try:
             table = storage.read_table(keys.eval_table(checkpoint, benchmark)).filter(pl.col("headline"))
         except FileNotFoundError:
             continue
         if table.height and not lower_is_better(table["metric"][0]) and table["mean"][0] is not None:
-            rows[partition] = {"partition": partition, "storage_id": storage_id, "mean": float(table["mean"][0])}
+            rows[cell] = {"partition": cell, "storage_id": storage_id, "mean": float(table["mean"][0])}
     if len(rows) != known.height or any(seen.get(p) != r["storage_id"] for p, r in rows.items()):
         storage.write_table(
             keys.report("refinement-headlines.parquet"), pl.DataFrame(list(rows.values()), schema=HEADLINE_SCHEMA)
         )
-    return {_cell(p): r["mean"] for p, r in rows.items()}
+    return {split_cell_id(p): r["mean"] for p, r in rows.items()}
 
 
-def _cell(partition: str) -> tuple[str, str]:
-    """A cell's partition key (``benchmark|checkpoint``: Dagster orders dimensions by name)."""
-    benchmark, checkpoint = partition.split("|", 1)
-    return checkpoint, benchmark
+def materialized_cells(instance, recipe: Recipe) -> dict[str, int]:
+    """``cell_id`` -> storage id of the latest materialization of every cell of the recipe's
+    benchmarks, one query per benchmark."""
+    return {
+        cell_id(checkpoint, benchmark): storage_id
+        for benchmark in recipe.evaluation.benchmarks
+        for checkpoint, storage_id in instance.get_latest_storage_id_by_partition(
+            eval_asset_key(benchmark), DagsterEventType.ASSET_MATERIALIZATION
+        ).items()
+    }
 
 
 def refinement_cells(
@@ -107,10 +114,8 @@ def build_refinement_sensor(recipe: Recipe):
         }
         means = headline_means(context.instance, storage, keys, recipe)
         # Cells requested before and still running (or failed) are not asked for again.
-        skip = set(requested) | set(
-            context.instance.get_latest_storage_id_by_partition(EVAL_CELLS, DagsterEventType.ASSET_MATERIALIZATION)
-        )
-        cells = [c for c in refinement_cells(recipe, means, saved) if str(cell_key(*c)) not in skip][:left]
+        skip = set(requested) | set(materialized_cells(context.instance, recipe))
+        cells = [c for c in refinement_cells(recipe, means, saved) if cell_id(*c) not in skip][:left]
         if not cells:
             return SensorResult(skip_reason="every dip and recovery is bracketed to adjacent checkpoints")
         due: dict[str, list[str]] = {}
@@ -119,7 +124,7 @@ def build_refinement_sensor(recipe: Recipe):
         reason = {c: f"refinement of {', '.join(bs)}" for c, bs in due.items()}
         return SensorResult(
             run_requests=cell_requests(recipe, registered, due, reason=reason, run_key_suffix="refine"),
-            cursor=json.dumps(requested + [str(cell_key(*c)) for c in cells]),
+            cursor=json.dumps(requested + [cell_id(*c) for c in cells]),
         )
 
     return refinement_sensor

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from dagster import DagsterInstance, MultiPartitionKey
 
-from assets.partitions import CHECKPOINTS, cell_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
+from assets.evaluation import eval_asset_key
+from assets.partitions import CHECKPOINTS, checkpoint_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
 from jobs.study import JOB_ORDER, cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
 from resources.recipe import RecipeError, load_recipe
@@ -26,10 +27,11 @@ class RunStudyArgs:
     env: str | None = field(default=None, metadata={"help": "environment (default: $STUDY_ENV or local)"})
 
 
-def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
-    """(label, partition key, tags) of each run a job needs. Evaluation runs target ranges of eval
-    cells: the cells of the recipe's evaluation plan, in as few runs as the registered checkpoint
-    order and the plan allow (one when every benchmark shares one plan), so a judge server starts once."""
+def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict, list | None]]:
+    """(label, partition key, tags, asset selection) of each run a job needs. Evaluation runs
+    select the benchmarks planned at a range of checkpoints: the cells of the recipe's evaluation
+    plan, in as few runs as the registered checkpoint order and the plan allow (one when every
+    benchmark shares one plan), so a judge server starts once."""
     if job == "models_job":
         keys = list(recipe.models)
     elif job == "generation_job":
@@ -45,15 +47,16 @@ def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict]]:
         due = {c: planned_benchmarks(recipe, c) for c in recipe_checkpoints(instance, recipe)}
         return [
             (
-                f"{job}[{group[0]} .. {group[-1]}: {span[0]} .. {span[1]}]",
+                f"{job}[{group[0]} .. {group[-1]}: {', '.join(benchmarks)}]",
                 None,
-                cell_range_tags(recipe, group[0], group[-1], list(span)),
+                checkpoint_range_tags(group[0], group[-1]),
+                [eval_asset_key(b) for b in benchmarks],
             )
-            for group, span in cell_runs(recipe, registered, due, merge_neighbours=True)
+            for group, benchmarks in cell_runs(recipe, registered, due, merge_neighbours=True)
         ]
     else:
-        return [(job, None, {})]
-    return [(f"{job}[{key}]", key, {}) for key in keys]
+        return [(job, None, {}, None)]
+    return [(f"{job}[{key}]", key, {}, None) for key in keys]
 
 
 PACE_KEYS = ("compute_dtype", "engine", "tokens_per_second", "seconds_per_step")
@@ -84,10 +87,12 @@ def run_study(
     instance = instance or DagsterInstance.get()
     for job_name in JOB_ORDER:
         job = defs.resolve_job_def(job_name)
-        for label, partition, tags in runs_for(job_name, recipe, instance):
+        for label, partition, tags, selection in runs_for(job_name, recipe, instance):
             started = time.time()
             print(f"--> {label}", flush=True)
-            result = job.execute_in_process(instance=instance, partition_key=partition, tags=tags, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance, partition_key=partition, tags=tags, asset_selection=selection, raise_on_error=False
+            )
             if not result.success:
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
                 raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")

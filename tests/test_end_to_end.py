@@ -4,7 +4,6 @@ import polars as pl
 import pytest
 from dagster import AssetKey, DagsterInstance
 
-from assets.partitions import cell_key
 from orchestration.run_study import run_study
 from resources.recipe import load_recipe
 
@@ -63,7 +62,11 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
         checkpoints = instance.get_dynamic_partitions("checkpoints")
         run = recipe.runs[0]
         assert checkpoints == [f"{run}@step-00000", f"{run}@step-00001", f"{run}@step-00002"]
-        materialized_cells = instance.get_materialized_partitions(AssetKey("eval_cells"))
+        materialized_cells = {
+            (c, b)
+            for b in recipe.evaluation.benchmarks
+            for c in instance.get_materialized_partitions(AssetKey(["eval_cells", b]))
+        }
 
     root = tmp_path / "storage" / "e2e"
     queries = pl.read_parquet(root / "queries" / "queries.parquet")
@@ -99,7 +102,7 @@ def test_small_recipe_materializes_every_stage(write_recipe, tmp_path, monkeypat
     cache = pl.concat([pl.read_parquet(p) for p in (cache_root / f"{run}@step-00002").glob("part-*.parquet")])
     assert cache["key"].n_unique() == cache.height > 0
     assert {p.name for p in cache_root.iterdir()} <= set(checkpoints)
-    assert materialized_cells == {str(cell_key(c, b)) for c, b in cells}
+    assert materialized_cells == set(cells)
 
     curve = pl.read_parquet(root / "analysis" / "curves.parquet")
     assert sorted(curve["step"].unique()) == [0, 1, 2]

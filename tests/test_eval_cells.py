@@ -1,6 +1,8 @@
-"""The eval_cells asset's bookkeeping: which requested cells it computes (missing or under another
-definition) and which it reuses, one workload per checkpoint. The workload itself (vLLM) runs in
-the end-to-end test; here a recording launcher stands in for it and writes what it would."""
+"""The eval assets' bookkeeping (one asset per benchmark, partitioned by checkpoint): which requested
+cells a run computes (missing or under another definition) and which it reuses, one workload per
+checkpoint, and which cells the UI shows stale when a benchmark changes. The workload itself
+(vLLM) runs in the end-to-end test; here a recording launcher stands in for it and writes what it
+would."""
 
 import copy
 import json
@@ -8,11 +10,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, MaterializeResult, TextMetadataValue
+from dagster import DagsterInstance, Definitions, MaterializeResult, TextMetadataValue
 
-from assets.evaluation import cell_definition, current_table, eval_code_version
+from assets.evaluation import cell_definition, current_table, eval_asset_key
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, cell_range_tags
+from assets.partitions import CHECKPOINTS, checkpoint_range_tags
 from orchestration.definitions import build_definitions
 from resources.launcher import ComputeLauncher
 from resources.storage import LocalStorage
@@ -76,19 +78,28 @@ def setup(small_recipe, tmp_path):
     return storage, keys, checkpoints
 
 
-def _materialize(recipe, storage, launcher, checkpoints, benchmarks=None):
-    defs = build_definitions(recipe, "local")
+def _materialize(recipe, storage, launcher, checkpoints, benchmarks=None, instance=None):
+    """One run over the range of ``checkpoints`` selecting ``benchmarks`` (default all); returns
+    the result, the instance and each benchmark's materialization metadata."""
+    local = build_definitions(recipe, "local")
+    # The stand-ins replace the local resources in the definitions (a job subset to some assets
+    # refuses resources passed at execution that differ from its assets').
+    defs = Definitions(
+        assets=local.assets, jobs=local.jobs, resources={**local.resources, "storage": storage, "launcher": launcher}
+    )
     job = defs.resolve_job_def("evaluation_job")
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
-    resources = {"storage": storage, "launcher": launcher}
+    instance = instance or DagsterInstance.ephemeral()
+    if not instance.get_dynamic_partitions(CHECKPOINTS.name):
+        instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
     result = job.execute_in_process(
         instance=instance,
-        resources=resources,
-        tags=cell_range_tags(recipe, checkpoints[0], checkpoints[-1], benchmarks),
+        tags=checkpoint_range_tags(checkpoints[0], checkpoints[-1]),
+        asset_selection=[eval_asset_key(b) for b in benchmarks or recipe.evaluation.benchmarks],
     )
-    (event,) = result.get_asset_materialization_events()[:1]
-    return result, instance, event.materialization.metadata
+    metadata = {}
+    for event in result.get_asset_materialization_events():
+        metadata.setdefault(event.asset_key.path[-1], event.materialization.metadata)
+    return result, instance, metadata
 
 
 def test_current_cells_are_reported_without_running_anything(small_recipe, setup):
@@ -96,8 +107,9 @@ def test_current_cells_are_reported_without_running_anything(small_recipe, setup
     launcher = RecordingLauncher()
     result, instance, metadata = _materialize(small_recipe, storage, launcher, checkpoints)
     assert result.success and CALLS == []
+    assert set(metadata) == set(small_recipe.evaluation.benchmarks)
+    assert all(m["cells_reused"].value == 2 and m["cells_computed"].value == 0 for m in metadata.values())
     cells = len(checkpoints) * len(small_recipe.evaluation.benchmarks)
-    assert metadata["cells_reused"].value == cells and metadata["cells_computed"].value == 0
     assert len(result.get_asset_materialization_events()) == cells  # one per cell of the range
 
 
@@ -105,13 +117,14 @@ def test_only_cells_whose_definition_changed_are_recomputed_one_workload_per_che
     storage, keys, checkpoints = setup
     changed = copy.deepcopy(small_recipe)
     changed.evaluation.benchmarks["truthfulqa-mc1"].limit = 3
-    assert eval_code_version(changed) != eval_code_version(small_recipe)
     launcher = RecordingLauncher()
     result, _, metadata = _materialize(changed, storage, launcher, checkpoints)
     assert result.success
     # One workload per checkpoint, for the one changed benchmark; no judge needed for it.
     assert CALLS == [(c, ["truthfulqa-mc1"], None) for c in checkpoints]
-    assert metadata["cells_computed"].value == 2
+    assert {b: m["cells_computed"].value for b, m in metadata.items()} == {
+        b: 2 if b == "truthfulqa-mc1" else 0 for b in small_recipe.evaluation.benchmarks
+    }
     assert (
         current_table(storage, keys, checkpoints[0], "truthfulqa-mc1", cell_definition(changed, "truthfulqa-mc1"))
         is not None
@@ -129,17 +142,41 @@ def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_
     assert len(result.get_asset_materialization_events()) == 4  # 2 checkpoints x the 2 requested benchmarks
 
 
-def test_each_cell_records_its_eval_definition_as_data_version_which_the_schedule_reads(small_recipe, setup):
+def test_each_cell_records_its_benchmarks_definition_as_data_version_which_the_schedule_reads(small_recipe, setup):
     from dagster._core.definitions.data_version import DATA_VERSION_TAG as DAGSTERS_TAG
 
-    from assets.partitions import cell_key
     from jobs.study import DATA_VERSION_TAG, latest_cell_versions
 
     assert DATA_VERSION_TAG == DAGSTERS_TAG
     storage, _, checkpoints = setup
     _, instance, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
-    cells = {str(cell_key(c, b)) for c in checkpoints for b in small_recipe.evaluation.benchmarks}
-    assert latest_cell_versions(instance, cells) == dict.fromkeys(cells, eval_code_version(small_recipe))
+    assert latest_cell_versions(instance, small_recipe, set(checkpoints)) == {
+        (c, b): cell_definition(small_recipe, b) for c in checkpoints for b in small_recipe.evaluation.benchmarks
+    }
+
+
+def test_changing_one_benchmark_marks_only_its_cells_stale_in_the_ui(small_recipe, setup):
+    # The resolver behind the UI's stale badge, built by Dagster's own test helper (not public API).
+    from dagster._core.definitions.data_version import StaleStatus
+    from dagster._utils.test.data_versions import get_stale_status_resolver
+
+    storage, _, checkpoints = setup
+    _, instance, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    changed = copy.deepcopy(small_recipe)
+    changed.evaluation.benchmarks["math500"].n = 3
+
+    def statuses(recipe):
+        resolver = get_stale_status_resolver(instance, build_definitions(recipe, "local").assets)
+        return {
+            (b, c): resolver.get_status(eval_asset_key(b), c) for b in recipe.evaluation.benchmarks for c in checkpoints
+        }
+
+    assert set(statuses(small_recipe).values()) == {StaleStatus.FRESH}
+    assert statuses(changed) == {
+        (b, c): StaleStatus.STALE if b == "math500" else StaleStatus.FRESH
+        for b in small_recipe.evaluation.benchmarks
+        for c in checkpoints
+    }
 
 
 def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):
@@ -167,4 +204,5 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
         result, _, metadata = _materialize(recipe, storage, TrackingLauncher(), checkpoints)
         assert result.success and seen == [report_to] * len(checkpoints)
         expected = {small_recipe.runs[0]: f"mlflow run of {checkpoints[-1]}"} if report_to else None
-        assert (metadata["mlflow_runs"].value if "mlflow_runs" in metadata else None) == expected
+        cell = metadata["truthfulqa-mc1"]
+        assert (cell["mlflow_runs"].value if "mlflow_runs" in cell else None) == expected

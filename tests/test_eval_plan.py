@@ -4,11 +4,11 @@ refresh schedule and run_study never request a cell outside it."""
 import json
 
 import pytest
-from dagster import PartitionKeyRange, build_schedule_context, build_sensor_context, instance_for_test
+from dagster import build_schedule_context, build_sensor_context, instance_for_test
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, eval_cell_partitions, planned_benchmarks
+from assets.partitions import CHECKPOINTS, planned_benchmarks
 from resources.recipe import RecipeError, load_recipe
 from resources.storage import LocalStorage
 from workloads.eval_plan import CheckpointPlan, in_plan, planned_steps, saved_steps, training_steps
@@ -96,13 +96,8 @@ def sparse_recipe(write_recipe):
     return load_recipe(write_recipe({"evaluation": {"benchmarks": {"ifeval": {"checkpoints": {"steps": [4]}}}}}))
 
 
-def _cells(recipe, instance, requests):
-    part = eval_cell_partitions(recipe)
-    return sorted(
-        (k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"])
-        for r in requests
-        for k in part.get_partition_keys_in_range(r.partition_key_range, instance)
-    )
+def _cells(requests):
+    return sorted((r.partition_key, key.path[-1]) for r in requests for key in r.asset_selection)
 
 
 def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recipe, tmp_path):
@@ -120,11 +115,11 @@ def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recip
             build_sensor_context(instance=instance, resources={"storage": storage})
         )
         instance.add_dynamic_partitions(CHECKPOINTS.name, result.dynamic_partitions_requests[0].partition_keys)
-        cells = _cells(sparse_recipe, instance, result.run_requests)
+        cells = _cells(result.run_requests)
     expected = {0: order, 2: [b for b in order if b != "ifeval"], 4: order}
     assert cells == sorted((f"{run}@step-{s:05d}", b) for s, bs in expected.items() for b in bs)
-    # Step 2's planned cells sit either side of ifeval: two runs; steps 0 and 4 one each.
-    assert len(result.run_requests) == 4
+    # One run per checkpoint, selecting exactly its planned benchmarks.
+    assert len(result.run_requests) == 3
 
 
 def test_the_refresh_schedule_leaves_cells_outside_the_plan_alone(sparse_recipe):
@@ -134,7 +129,7 @@ def test_the_refresh_schedule_leaves_cells_outside_the_plan_alone(sparse_recipe)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(CHECKPOINTS.name, [f"{run}@step-00002"])
         requests = build_eval_refresh_schedule(sparse_recipe)(build_schedule_context(instance=instance))
-        cells = _cells(sparse_recipe, instance, requests)
+        cells = _cells(requests)
     assert cells == sorted((f"{run}@step-00002", b) for b in sparse_recipe.evaluation.benchmarks if b != "ifeval")
 
 
@@ -142,19 +137,24 @@ def test_run_study_evaluates_the_planned_cells_with_neighbours_sharing_a_run(spa
     from orchestration.run_study import runs_for
 
     run = sparse_recipe.runs[0]
-    checkpoints = [f"{run}@step-0000{i}" for i in (0, 2, 4)]
+    # Registered 0, 4, 2 (as a sensor may find them): 0 and 4 plan every benchmark and are
+    # neighbours; 2 plans all but ifeval.
+    checkpoints = [f"{run}@step-0000{i}" for i in (0, 4, 2)]
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(CHECKPOINTS.name, checkpoints)
         runs = runs_for("evaluation_job", sparse_recipe, instance)
-        part = eval_cell_partitions(sparse_recipe)
-        cells = sorted(
-            (k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"])
-            for _, _, tags in runs
-            for k in part.get_partition_keys_in_range(
-                PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]), instance
-            )
-        )
+        registered = instance.get_dynamic_partitions(CHECKPOINTS.name)
+
+    def checkpoints_in(tags):  # a range covers the checkpoints between its ends in registration order
+        first, last = tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
+        return registered[registered.index(first) : registered.index(last) + 1]
+
+    cells = sorted(
+        (c, key.path[-1]) for _, _, tags, selection in runs for c in checkpoints_in(tags) for key in selection
+    )
     order = list(sparse_recipe.evaluation.benchmarks)
-    assert cells == sorted({(c, b) for c in checkpoints for b in order} - {(checkpoints[1], "ifeval")})
-    # Step 2 splits into two spans; steps 0 and 4 each keep the full span (not neighbours: step 2 is between).
-    assert len(runs) == 4
+    assert cells == sorted({(c, b) for c in checkpoints for b in order} - {(checkpoints[2], "ifeval")})
+    assert [(checkpoints_in(tags), [k.path[-1] for k in selection]) for _, _, tags, selection in runs] == [
+        (checkpoints[:2], order),
+        (checkpoints[2:], [b for b in order if b != "ifeval"]),
+    ]

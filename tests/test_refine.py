@@ -5,10 +5,11 @@ import json
 
 import polars as pl
 import pytest
-from dagster import AssetKey, AssetMaterialization, build_sensor_context, instance_for_test
+from dagster import AssetMaterialization, build_sensor_context, instance_for_test
 
+from assets.evaluation import eval_asset_key
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, cell_key
+from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
 from resources.recipe import load_recipe
 from resources.storage import LocalStorage
 from workloads.dynamics import dip_and_recovery
@@ -53,11 +54,10 @@ def test_rounds_converge_on_the_dense_grids_minimum_and_recovery_with_fewer_cell
     assert len(evaluated) < len(STEPS)
 
 
-def test_a_cells_partition_key_names_the_benchmark_first():
-    from jobs.refinement import _cell
-
-    assert str(cell_key("r@step-00002", "math500")) == "math500|r@step-00002"
-    assert _cell("math500|r@step-00002") == ("r@step-00002", "math500")
+def test_a_cell_id_names_the_benchmark_first_and_splits_back():
+    # The format of the old two-dimensional partition keys, so stored cursors and tables still read.
+    assert cell_id("r@step-00002", "math500") == "math500|r@step-00002"
+    assert split_cell_id("math500|r@step-00002") == ("r@step-00002", "math500")
 
 
 def _table(mean: float) -> pl.DataFrame:
@@ -82,13 +82,11 @@ def test_the_refinement_sensor_requests_cells_between_coarse_points_within_its_c
         for step, mean in coarse.items():
             checkpoint = f"{run}@step-{step:05d}"
             storage.write_table(keys.eval_table(checkpoint, "math500"), _table(mean))
-            instance.report_runless_asset_event(
-                AssetMaterialization(AssetKey("eval_cells"), partition=str(cell_key(checkpoint, "math500")))
-            )
+            instance.report_runless_asset_event(AssetMaterialization(eval_asset_key("math500"), partition=checkpoint))
         first = sensor(build_sensor_context(instance=instance, resources={"storage": storage}))
         asked = json.loads(first.cursor)
         # Wanted: 4 (left of the minimum), 12 (right of it and the recovery gap): 2 a tick.
-        assert asked == [str(cell_key(f"{run}@step-{s:05d}", "math500")) for s in (4, 12)]
+        assert asked == [cell_id(f"{run}@step-{s:05d}", "math500") for s in (4, 12)]
         assert len(first.run_requests) == 2 and all(
             r.tags["cells"].endswith("refinement of math500") for r in first.run_requests
         )
@@ -96,11 +94,9 @@ def test_the_refinement_sensor_requests_cells_between_coarse_points_within_its_c
         for step, mean in {4: 0.2, 12: 0.55}.items():
             checkpoint = f"{run}@step-{step:05d}"
             storage.write_table(keys.eval_table(checkpoint, "math500"), _table(mean))
-            instance.report_runless_asset_event(
-                AssetMaterialization(AssetKey("eval_cells"), partition=str(cell_key(checkpoint, "math500")))
-            )
+            instance.report_runless_asset_event(AssetMaterialization(eval_asset_key("math500"), partition=checkpoint))
         second = sensor(build_sensor_context(instance=instance, cursor=first.cursor, resources={"storage": storage}))
         # Wanted now: 2, 6 (around the minimum at 4) and 10 (recovery between 8 and 12); the cap leaves one.
-        assert json.loads(second.cursor)[2:] == [str(cell_key(f"{run}@step-00002", "math500"))]
+        assert json.loads(second.cursor)[2:] == [cell_id(f"{run}@step-00002", "math500")]
         third = sensor(build_sensor_context(instance=instance, cursor=second.cursor, resources={"storage": storage}))
         assert not third.run_requests and "cap of 3" in third.skip_reason.skip_message

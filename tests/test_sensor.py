@@ -2,8 +2,9 @@ import json
 
 from dagster import DagsterInstance, SensorResult, build_sensor_context
 
+from assets.evaluation import cell_definition, eval_asset_key
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, cell_key
+from assets.partitions import CHECKPOINTS
 from jobs.study import build_checkpoint_sensor
 from resources.storage import LocalStorage
 
@@ -33,48 +34,44 @@ def test_sensor_registers_new_checkpoints_with_the_base_model_and_requests_their
 
         _announce(storage, small_recipe, run, [2])
         first = _evaluate(sensor, instance, storage)
-        benchmarks = list(small_recipe.evaluation.benchmarks)
-        # Each new checkpoint: one run over all of its cells (first to last benchmark).
-        assert [(r.partition_key_range.start, r.partition_key_range.end) for r in first.run_requests] == [
-            (str(cell_key(c, benchmarks[0])), str(cell_key(c, benchmarks[-1])))
-            for c in (f"{run}@step-00000", f"{run}@step-00002")
+        every_benchmark = [eval_asset_key(b) for b in small_recipe.evaluation.benchmarks]
+        # Each new checkpoint: one run over all of its cells (every benchmark's asset).
+        assert [(r.partition_key, r.asset_selection) for r in first.run_requests] == [
+            (c, every_benchmark) for c in (f"{run}@step-00000", f"{run}@step-00002")
         ]
         assert first.dynamic_partitions_requests[0].partition_keys == [f"{run}@step-00000", f"{run}@step-00002"]
         assert first.dynamic_partitions_requests[0].partitions_def_name == CHECKPOINTS.name
 
         _announce(storage, small_recipe, run, [4])
         second = _evaluate(sensor, instance, storage, cursor=first.cursor)
-        assert [r.run_key for r in second.run_requests] == [f"{run}@step-00004"]
+        assert [r.partition_key for r in second.run_requests] == [f"{run}@step-00004"]
 
         again = _evaluate(sensor, instance, storage, cursor=second.cursor)
         assert not again.run_requests
 
 
-def _report_cells(instance, cells, version):
-    from dagster import AssetKey, AssetMaterialization
+def _report_cells(instance, recipe, cells, version=None):
+    """Materializations of (checkpoint, benchmark) cells with the data version ``version`` (default:
+    the benchmark's current definition)."""
+    from dagster import AssetMaterialization
 
     from jobs.study import DATA_VERSION_TAG
 
     for checkpoint, benchmark in cells:
+        tags = {DATA_VERSION_TAG: version or cell_definition(recipe, benchmark)}
         instance.report_runless_asset_event(
-            AssetMaterialization(
-                AssetKey("eval_cells"), partition=str(cell_key(checkpoint, benchmark)), tags={DATA_VERSION_TAG: version}
-            )
+            AssetMaterialization(eval_asset_key(benchmark), partition=checkpoint, tags=tags)
         )
 
 
-def _cells_of(recipe, instance, request):
-    """The (checkpoint, benchmark) cells a run request's partition range covers."""
-    from assets.partitions import eval_cell_partitions
-
-    keys = eval_cell_partitions(recipe).get_partition_keys_in_range(request.partition_key_range, instance)
-    return sorted((k.keys_by_dimension["checkpoint"], k.keys_by_dimension["benchmark"]) for k in keys)
+def _cells_of(request):
+    """The (checkpoint, benchmark) cells a run request selects."""
+    return sorted((request.partition_key, key.path[-1]) for key in request.asset_selection)
 
 
 def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
     from dagster import build_schedule_context, instance_for_test
 
-    from assets.evaluation import eval_code_version
     from jobs.study import build_eval_refresh_schedule
 
     run = small_recipe.runs[0]
@@ -83,17 +80,18 @@ def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
     schedule = build_eval_refresh_schedule(small_recipe)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(CHECKPOINTS.name, [current, stale, missing, "other-run@step-00002"])
-        _report_cells(instance, [(current, b) for b in benchmarks], eval_code_version(small_recipe))
-        _report_cells(instance, [(stale, b) for b in benchmarks], "an-old-definition")
+        _report_cells(instance, small_recipe, [(current, b) for b in benchmarks])
+        # At `stale`, only math500 was computed under another definition of its own.
+        _report_cells(instance, small_recipe, [(stale, b) for b in benchmarks if b != "math500"])
+        _report_cells(instance, small_recipe, [(stale, "math500")], "an-old-definition")
         # Only the last benchmark of `missing` was ever evaluated, and under the current definition.
-        _report_cells(instance, [(missing, benchmarks[-1])], eval_code_version(small_recipe))
+        _report_cells(instance, small_recipe, [(missing, benchmarks[-1])])
         requests = schedule(build_schedule_context(instance=instance))
-        covered = {cell for r in requests for cell in _cells_of(small_recipe, instance, r)}
-        assert covered == {(stale, b) for b in benchmarks} | {(missing, b) for b in benchmarks[:-1]}
-        assert all(c != current for c, _ in covered)
+        covered = {cell for r in requests for cell in _cells_of(r)}
+        assert covered == {(stale, "math500")} | {(missing, b) for b in benchmarks[:-1]}
         assert {r.tags["cells"] for r in requests} == {
-            f"{stale}: stale (an-old-definition -> {eval_code_version(small_recipe)})",
-            f"{missing}: missing",
+            f"{stale}: stale math500",
+            f"{missing}: missing {', '.join(benchmarks[:-1])}",
         }
 
 
@@ -109,16 +107,21 @@ def test_refresh_schedule_requests_one_run_per_checkpoint_so_the_cluster_evaluat
             CHECKPOINTS.name, [checkpoints[0], checkpoints[1], "other@step-00001", checkpoints[2]]
         )
         requests = build_eval_refresh_schedule(small_recipe)(build_schedule_context(instance=instance))
-        covered = [sorted({c for c, _ in _cells_of(small_recipe, instance, r)}) for r in requests]
+        covered = [sorted({c for c, _ in _cells_of(r)}) for r in requests]
         assert covered == [[c] for c in checkpoints]
 
 
-def test_eval_definition_change_changes_the_code_version(small_recipe):
+def test_a_benchmark_change_changes_only_that_benchmarks_code_version(small_recipe):
     import copy
 
-    from assets.evaluation import eval_code_version
+    from orchestration.definitions import build_definitions
+
+    def versions(recipe):
+        graph = build_definitions(recipe, "local").resolve_asset_graph()
+        return {b: graph.get(eval_asset_key(b)).code_version for b in recipe.evaluation.benchmarks}
 
     changed = copy.deepcopy(small_recipe)
     changed.evaluation.benchmarks["math500"].n = 3
-    assert eval_code_version(changed) != eval_code_version(small_recipe)
-    assert eval_code_version(copy.deepcopy(small_recipe)) == eval_code_version(small_recipe)
+    before, after = versions(small_recipe), versions(changed)
+    assert {b for b in before if before[b] != after[b]} == {"math500"}
+    assert versions(copy.deepcopy(small_recipe)) == before

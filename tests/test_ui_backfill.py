@@ -1,7 +1,7 @@
 """A backfill of eval cells launched the way the UI launches it (GraphQL against `dagster dev` on
-127.0.0.1, with its daemon): a rectangle of checkpoints x benchmarks becomes one run per
-checkpoint, each covering that checkpoint's range of benchmarks. The cells are current, so the
-runs reuse them and no engine starts."""
+127.0.0.1, with its daemon): every benchmark's asset over some checkpoints becomes one run per
+checkpoint, each selecting all the benchmarks, so a checkpoint's cells share one engine. The
+cells are current, so the runs reuse them and no engine starts."""
 
 import json
 import os
@@ -16,7 +16,7 @@ from dagster import DagsterInstance
 
 from assets.evaluation import cell_definition
 from assets.keys import Keys
-from assets.partitions import CHECKPOINTS, cell_key
+from assets.partitions import CHECKPOINTS
 from resources.storage import LocalStorage
 from resources.vllm_server import free_port
 from tests.test_eval_cells import _table
@@ -24,7 +24,7 @@ from tests.test_eval_cells import _table
 LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
-  status runs(limit: 20) { status tags { key value } } } } }"""
+  status runs(limit: 20) { status tags { key value } assetSelection { path } } } } }"""
 
 
 @pytest.mark.slow
@@ -75,9 +75,10 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
                 pass
             assert time.monotonic() < deadline, "dagster dev did not come up"
             time.sleep(1)
-        # Steps 2 and 4, every benchmark: what a user selects in the partition picker.
-        chosen = [str(cell_key(c, b)) for c in checkpoints[1:] for b in small_recipe.evaluation.benchmarks]
-        launched = query(LAUNCH, {"p": {"assetSelection": [{"path": ["eval_cells"]}], "partitionNames": chosen}})
+        # Every benchmark's asset at steps 2 and 4: what a user selects in the UI.
+        selection = [{"path": ["eval_cells", b]} for b in small_recipe.evaluation.benchmarks]
+        chosen = checkpoints[1:]
+        launched = query(LAUNCH, {"p": {"assetSelection": selection, "partitionNames": chosen}})
         backfill = launched["launchPartitionBackfill"]["backfillId"]
         deadline = time.monotonic() + 300
         while True:
@@ -97,13 +98,10 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
         log.close()
 
     assert state["status"] == "COMPLETED_SUCCESS"
-    ranges = sorted(
-        (
-            {t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_start"],
-            {t["key"]: t["value"] for t in r["tags"]}["dagster/asset_partition_range_end"],
-        )
-        for r in state["runs"]
+    tags = [{t["key"]: t["value"] for t in r["tags"]} for r in state["runs"]]
+    runs = sorted(
+        (t["dagster/partition"], sorted(a["path"][-1] for a in r["assetSelection"]))
+        for t, r in zip(tags, state["runs"], strict=True)
     )
-    benchmarks = list(small_recipe.evaluation.benchmarks)
-    assert ranges == [(str(cell_key(c, benchmarks[0])), str(cell_key(c, benchmarks[-1]))) for c in checkpoints[1:]]
+    assert runs == [(c, sorted(small_recipe.evaluation.benchmarks)) for c in checkpoints[1:]]
     assert all(r["status"] == "SUCCESS" for r in state["runs"])
