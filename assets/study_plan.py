@@ -6,6 +6,7 @@ lengths in place of assumptions wherever the study has already produced traces, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -36,6 +37,16 @@ KNOWN_ITEMS = {
     ("hub:walledai/XSTest", None): 450,
     ("hub:TIGER-Lab/MMLU-Pro", None): 12032,
 }
+# LiveCodeBench's releases are cumulative (the dataset card): the problems released from May 2023
+# to the last month of each. A date window on whole months between releases is a difference.
+LIVECODEBENCH = "hub:lighteval/code_generation_lite"
+LIVECODEBENCH_RELEASES = {
+    "release_v1": ("2024-03", 400),
+    "release_v2": ("2024-05", 511),
+    "release_v3": ("2024-07", 612),
+    "release_v4": ("2024-09", 713),
+    "release_v5": ("2025-01", 880),
+}
 UNPRICED = "items unknown: set `limit`"
 # Where a variant's training examples come from, when no dataset target says how many there are.
 VARIANT_SOURCE = {"math-cot": "math", "math-nocot": "math", "reference": "math", "countdown-cot": "countdown"}
@@ -51,11 +62,41 @@ class Measured:
     eval_tokens: dict[str, float] = field(default_factory=dict)
 
 
+def livecodebench_items(release: str | None, released_from: str | None, released_until: str | None) -> int | None:
+    """Problems of a LiveCodeBench release in a date window, where the window starts on the
+    first day of a month after a release's last month and ends on the last day of a release's
+    last month (or is open); None otherwise."""
+    if release not in LIVECODEBENCH_RELEASES:
+        return None
+    cumulative = dict(LIVECODEBENCH_RELEASES.values())
+    last_month, total = LIVECODEBENCH_RELEASES[release]
+    if released_until:
+        until = date.fromisoformat(released_until)
+        if (until + timedelta(days=1)).day != 1 or f"{until:%Y-%m}" not in cumulative:
+            return None
+        total = cumulative[min(f"{until:%Y-%m}", last_month)]
+    before = 0
+    if released_from:
+        start = date.fromisoformat(released_from)
+        previous = f"{start - timedelta(days=1):%Y-%m}"
+        if start.day != 1 or (previous not in cumulative and start > date(2023, 5, 1)):
+            return None
+        before = cumulative.get(previous, 0)
+    return max(total - before, 0)
+
+
+def known_items(bench) -> int | None:
+    """The item count of a hub benchmark known by name (its dataset card), or None."""
+    if bench.location == LIVECODEBENCH:
+        return livecodebench_items(bench.hub_config, bench.released_from, bench.released_until)
+    return KNOWN_ITEMS.get((bench.location, bench.hub_config))
+
+
 def benchmark_items(recipe: Recipe, name: str, *, count_local: bool = False) -> int | None:
     """Items a cell of this benchmark evaluates: its subset size, the known size of a hub
     benchmark, or (``count_local``) the items its local file yields; None if unknown."""
     bench = recipe.evaluation.benchmarks[name]
-    known = KNOWN_ITEMS.get((bench.location, bench.hub_config))
+    known = known_items(bench)
     if bench.limit is not None:
         return bench.limit if known is None else min(bench.limit, known)
     if known is not None or not count_local or bench.location.startswith("hub:"):
@@ -228,7 +269,7 @@ def measure(recipe: Recipe, storage: Storage, *, tables_per_benchmark: int = 16)
 def dense_items(recipe: Recipe, items: dict[str, int | None]) -> dict[str, int | None]:
     """Item counts without the plan's subsets (a hub benchmark's full size where it is known)."""
     ev = recipe.evaluation
-    return {b: KNOWN_ITEMS.get((ev.benchmarks[b].location, ev.benchmarks[b].hub_config), n) for b, n in items.items()}
+    return {b: known_items(ev.benchmarks[b]) or n for b, n in items.items()}
 
 
 def estimate_table(lines: list[Line]) -> pl.DataFrame:

@@ -119,3 +119,28 @@ def test_a_benchmark_of_unknown_size_is_named_and_left_out_of_the_totals(small_r
     lines = {x.item: x for x in estimate(unlimited, table, "H100-80GB", items)}
     assert lines["math500"].length == UNPRICED and lines["math500"].generations == 0
     assert benchmark_items(unlimited, "math500", count_local=True) == 500  # the local copy of MATH-500
+
+
+@pytest.mark.parametrize(
+    ("release", "released_from", "released_until", "expected"),
+    [
+        ("release_v5", None, None, 880),  # the whole release
+        ("release_v5", "2024-08-01", "2025-01-31", 880 - 612),  # after release_v3, to the end of v5
+        ("release_v4", "2024-06-01", None, 713 - 511),
+        ("release_v5", None, "2024-03-31", 400),
+        ("release_v3", "2023-05-01", None, 612),  # from the first problems
+        ("release_v5", "2024-08-15", None, None),  # mid-month: not a release boundary
+        ("release_v5", "2024-07-01", None, None),  # June is not a release's last month
+        ("release_v5", None, "2024-10-31", None),
+        ("release_v9", None, None, None),  # a release the card does not list
+    ],
+)
+def test_livecodebench_items_follow_the_cumulative_releases(release, released_from, released_until, expected):
+    from assets.study_plan import livecodebench_items
+
+    assert livecodebench_items(release, released_from, released_until) == expected
+
+
+def test_the_full_recipes_livecodebench_window_is_priced():
+    recipe = load_recipe(FULL_RECIPE, check_files=False)
+    assert benchmark_items(recipe, "livecodebench") == 268
