@@ -97,10 +97,6 @@ def eval_asset_key(benchmark: str) -> AssetKey:
     return AssetKey([EVAL_PREFIX, benchmark])
 
 
-def benchmark_of(key: AssetKey) -> str:
-    return key.path[-1]
-
-
 def eval_asset_keys(recipe: Recipe) -> list[AssetKey]:
     return [eval_asset_key(b) for b in recipe.evaluation.benchmarks]
 
