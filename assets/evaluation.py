@@ -9,7 +9,6 @@ is due unless its table exists under the current cell definition: a cell that is
 but still current is reported, not recomputed.
 """
 
-import json
 from contextlib import nullcontext
 
 import polars as pl
@@ -88,6 +87,15 @@ def current_table(
     except FileNotFoundError:
         return None
     return table if table.height > 0 and set(table["definition"].to_list()) == {definition} else None
+
+
+def workload_report(invocation, checkpoint: str) -> dict:
+    """The evaluation workload's report: its last ``report`` message (a step may materialize
+    several benchmarks' assets, so the workload reports in a message, not as one materialization)."""
+    reports = [m["report"] for m in invocation.get_custom_messages() if isinstance(m, dict) and "report" in m]
+    if not reports:
+        raise RuntimeError(f"the evaluation of {checkpoint} ended without reporting its cells")
+    return reports[-1]
 
 
 EVAL_PREFIX = "eval_cells"
@@ -188,12 +196,13 @@ def build(recipe: Recipe) -> list:
                     "report_to": recipe.training.model_extra.get("report_to"),
                 }
                 gpus = extras["endpoint"].get("tensor_parallel_size", 0)
-                result = launcher.run(context, "evaluate", extras, gpus=gpus).get_materialize_result()
-                reported[checkpoint] = json.loads(result.metadata["cells"].value)
-                if "mlflow_run" in result.metadata:
-                    tracked[parse_checkpoint_key(checkpoint)[0]] = result.metadata["mlflow_run"].value
+                invocation = launcher.run(context, "evaluate", extras, gpus=gpus)
+                report = workload_report(invocation, checkpoint)
+                reported[checkpoint] = report["cells"]
+                if "mlflow_run" in report:
+                    tracked[parse_checkpoint_key(checkpoint)[0]] = report["mlflow_run"]
                 # The engine, compute dtype and pace of each checkpoint's workload.
-                workloads[checkpoint] = {k: m.value for k, m in result.metadata.items() if k != "cells"}
+                workloads[checkpoint] = {k: v for k, v in report.items() if k != "cells"}
         for benchmark in benchmarks:
             cells = {c: tables[(c, benchmark)] for c in checkpoints}
             table = pl.concat(

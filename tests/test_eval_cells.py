@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance, Definitions, MaterializeResult, TextMetadataValue
+from dagster import DagsterInstance, Definitions
 
 from assets.evaluation import cell_definition, current_table, eval_asset_key
 from assets.keys import Keys
@@ -50,13 +50,17 @@ class RecordingLauncher(ComputeLauncher):
         CALLS.append((extras["checkpoint"], sorted(extras["cells"]), extras["judge"]))
         for name, cell in extras["cells"].items():
             _table(extras["checkpoint"], name, cell["definition"]).write_parquet(cell["table_path"])
-        cells = TextMetadataValue(json.dumps({name: {"items": 2} for name in extras["cells"]}))
+        return Reported({"cells": {name: {"items": 2} for name in extras["cells"]}, "engine": "recorded"})
 
-        class Done:
-            def get_materialize_result(self):
-                return MaterializeResult(metadata={"cells": cells})
 
-        return Done()
+class Reported:
+    """A finished workload's invocation: its report message, as the evaluation workload sends it."""
+
+    def __init__(self, report: dict):
+        self.report = report
+
+    def get_custom_messages(self):
+        return [{"report": self.report}]
 
 
 @pytest.fixture
@@ -190,10 +194,10 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
 
         def run(self, context, workload, extras, *, gpus=None):
             seen.append(extras["report_to"])
-            metadata = super().run(context, workload, extras, gpus=gpus).get_materialize_result().metadata
+            report = super().run(context, workload, extras, gpus=gpus).report
             if reports_to_mlflow(extras["report_to"]):
-                metadata = {**metadata, "mlflow_run": TextMetadataValue(f"mlflow run of {extras['checkpoint']}")}
-            return type("Done", (), {"get_materialize_result": lambda self: MaterializeResult(metadata=metadata)})()
+                report = {**report, "mlflow_run": f"mlflow run of {extras['checkpoint']}"}
+            return Reported(report)
 
     for limit, report_to in ((3, ["tensorboard", "mlflow"]), (2, None)):  # each limit: cells to compute
         recipe = copy.deepcopy(small_recipe)

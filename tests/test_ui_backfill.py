@@ -99,9 +99,14 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
 
     assert state["status"] == "COMPLETED_SUCCESS"
     tags = [{t["key"]: t["value"] for t in r["tags"]} for r in state["runs"]]
+    # A backfill policy names a run's partitions as a range, here of one checkpoint.
     runs = sorted(
-        (t["dagster/partition"], sorted(a["path"][-1] for a in r["assetSelection"]))
+        (
+            t["dagster/asset_partition_range_start"],
+            t["dagster/asset_partition_range_end"],
+            sorted(a["path"][-1] for a in r["assetSelection"]),
+        )
         for t, r in zip(tags, state["runs"], strict=True)
     )
-    assert runs == [(c, sorted(small_recipe.evaluation.benchmarks)) for c in checkpoints[1:]]
+    assert runs == [(c, c, sorted(small_recipe.evaluation.benchmarks)) for c in checkpoints[1:]]
     assert all(r["status"] == "SUCCESS" for r in state["runs"])

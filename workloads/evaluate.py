@@ -164,13 +164,17 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
             if client is not None:
                 client.close()
-        pipes.report_asset_materialization(
-            metadata={
-                "cells": json.dumps(reported, sort_keys=True),
-                "eval_seconds": round(time.time() - started, 1),
-                "tokens_per_second": progress.tokens_per_second(),
-                **engine,
-                **({"mlflow_run": tracked} if tracked else {}),
+        # A message, not a materialization: the step may materialize several benchmarks' assets,
+        # and the orchestrator reports each of them from this checkpoint's report.
+        pipes.report_custom_message(
+            {
+                "report": {
+                    "cells": reported,
+                    "eval_seconds": round(time.time() - started, 1),
+                    "tokens_per_second": progress.tokens_per_second(),
+                    **engine,
+                    **({"mlflow_run": tracked} if tracked else {}),
+                }
             }
         )
 
