@@ -107,6 +107,24 @@ class SolverTeacher:
         return rows
 
 
+def _chunk_rows(chunk: pl.DataFrame, prompts: list[str], samples, *, teacher: str, sampling_hash: str, prefilled: bool):
+    """The trace rows of a chunk (both backends): ``samples`` holds, per prompt, each completion's
+    own ``_row`` fields (response, finish_reason, prompt_tokens, completion_tokens)."""
+    return [
+        _row(
+            query_id=q_id,
+            sample_idx=idx,
+            teacher=teacher,
+            prompt=prompt,
+            sampling_hash=sampling_hash,
+            prefilled=prefilled,
+            **fields,
+        )
+        for q_id, prompt, completions in zip(chunk["query_id"], prompts, samples, strict=True)
+        for idx, fields in enumerate(completions)
+    ]
+
+
 def _render_prompts(tokenizer, teacher: dict, loader: str, problems) -> list[str]:
     """The teacher prompts of a chunk, rendered by the model's chat template (both backends)."""
     return [
@@ -138,24 +156,19 @@ class VllmTeacher:
         prefilled = self.teacher["thinking_prompt"] == "prefill"
         prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
         outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
-        rows = []
-        for q_id, prompt, out in zip(chunk["query_id"], prompts, outputs, strict=True):
-            for idx, completion in enumerate(out.outputs):
-                rows.append(
-                    _row(
-                        query_id=q_id,
-                        sample_idx=idx,
-                        teacher=self.name,
-                        prompt=prompt,
-                        response=completion.text,
-                        finish_reason=completion.finish_reason,
-                        prompt_tokens=len(out.prompt_token_ids),
-                        completion_tokens=len(completion.token_ids),
-                        sampling_hash=self.chash,
-                        prefilled=prefilled,
-                    )
+        samples = [
+            [
+                dict(
+                    response=c.text,
+                    finish_reason=c.finish_reason,
+                    prompt_tokens=len(out.prompt_token_ids),
+                    completion_tokens=len(c.token_ids),
                 )
-        return rows
+                for c in out.outputs
+            ]
+            for out in outputs
+        ]
+        return _chunk_rows(chunk, prompts, samples, teacher=self.name, sampling_hash=self.chash, prefilled=prefilled)
 
 
 class HttpTeacher:
@@ -186,24 +199,19 @@ class HttpTeacher:
         prefilled = self.teacher["thinking_prompt"] == "prefill"
         prompts = _render_prompts(self.tokenizer, self.teacher, self.loader, chunk["problem"])
         results = self.client.complete(prompts, self.sampling)
-        rows = []
-        for q_id, prompt, completions in zip(chunk["query_id"], prompts, results, strict=True):
-            for idx, c in enumerate(completions):
-                rows.append(
-                    _row(
-                        query_id=q_id,
-                        sample_idx=idx,
-                        teacher=self.name,
-                        prompt=prompt,
-                        response=c.text,
-                        finish_reason=c.finish_reason,
-                        prompt_tokens=c.prompt_tokens,
-                        completion_tokens=c.completion_tokens,
-                        sampling_hash=self.chash,
-                        prefilled=prefilled,
-                    )
+        samples = [
+            [
+                dict(
+                    response=c.text,
+                    finish_reason=c.finish_reason,
+                    prompt_tokens=c.prompt_tokens,
+                    completion_tokens=c.completion_tokens,
                 )
-        return rows
+                for c in completions
+            ]
+            for completions in results
+        ]
+        return _chunk_rows(chunk, prompts, samples, teacher=self.name, sampling_hash=self.chash, prefilled=prefilled)
 
     def close(self) -> None:
         self.client.close()
