@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 
 import polars as pl
-from dagster import DagsterEventType, DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, sensor
 
-from assets.evaluation import eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
 from assets.training import read_manifest
-from jobs.study import cell_requests
+from jobs.study import cell_requests, materialized_cells
 from resources.recipe import Recipe
 from resources.storage import Storage
 from workloads.metrics import lower_is_better
@@ -55,18 +54,6 @@ def headline_means(instance, storage: Storage, keys: Keys, recipe: Recipe) -> di
             keys.report("refinement-headlines.parquet"), pl.DataFrame(list(rows.values()), schema=HEADLINE_SCHEMA)
         )
     return {split_cell_id(p): r["mean"] for p, r in rows.items()}
-
-
-def materialized_cells(instance, recipe: Recipe) -> dict[str, int]:
-    """``cell_id`` -> storage id of the latest materialization of every cell of the recipe's
-    benchmarks, one query per benchmark."""
-    return {
-        cell_id(checkpoint, benchmark): storage_id
-        for benchmark in recipe.evaluation.benchmarks
-        for checkpoint, storage_id in instance.get_latest_storage_id_by_partition(
-            eval_asset_key(benchmark), DagsterEventType.ASSET_MATERIALIZATION
-        ).items()
-    }
 
 
 def refinement_cells(

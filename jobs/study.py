@@ -25,11 +25,13 @@ from assets.keys import Keys
 from assets.partitions import (
     BASE_STEP,
     CHECKPOINTS,
+    cell_id,
     contiguous_groups,
     parse_checkpoint_key,
     planned_benchmarks,
     run_partitions,
     shard_partitions,
+    split_cell_id,
 )
 from assets.training import read_manifest
 from resources.recipe import DATASET_VARIANTS, Recipe
@@ -125,19 +127,30 @@ def cell_requests(
     ]
 
 
+def materialized_cells(instance, recipe: Recipe) -> dict[str, int]:
+    """``cell_id`` -> storage id of the latest materialization of every cell of the recipe's
+    benchmarks, one query per benchmark."""
+    return {
+        cell_id(checkpoint, benchmark): storage_id
+        for benchmark in recipe.evaluation.benchmarks
+        for checkpoint, storage_id in instance.get_latest_storage_id_by_partition(
+            eval_asset_key(benchmark), DagsterEventType.ASSET_MATERIALIZATION
+        ).items()
+    }
+
+
 def latest_cell_versions(instance, recipe: Recipe, checkpoints: set[str]) -> dict[tuple[str, str], str | None]:
     """(checkpoint, benchmark) -> the cell definition each materialized cell at ``checkpoints`` is
-    current under, one query per benchmark: the eval assets record it as the cells' data version,
-    a tag the event log indexes per partition. Cells materialized otherwise map to None."""
-    versions = {}
-    for benchmark in recipe.evaluation.benchmarks:
-        key = eval_asset_key(benchmark)
-        tags = instance.event_log_storage.get_latest_tags_by_partition(
-            key, DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG]
+    current under, in two queries per benchmark: the eval assets record it as the cells' data
+    version, a tag the event log indexes per partition. Cells materialized otherwise map to None."""
+    tags = {
+        b: instance.event_log_storage.get_latest_tags_by_partition(
+            eval_asset_key(b), DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG]
         )
-        latest = instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
-        versions |= {(c, benchmark): tags.get(c, {}).get(DATA_VERSION_TAG) for c in latest if c in checkpoints}
-    return versions
+        for b in recipe.evaluation.benchmarks
+    }
+    cells = (split_cell_id(cell) for cell in materialized_cells(instance, recipe))
+    return {(c, b): tags[b].get(c, {}).get(DATA_VERSION_TAG) for c, b in cells if c in checkpoints}
 
 
 def build_eval_refresh_schedule(recipe: Recipe):
