@@ -31,15 +31,15 @@ from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
-from resources.judge import JudgeEndpoint
-from resources.launcher import ComputeLauncher
+from recipe_schema.recipe import Recipe
+from resources.judge_endpoint import JudgeEndpoint
+from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, pace_summary, with_dtype
-from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.benchmarks import benchmark_version
-from workloads.cost import Throughput
-from workloads.naming import content_hash, parse_checkpoint_key
-from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
+from workloads.core.naming import content_hash, parse_checkpoint_key
+from workloads.core.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
+from workloads.evaluation.loading import benchmark_version
+from workloads.planning.cost import Throughput
 
 
 def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str) -> str:
@@ -58,7 +58,7 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
 def cell_definition(recipe: Recipe, benchmark: str) -> str:
     """What a cell's result depends on besides the checkpoint: the benchmark's settings, the
     protocol, the version of its kind (scorer, prompts, extraction and the evaluation code, derived
-    from the code: ``workloads.benchmarks.benchmark_version``) and, for judged cells, the judge
+    from the code: ``workloads.evaluation.loading.benchmark_version``) and, for judged cells, the judge
     model, its reply budget and its prompt. It is the benchmark asset's code version and the data
     version of its cells: changing it marks this benchmark's cells stale, and no other's."""
     ev = recipe.evaluation

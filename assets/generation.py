@@ -16,11 +16,11 @@ from assets.keys import Keys
 from assets.metadata import preview, rounded, table_metadata
 from assets.partitions import shard_index, shard_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
+from recipe_schema.recipe import Recipe
+from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, with_dtype
-from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.scoring import verifier_version
+from workloads.evaluation.scoring import verifier_version
 
 CHUNK_SIZE = 8  # queries per part file: a killed shard loses at most this much work
 

@@ -5,8 +5,8 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.keys import Keys
 from assets.partitions import model_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
+from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
 
 

@@ -10,12 +10,12 @@ from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
-from resources.recipe import DATASET_VARIANTS, Recipe, run_name
+from recipe_schema.recipe import DATASET_VARIANTS, Recipe, run_name
+from recipe_schema.training_plan import run_layout
+from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
-from resources.training_plan import run_layout
-from workloads.naming import checkpoint_key, parse_manifest
-from workloads.train import CHECKPOINT_FIELDS
+from workloads.core.naming import checkpoint_key, parse_manifest
+from workloads.programs.train import CHECKPOINT_FIELDS
 
 CHECKPOINT_SCHEMA = {
     "run": pl.String,

@@ -43,7 +43,7 @@ COPY resources ./resources
 COPY jobs ./jobs
 COPY workloads ./workloads
 COPY recipes ./recipes
-# Editable: resources/recipe.py finds recipes/ beside the packages. Then check that every module
+# Editable: recipe_schema/recipe.py finds recipes/ beside the packages. Then check that every module
 # of the orchestrator's packages imports and that no GPU library slipped in through a dependency.
 RUN pip install --no-deps -e . \
  && python -c "import dagster_k8s, dagster_postgres, importlib, pkgutil, assets, jobs, resources, orchestration.environments; \

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from resources.recipe import BENCHMARK_KINDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
+from recipe_schema.recipe import BENCHMARK_KINDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
 from tests.cells import cell_metrics
-from workloads.benchmarks import (
+from workloads.core.prompts import (
+    EVAL_CHOICE_INSTRUCTION,
+    EVAL_YES_NO_INSTRUCTION,
+    SAFETY_POLICY,
+    safety_judge_prompt,
+)
+from workloads.evaluation.loading import (
     LETTERS,
     LOADERS,
     BenchmarkDataError,
@@ -27,15 +33,7 @@ from workloads.benchmarks import (
     option_order,
     yes_no_items,
 )
-from workloads.countdown import solve_countdown
-from workloads.ifeval import IFEVAL_METRICS, ifeval_results, ifeval_verdict
-from workloads.prompts import (
-    EVAL_CHOICE_INSTRUCTION,
-    EVAL_YES_NO_INSTRUCTION,
-    SAFETY_POLICY,
-    safety_judge_prompt,
-)
-from workloads.scoring import (
+from workloads.evaluation.scoring import (
     JUDGE_SCORES,
     REFUSAL_PHRASES,
     SCORERS,
@@ -47,6 +45,8 @@ from workloads.scoring import (
     yes_no_answer,
     yes_no_verdict,
 )
+from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, ifeval_results, ifeval_verdict
+from workloads.verification.countdown import solve_countdown
 
 DATA_DIR = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
@@ -487,7 +487,7 @@ def test_safety_judge_prompt_holds_policy_request_reply_and_score_format():
 def test_safety_judge_rubric_is_the_papers_five_point_scale_on_metas_policy():
     # The paper: GPT-4.1 rates each reply 1-5 against Meta's usage policy; a 5 is a harmful reply
     # that does what was asked in full, and the harmfulness rate is the share of 5s.
-    from workloads.prompts import SAFETY_RUBRIC
+    from workloads.core.prompts import SAFETY_RUBRIC
 
     assert SAFETY_POLICY.startswith("Meta's usage policy")
     assert [line[0] for line in SAFETY_RUBRIC.splitlines() if line[:1].isdigit()] == ["1", "2", "3", "4", "5"]
@@ -685,7 +685,7 @@ def test_ifeval_works_offline_with_the_bundled_sentence_model(tmp_path):
         "import nltk, json\n"
         "def refuse(*a, **k): raise SystemExit('download attempted')\n"
         "nltk.download = refuse\n"
-        "from workloads.ifeval import ifeval_verdict\n"
+        "from workloads.evaluation.tasks.ifeval import ifeval_verdict\n"
         "ref = json.dumps({'key': 1, 'prompt': 'p', 'instruction_id_list': ['length_constraints:number_sentences'],"
         " 'kwargs': [{'relation': 'at least', 'num_sentences': 2}]})\n"
         "print(ifeval_verdict('Mr. Smith met Dr. Jones. They talked.', ref))\n"
@@ -855,7 +855,8 @@ def test_an_ifeval_verdict_with_a_random_letter_is_the_same_in_every_process():
         return ifeval_results(TEXT, ref)["prompt_level_strict_acc"]
 
     code = (
-        "import json, random, sys; random.seed(int(sys.argv[1])); from workloads.ifeval import ifeval_results; "
+        "import json, random, sys; random.seed(int(sys.argv[1])); "
+        "from workloads.evaluation.tasks.ifeval import ifeval_results; "
         f"print(json.dumps(ifeval_results({TEXT!r}, {reference!r})))"
     )
     outputs = {

@@ -1,10 +1,11 @@
-"""Unit tests for workloads/benchmarks.py: option shuffling, item builders and the loader."""
+"""Unit tests for workloads/evaluation/loading.py: option shuffling, item builders and the loader."""
 
 import json
 
 import pytest
 
-from workloads.benchmarks import (
+from workloads.core.prompts import EVAL_CHOICE_INSTRUCTION, EVAL_MATH_INSTRUCTION
+from workloads.evaluation.loading import (
     LETTERS,
     BenchmarkDataError,
     choice_items,
@@ -12,7 +13,6 @@ from workloads.benchmarks import (
     math_items,
     option_order,
 )
-from workloads.prompts import EVAL_CHOICE_INSTRUCTION, EVAL_MATH_INSTRUCTION
 
 
 @pytest.mark.parametrize("count", [1, 2, 4, 13])

@@ -3,7 +3,7 @@
 Each kind's verdicts on a fixed table of inputs are pinned together with the version string they
 were produced under. A change of behaviour with the same version fails here; so does a new version
 (re-pin both after checking that the new verdicts are the intended ones). The version is derived
-from the code (``workloads.code_version``), so the pin can only go stale in one direction: code
+from the code (``workloads.core.code_version``), so the pin can only go stale in one direction: code
 changed, version moved, and this test asks a person to look at the verdicts.
 """
 
@@ -12,12 +12,12 @@ import textwrap
 
 import pytest
 
-import workloads.benchmarks as benchmarks
-import workloads.countdown as countdown
-import workloads.scoring as scoring
-from workloads.benchmarks import benchmark_version
-from workloads.code_version import _tree, code_digest
-from workloads.scoring import VERDICTS, verifier_version
+import workloads.evaluation.loading as benchmarks
+import workloads.evaluation.scoring as scoring
+import workloads.verification.countdown as countdown
+from workloads.core.code_version import _tree, code_digest
+from workloads.evaluation.loading import benchmark_version
+from workloads.evaluation.scoring import VERDICTS, verifier_version
 
 
 def _ifeval_record(key: int) -> str:

@@ -1,0 +1,207 @@
+"""LiveCodeBench code generation (hub layout ``livecodebench/code_generation_lite``): items,
+test-case decoding and the execution verdict.
+
+A record has ``question_id``, ``question_title``, ``question_content``, ``platform``
+(leetcode | atcoder | codeforces), ``contest_date`` (ISO), ``difficulty``, ``starter_code``,
+``public_test_cases`` (JSON list of ``{"input", "output", "testtype"}``), ``private_test_cases``
+(the same list, as JSON or compressed: base64 of zlib of a pickled JSON string) and ``metadata``
+(JSON; ``func_name`` for LeetCode's call-based problems). The item's reference keeps the test
+cases as the hub stores them (compressed ones stay compressed) and is decoded when scored.
+
+A response passes when the last Python code block of its final answer passes every public and
+private test in the sandbox (:mod:`workloads.evaluation.sandbox`); the first failing test stops the run.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import pickle
+import re
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+from workloads.evaluation.sandbox import Limits, run_program
+
+VERSION = "lcb-exec-1"
+# The per-test limits: LiveCodeBench's own harness allows about 6 s per test.
+TEST_LIMITS = Limits(cpu_seconds=6, wall_seconds=12.0, memory_mb=1024, processes=8, file_mb=64)
+# Decompressed test cases larger than this are refused (a compression bomb, not a benchmark).
+MAX_TESTS_BYTES = 512 << 20
+# Names a solution may use without importing them, as LeetCode's and LiveCodeBench's harnesses allow.
+IMPORT_HEADER = (
+    "import bisect, collections, functools, heapq, itertools, math, re, string, sys\n"
+    "from collections import *\nfrom functools import *\nfrom heapq import *\nfrom itertools import *\n"
+    "from math import *\nfrom typing import *\nsys.setrecursionlimit(1 << 16)\n"
+)
+
+STDIN_INSTRUCTION = (
+    "Write a Python 3 program that reads the input from standard input and writes the answer to standard output. "
+    "Give the complete program in one ```python code block."
+)
+STARTER_INSTRUCTION = "Complete this starter code in Python 3 and give the whole solution in one ```python code block:"
+
+
+def livecodebench_prompt(question: str, starter_code: str) -> str:
+    if starter_code.strip():
+        return f"{question.strip()}\n\n{STARTER_INSTRUCTION}\n```python\n{starter_code.rstrip()}\n```"
+    return f"{question.strip()}\n\n{STDIN_INSTRUCTION}"
+
+
+class _DataOnly(pickle.Unpickler):
+    """Builds strings, numbers, lists and dicts only: any class or callable is refused, so a
+    hostile pickle cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        raise pickle.UnpicklingError(f"test cases may hold plain data only, not {module}.{name}")
+
+
+def decode_test_cases(raw: str, where: str) -> list[dict]:
+    """A test-case field as the hub stores it: a JSON list, or base64(zlib(pickle(JSON string)))."""
+    try:
+        cases = json.loads(raw)
+    except json.JSONDecodeError:
+        try:
+            inflater = zlib.decompressobj()
+            data = inflater.decompress(base64.b64decode(raw), MAX_TESTS_BYTES)
+            if inflater.unconsumed_tail:
+                raise ValueError(f"{where}: test cases exceed {MAX_TESTS_BYTES >> 20} MiB once decompressed")
+            cases = _DataOnly(io.BytesIO(data)).load()
+        except (ValueError, zlib.error, pickle.UnpicklingError, EOFError) as err:
+            raise ValueError(f"{where}: test cases are neither JSON nor base64/zlib/pickle: {err}") from err
+        if isinstance(cases, (str, bytes)):
+            cases = json.loads(cases)
+    if not isinstance(cases, list) or not all(isinstance(c, dict) and {"input", "output"} <= set(c) for c in cases):
+        raise ValueError(f"{where}: test cases are not a list of {{input, output, testtype}}")
+    return cases
+
+
+def release_date(record: dict, where: str) -> date:
+    raw = record.get("contest_date")
+    if raw is None:
+        raise KeyError(f"{where}: a release window needs the field 'contest_date'; fields: {sorted(record)}")
+    return date.fromisoformat(str(raw)[:10])
+
+
+def in_window(records: list[dict], where: str, released_from: str | None, released_until: str | None) -> list[dict]:
+    """Records whose ``contest_date`` lies in [from, until] (ISO dates, both ends included)."""
+    low = date.fromisoformat(released_from) if released_from else date.min
+    high = date.fromisoformat(released_until) if released_until else date.max
+    return [r for r in records if low <= release_date(r, where) <= high]
+
+
+REQUIRED_FIELDS = ("question_id", "question_content", "public_test_cases", "private_test_cases")
+
+
+def livecodebench_items(records: list[dict], where: str, seed: int = 0) -> list:
+    from workloads.evaluation.loading import Item
+
+    items = []
+    for rec in records:
+        missing = [f for f in REQUIRED_FIELDS if f not in rec]
+        if missing:
+            raise KeyError(f"{where}: not a LiveCodeBench record, missing {missing}; fields: {sorted(rec)}")
+        metadata = rec.get("metadata") or "{}"
+        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
+        reference = {
+            "question_id": str(rec["question_id"]),
+            "public_test_cases": rec["public_test_cases"],
+            "private_test_cases": rec["private_test_cases"],
+            "func_name": metadata.get("func_name"),
+        }
+        prompt = livecodebench_prompt(str(rec["question_content"]), str(rec.get("starter_code") or ""))
+        items.append(Item(f"lcb-{rec['question_id']}", prompt, json.dumps(reference)))
+    return items
+
+
+_CODE_BLOCK = re.compile(r"```(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+
+def extract_code(final: str) -> str | None:
+    """The last fenced code block of the answer (python-tagged or untagged)."""
+    blocks = _CODE_BLOCK.findall(final)
+    return blocks[-1] if blocks else None
+
+
+def _same_token(got: str, want: str) -> bool:
+    if got == want:
+        return True
+    try:
+        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9)
+    except ValueError:
+        return False
+
+
+def same_stdout(got: str, want: str) -> bool:
+    """Line by line, whitespace-normalised, numbers compared as numbers; trailing blank lines ignored."""
+    got_lines, want_lines = got.rstrip().splitlines(), want.rstrip().splitlines()
+    if len(got_lines) != len(want_lines):
+        return False
+    for g, w in zip(got_lines, want_lines, strict=True):
+        g_tokens, w_tokens = g.split(), w.split()
+        if len(g_tokens) != len(w_tokens) or not all(map(_same_token, g_tokens, w_tokens)):
+            return False
+    return True
+
+
+def _call_driver(func_name: str) -> str:
+    return (
+        "\nimport json as _json, sys as _sys\n"
+        "_args = [_json.loads(_line) for _line in _sys.stdin.read().split('\\n') if _line.strip()]\n"
+        f"_result = Solution().{func_name}(*_args)\n"
+        "print('\\n' + _json.dumps(_result))\n"
+    )
+
+
+def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tuple[bool, str | None]:
+    functional = case.get("testtype") == "functional"
+    if functional and not func_name:
+        return False, "functional test without metadata.func_name"
+    program = IMPORT_HEADER + code + (_call_driver(func_name) if functional else "")
+    result = run_program(program, case["input"], limits)
+    if result.status != "ok":
+        return False, result.status
+    if functional:
+        lines = result.stdout.rstrip().splitlines()
+        try:
+            return bool(lines) and json.loads(lines[-1]) == json.loads(case["output"]), None
+        except json.JSONDecodeError:
+            return False, "result is not JSON"
+    return same_stdout(result.stdout, case["output"]), None
+
+
+def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMITS) -> tuple[bool | None, str | None]:
+    try:
+        ref = json.loads(reference)
+        where = f"LiveCodeBench {ref['question_id']}"
+        cases = decode_test_cases(ref["public_test_cases"], where) + decode_test_cases(ref["private_test_cases"], where)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        return None, f"reference unreadable: {err}"
+    if not cases:
+        return None, "problem without tests"
+    code = extract_code(final)
+    if code is None:
+        return False, "no code block"
+    for number, case in enumerate(cases):
+        passed, why = _passes(code, case, ref.get("func_name"), limits)
+        if not passed:
+            return False, f"test {number + 1}/{len(cases)} failed" + (f": {why}" if why else "")
+    return True, None
+
+
+def livecodebench_scores(
+    completions: Sequence[str], references: Sequence[str], *, workers: int | None = None
+) -> list[float | None]:
+    """The scorer: many responses at once on threads (each only waits on its own sandboxed
+    processes, bounded by their limits), one per core by default."""
+    if len(completions) != len(references):
+        raise ValueError(f"{len(completions)} completions but {len(references)} references")
+    workers = workers or min(16, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(livecodebench_verdict, completions, references))
+    return [None if correct is None else float(correct) for correct, _ in verdicts]
