@@ -24,7 +24,7 @@ ENGINE_EXTRAS = ("gpu", "cpu")
 ORCHESTRATOR_EXTRAS = ("orchestrator", "cluster")
 ORCHESTRATOR_ONLY = ("dagster", "dagster_aws", "dagster_k8s", "dagster_postgres", "dagster_webserver")
 WORKLOADS_ONLY = ("torch", "trl", "accelerate", "lm_eval", "vllm")
-PROJECT_PACKAGES = ("orchestration", "assets", "resources", "jobs")
+PROJECT_PACKAGES = ("orchestration", "assets", "resources", "recipe_schema", "jobs")
 
 IMPORT_ALL = """
 import importlib, sys, traceback
