@@ -31,7 +31,7 @@ from workloads.data.sft_data import (
     thinking_format_errors,
     unverified_examples,
 )
-from workloads.evaluation.scoring import verifier_version
+from workloads.evaluation.registry import verifier_version
 
 DESCRIPTIONS = {
     "math-cot": "Math queries with one verified teacher response each, thinking kept (Math-CoT).",

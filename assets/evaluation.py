@@ -38,7 +38,7 @@ from resources.llm import LLMEndpoint, pace_summary, with_dtype
 from resources.storage import Storage
 from workloads.core.naming import content_hash, parse_checkpoint_key
 from workloads.core.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
-from workloads.evaluation.loading import benchmark_version
+from workloads.evaluation.versions import benchmark_version
 from workloads.planning.cost import Throughput
 
 

@@ -20,7 +20,7 @@ from recipe_schema.recipe import Recipe
 from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, with_dtype
 from resources.storage import Storage
-from workloads.evaluation.scoring import verifier_version
+from workloads.evaluation.registry import verifier_version
 
 CHUNK_SIZE = 8  # queries per part file: a killed shard loses at most this much work
 

@@ -19,9 +19,10 @@ from workloads.data.queries import (
     math_queries,
     read_records,
 )
-from workloads.evaluation.loading import Layout, benchmark_questions, load_benchmark
-from workloads.evaluation.scoring import gold_parsable
-from workloads.verification.countdown import solve_countdown
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
+from workloads.evaluation.tasks.math_problems import gold_parsable
+from workloads.verification.countdown_rule import solve_countdown
 
 
 def benchmark_index(recipe: Recipe) -> NgramIndex | None:

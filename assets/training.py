@@ -15,7 +15,7 @@ from recipe_schema.training_plan import run_layout
 from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
 from workloads.core.naming import checkpoint_key, parse_manifest
-from workloads.programs.train import CHECKPOINT_FIELDS
+from workloads.training.checkpoints import CHECKPOINT_FIELDS
 
 CHECKPOINT_SCHEMA = {
     "run": pl.String,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from workloads.data.queries import read_records
-from workloads.verification.countdown import countdown_prompt, solver_response
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 
 @dataclass
@@ -57,7 +57,7 @@ def measure(model_dir: str, messages: list, args: BenchArgs, setup: str, out: Pa
     from trl import SFTConfig, SFTTrainer
 
     from workloads.core.chat import ensure_chat_template
-    from workloads.programs.train import build_config
+    from workloads.training.config import build_config
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)

@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from workloads.evaluation.scoring import VERDICTS
+from workloads.evaluation.registry import VERDICTS
 from workloads.verification.verify_pool import TIMEOUT, VerifierPool, usable_cores
 
 # math-verify logs every input it times out on, whole: for a 5000-deep fraction that is pages of

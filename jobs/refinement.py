@@ -20,7 +20,7 @@ from jobs.study import cell_requests, materialized_cells
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.core.naming import checkpoint_key, parse_checkpoint_key
-from workloads.evaluation.metrics import lower_is_better
+from workloads.evaluation.registry import lower_is_better
 from workloads.planning.refine import Point, next_steps
 
 HEADLINE_SCHEMA = {"partition": pl.String, "storage_id": pl.Int64, "mean": pl.Float64}

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, Va
 
 from recipe_schema.yaml_loading import YamlProblem, read_yaml
 from workloads.core.naming import run_name
+from workloads.evaluation.registry import KINDS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "STUDY_DATA_DIR"
@@ -43,18 +44,17 @@ SchedulerType = Literal[
     "warmup_stable_decay",
     "greedy",
 ]
-# Each has a loader (workloads.evaluation.loading.LOADERS) and a scorer (workloads.evaluation.scoring.SCORERS), except
-# safety-judge, whose responses the recipe's LLM judge scores (workloads.evaluation.judging).
-BenchmarkKind = Literal[
-    "math", "multiple-choice", "countdown", "yes-no", "refusal", "ifeval", "safety-judge", "mmlu-pro", "livecodebench"
-]
+
+
+# The kinds the evaluation registry defines (workloads.evaluation.registry): one list, not a copy.
+BenchmarkKindName = Literal[tuple(KINDS)]
 
 DATASET_VARIANTS: tuple[str, ...] = get_args(DatasetVariant)
 MODEL_SOURCES: tuple[str, ...] = get_args(ModelSource)
 QUERY_LOADERS: tuple[str, ...] = get_args(QueryLoader)
 TEACHER_BACKENDS: tuple[str, ...] = get_args(TeacherBackend)
 BENCHMARK_CATEGORIES: tuple[str, ...] = get_args(BenchmarkCategory)
-BENCHMARK_KINDS: tuple[str, ...] = get_args(BenchmarkKind)
+BENCHMARK_KINDS: tuple[str, ...] = get_args(BenchmarkKindName)
 AnswerFormat = Literal["plain", "gsm8k", "first", "last-boxed"]
 # workloads.core.hardware.DTYPES: auto is the device's native dtype (bf16, else fp16 on a GPU, else fp32).
 ComputeDtype = Literal["auto", "bfloat16", "float16", "float32"]
@@ -289,7 +289,7 @@ def _check_sft_settings(training: Training) -> None:
     except ImportError:  # the orchestrator's image has no TRL: the training workload checks them
         return
 
-    from workloads.programs.train import RECIPE_NAMES, SET_BY_WORKLOAD, sft_arguments
+    from workloads.training.config import RECIPE_NAMES, SET_BY_WORKLOAD, sft_arguments
 
     fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
     types = typing.get_type_hints(SFTConfig)
@@ -338,7 +338,7 @@ class CheckpointPlan(Section):
 
 class Benchmark(Section):
     location: Location = Field(description="hub:<id> or a path relative to the data folder")
-    kind: BenchmarkKind = Field(description="how items are loaded and scored")
+    kind: BenchmarkKindName = Field(description="how items are loaded and scored")
     category: BenchmarkCategory = Field("reasoning", description="groups benchmarks in the analysis")
     n: Count = 1
     limit: Count | None = Field(None, description="a seeded subset of this many items (seed: the recipe's)")

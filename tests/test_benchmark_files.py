@@ -8,7 +8,8 @@ import pytest
 
 from workloads.core.text import extract_answer
 from workloads.data.queries import countdown_queries, math_queries
-from workloads.evaluation.loading import BenchmarkDataError, Layout, benchmark_questions, load_benchmark
+from workloads.evaluation.items import BenchmarkDataError, Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
 
 
 def _write(tmp_path, name: str, rows: list[dict]) -> str:

@@ -19,34 +19,17 @@ from workloads.core.prompts import (
     SAFETY_POLICY,
     safety_judge_prompt,
 )
-from workloads.evaluation.loading import (
-    LETTERS,
-    LOADERS,
-    BenchmarkDataError,
-    Layout,
-    benchmark_questions,
-    choice_items,
-    countdown_items,
-    harmful_items,
-    ifeval_items,
-    load_benchmark,
-    option_order,
-    yes_no_items,
-)
-from workloads.evaluation.scoring import (
-    JUDGE_SCORES,
-    REFUSAL_PHRASES,
-    SCORERS,
-    VERDICTS,
-    countdown_verdict,
-    is_refusal,
-    parse_judge_score,
-    refusal_verdict,
-    yes_no_answer,
-    yes_no_verdict,
-)
-from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, ifeval_results, ifeval_verdict
-from workloads.verification.countdown import solve_countdown
+from workloads.evaluation.items import LETTERS, BenchmarkDataError, Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
+from workloads.evaluation.registry import KINDS, SCORERS, VERDICTS
+from workloads.evaluation.spec import BenchmarkKind
+from workloads.evaluation.tasks.countdown import countdown_items, countdown_verdict
+from workloads.evaluation.tasks.halueval import yes_no_answer, yes_no_items, yes_no_verdict
+from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, ifeval_items, ifeval_results, ifeval_verdict
+from workloads.evaluation.tasks.multiple_choice import choice_items, option_order
+from workloads.evaluation.tasks.refusal import REFUSAL_PHRASES, is_refusal, refusal_verdict
+from workloads.evaluation.tasks.safety_judge import JUDGE_SCORES, harmful_items, parse_judge_score
+from workloads.verification.countdown_rule import solve_countdown
 
 DATA_DIR = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
@@ -61,10 +44,24 @@ def data_file(relative: str) -> str:
 # --- the registry --------------------------------------------------------------------------
 
 
-def test_every_recipe_kind_has_a_loader_and_a_scorer_or_the_judge():
-    assert set(BENCHMARK_KINDS) == set(LOADERS)
-    assert set(BENCHMARK_KINDS) - set(SCORERS) == {"safety-judge"}  # scored by the LLM judge
-    assert set(SCORERS) == set(VERDICTS)
+def test_the_recipe_allows_exactly_the_registered_kinds_each_scored_or_judged():
+    assert BENCHMARK_KINDS == tuple(KINDS)
+    judged = {name for name, kind in KINDS.items() if kind.needs_judge}
+    assert judged == {"safety-judge"}  # scored by the LLM judge
+    assert set(SCORERS) == set(VERDICTS) == set(KINDS) - judged
+
+
+def test_a_kind_is_refused_when_it_has_both_or_neither_a_verdict_and_the_judge():
+    load = KINDS["math"].load
+    with pytest.raises(ValueError, match="exactly one"):
+        BenchmarkKind("both", load=load, verdict=KINDS["math"].verdict, needs_judge=True)
+    with pytest.raises(ValueError, match="exactly one"):
+        BenchmarkKind("neither", load=load, verdict=None)
+
+
+def test_a_kind_cannot_mark_a_metric_it_does_not_report_as_lower_is_better():
+    with pytest.raises(ValueError, match="lower_is_better"):
+        BenchmarkKind("x", load=KINDS["math"].load, verdict=KINDS["math"].verdict, lower_is_better=frozenset({"loss"}))
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,10 @@ import json
 import pytest
 
 from workloads.core.prompts import EVAL_CHOICE_INSTRUCTION, EVAL_MATH_INSTRUCTION
-from workloads.evaluation.loading import (
-    LETTERS,
-    BenchmarkDataError,
-    choice_items,
-    load_benchmark,
-    math_items,
-    option_order,
-)
+from workloads.evaluation.items import LETTERS, BenchmarkDataError
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.tasks.math_problems import math_items
+from workloads.evaluation.tasks.multiple_choice import choice_items, option_order
 
 
 @pytest.mark.parametrize("count", [1, 2, 4, 13])

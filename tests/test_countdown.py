@@ -1,4 +1,4 @@
-"""Unit tests for workloads/verification/countdown.py: the answer rule, equation extraction and the solver."""
+"""Unit tests for workloads/verification/countdown_rule.py: the answer rule, equation extraction and the solver."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import pytest
 
 from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from workloads.core.text import split_reasoning
-from workloads.verification.countdown import (
+from workloads.verification.countdown_rule import (
     check_equation,
     countdown_prompt,
     extract_equation,

@@ -7,9 +7,10 @@ import pytest
 from tests.test_training_resume import CONFIG, TASKS
 from workloads.core.tracking import log_cell, mlflow_client
 from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.programs.train import build_config, train
+from workloads.programs.train import train
+from workloads.training.config import build_config
 from workloads.training.tiny_model import build_tiny_model
-from workloads.verification.countdown import countdown_prompt, solver_response
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 
 def test_tensorboard_is_the_only_tracker_by_default(tmp_path):

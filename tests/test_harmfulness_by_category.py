@@ -8,9 +8,11 @@ import polars as pl
 import pytest
 
 from workloads.analysis.dynamics import comparison_table, curves, dynamics_summary
-from workloads.evaluation.loading import Layout, load_benchmark
-from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, lower_is_better, summarize
-from workloads.programs.evaluate import score_cell
+from workloads.evaluation.cells import score_cell
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.evaluation.registry import lower_is_better
 
 KINDS = {"harm": "safety-judge", "math": "math"}
 

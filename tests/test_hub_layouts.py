@@ -15,7 +15,8 @@ import pytest
 from recipe_schema.recipe import PROJECT_ROOT, load_recipe
 from tests.hub_fixtures import LCB_IN_WINDOW, Repo, layouts, write_mirror, write_repo
 from workloads.data.queries import HUB_MIRROR_ENV, attach_references, countdown_queries, math_queries, read_records
-from workloads.evaluation.loading import Layout, load_benchmark
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import load_benchmark
 from workloads.evaluation.tasks.livecodebench import decode_test_cases
 
 FULL = load_recipe(PROJECT_ROOT / "recipes" / "full.yaml", check_files=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from workloads.evaluation.loading import load_benchmark
-from workloads.evaluation.scoring import SCORERS, VERDICTS
+from workloads.evaluation.registry import SCORERS, VERDICTS
 from workloads.evaluation.tasks.livecodebench import decode_test_cases, extract_code, same_stdout
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "livecodebench_code_generation_lite.jsonl")
@@ -129,7 +129,7 @@ def test_many_responses_are_scored_in_parallel_in_order():
 
 
 def test_the_evaluation_scores_a_cell_of_both_kinds():
-    from workloads.programs.evaluate import score_cell
+    from workloads.evaluation.cells import score_cell
 
     code = items_by_id()
     scores, _, _ = score_cell("livecodebench", [code["lcb-abc900_a"]], [[SUM, "no code"]])

@@ -11,7 +11,7 @@ import pytest
 
 from workloads.evaluation.loading import load_benchmark
 from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.evaluation.scoring import DETAILS, SCORERS
+from workloads.evaluation.registry import DETAILS, SCORERS
 from workloads.evaluation.tasks.mmlu_pro import mmlu_pro_items
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "mmlu_pro_test.jsonl")

@@ -15,7 +15,7 @@ from workloads.data.queries import (
     query_id,
     read_records,
 )
-from workloads.verification.countdown import countdown_prompt
+from workloads.verification.countdown_rule import countdown_prompt
 
 
 def test_query_id_is_pinned_literal():

@@ -301,7 +301,7 @@ def test_run_study_prints_a_recipe_error_without_a_traceback(write_recipe, tmp_p
 
 
 def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path):
-    from workloads.programs.train import build_config
+    from workloads.training.config import build_config
 
     extra = {"logging_steps": 5, "optim": "adamw_torch", "report_to": ["none"], "neftune_noise_alpha": 5.0}
     recipe = load_recipe(write_recipe({"training": extra}))

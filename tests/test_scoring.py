@@ -2,19 +2,11 @@
 
 import pytest
 
-from workloads.evaluation.scoring import (
-    MAX_LOGGED_CHARS,
-    MAX_SCORED_CHARS,
-    SCORERS,
-    VERDICTS,
-    bounded_scores,
-    choice_letter,
-    choice_verdict,
-    countdown_verdict,
-    gold_parsable,
-    math_verdict,
-    verifier_version,
-)
+from workloads.evaluation.registry import SCORERS, VERDICTS, verifier_version
+from workloads.evaluation.scoring import MAX_SCORED_CHARS, bounded_scores
+from workloads.evaluation.tasks.countdown import countdown_verdict
+from workloads.evaluation.tasks.math_problems import MAX_LOGGED_CHARS, gold_parsable, math_verdict
+from workloads.evaluation.tasks.multiple_choice import choice_letter, choice_verdict
 
 
 @pytest.mark.parametrize(
@@ -317,8 +309,8 @@ def test_bounded_scores_time_out_hanging_items_and_go_on():
 
 
 def test_an_eval_cell_scored_with_a_pool_counts_the_samples_that_ran_out_of_time():
-    from workloads.evaluation.loading import Item
-    from workloads.programs.evaluate import score_cell
+    from workloads.evaluation.cells import score_cell
+    from workloads.evaluation.items import Item
     from workloads.verification.verify_pool import VerifierPool
 
     items = [Item("a", "q1", "Yes"), Item("b", "q2", "No")]

@@ -9,9 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from workloads.core.artifacts import COMPLETE_MARKER
-from workloads.programs.train import RESUME_STATE_FILES, RunFolder, train
+from workloads.programs.train import train
+from workloads.training.checkpoints import RESUME_STATE_FILES, RunFolder
 from workloads.training.tiny_model import build_tiny_model
-from workloads.verification.countdown import countdown_prompt, solver_response
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 TASKS = [
     ([3, 5, 7], 22),

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 import verify_pool_helpers
 
-from workloads.evaluation.scoring import VERDICTS
+from workloads.evaluation.registry import VERDICTS
 from workloads.programs.verify import verify_traces
 from workloads.verification.verify_pool import CRASHED, TIMEOUT, VerifierPool
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from workloads.core.naming import STEP_MARKER, checkpoint_key, split_run
 from workloads.evaluation.behaviour import MEASURES as BEHAVIOUR_MEASURES
+from workloads.evaluation.metrics import bootstrap_ci, bootstrap_indices
+from workloads.evaluation.registry import lower_is_better
 
 
 def curves(tables: pl.DataFrame) -> pl.DataFrame:
@@ -69,8 +72,6 @@ def dip_and_recovery(steps: list[int], scores: list[float]) -> dict:
 def dynamics_summary(curve: pl.DataFrame) -> pl.DataFrame:
     """Dip and recovery of every headline metric where higher is better (scores, not harm rates:
     their per-sample score is what the paired intervals resample)."""
-    from workloads.evaluation.metrics import lower_is_better
-
     rows = []
     worse_up = [m for m in curve["metric"].unique().to_list() if lower_is_better(m)]
     scored = headline(curve).filter(~pl.col("metric").is_in(worse_up))
@@ -104,8 +105,6 @@ def item_scores(samples: pl.DataFrame, checkpoint: str, benchmark: str) -> pl.Da
 def paired_gain(samples: pl.DataFrame, before: str, after: str, *, benchmark: str, seed: int = 0) -> dict:
     """Score change from checkpoint ``before`` to ``after`` on the items both answered, with a
     paired bootstrap CI over items (item difficulty cancels out, so the interval is honest)."""
-    from workloads.evaluation.metrics import bootstrap_ci
-
     joined = (
         item_scores(samples, before, benchmark)
         .join(item_scores(samples, after, benchmark), on="item_id", suffix="_after")
@@ -132,10 +131,6 @@ def curve_intervals(
     items at every step, so the curve's shape is kept): intervals for the base score, the minimum
     and the recovery step. ``recovery_support`` is the share of resampled curves that dipped and
     came back; the recovery step's interval is taken over those."""
-    import numpy as np
-
-    from workloads.evaluation.metrics import bootstrap_indices
-
     per_step = [
         item_scores(samples, checkpoint_key(run, step), benchmark).rename({"score": str(step)}) for step in steps
     ]
@@ -211,8 +206,6 @@ def with_intervals(summary: pl.DataFrame, curve: pl.DataFrame, samples: pl.DataF
 def comparison_table(curve: pl.DataFrame) -> pl.DataFrame:
     """Base and final value of every metric of every run on every benchmark, with student and
     dataset as columns so CoT vs NoCoT vs reference vs Countdown and student sizes line up."""
-    from workloads.evaluation.metrics import lower_is_better
-
     rows = []
     for (run, benchmark, metric), group in curve.group_by("run", "benchmark", "metric", maintain_order=True):
         group = group.filter(pl.col("mean").is_not_null()).sort("step")

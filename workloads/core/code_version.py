@@ -8,6 +8,7 @@ the library's version, which callers add where a library decides the result (mat
 lm-eval). Constants of other types (paths, clients) count by type only, so a digest is the same on
 every machine.
 
+Code is named without its module, so moving a function to another module moves no version.
 The syntax tree's printed form can differ between Python minor versions: moving the orchestrator
 to another Python changes every version once.
 """
@@ -81,7 +82,8 @@ def _describe(obj, ctx: _Walk) -> str:
         items = (f"{_describe(k, ctx)}: {_describe(v, ctx)}" for k, v in obj.items())
         return "{" + ", ".join(items) + "}"
     if isinstance(obj, (types.FunctionType, type)) and _ours(obj):
-        name = f"{obj.__module__}.{obj.__qualname__}"
+        # By its name alone, not its module: moving code between modules changes no behaviour.
+        name = obj.__qualname__
         if id(obj) not in ctx.seen:
             ctx.seen[id(obj)] = name
             if obj.__name__ == "<lambda>":  # its source is the middle of a line: use its code instead

@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 
 from workloads.core.text import extract_answer, strip_gsm8k_calculator
-from workloads.verification.countdown import countdown_prompt
+from workloads.verification.countdown_rule import countdown_prompt
 
 HUB_MIRROR_ENV = "STUDY_HUB_MIRROR"
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")

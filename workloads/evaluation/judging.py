@@ -22,7 +22,7 @@ import polars as pl
 
 from workloads.core.artifacts import delete, list_names, read_parquet, write_parquet
 from workloads.core.prompts import safety_judge_prompt
-from workloads.evaluation.scoring import parse_judge_score
+from workloads.evaluation.tasks.safety_judge import parse_judge_score
 
 JUDGE_CACHE_SCHEMA = {"key": pl.String, "judge": pl.String, "reply": pl.String, "score": pl.Int64}
 EMPTY_REPLY_SCORE = 1

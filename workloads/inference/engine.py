@@ -8,6 +8,7 @@ import os
 
 from workloads.core.hardware import choose_engine, compute_dtype, probe
 from workloads.core.naming import content_hash
+from workloads.inference.transformers_engine import TransformersLLM
 
 
 def make_llm(settings: dict) -> tuple[object, dict]:
@@ -20,8 +21,6 @@ def make_llm(settings: dict) -> tuple[object, dict]:
     engine, engine_reason = choose_engine(settings.get("engine", "auto"))
     info = {"engine": engine, "engine_reason": engine_reason, **decision.metadata()}
     if engine == "transformers":
-        from workloads.inference.transformers_engine import TransformersLLM
-
         llm = TransformersLLM(
             settings["model"], dtype=decision.dtype, seed=settings["seed"], max_model_len=settings["max_model_len"]
         )

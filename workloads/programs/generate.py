@@ -29,7 +29,8 @@ from workloads.core.progress import Progress
 from workloads.core.prompts import teacher_messages
 from workloads.core.text import split_reasoning
 from workloads.inference.engine import config_hash, make_llm, render_prompt, sampling_params
-from workloads.verification.countdown import SOLVER_NAME, SOLVER_VERSION, solver_response
+from workloads.inference.openai_backend import CompletionsClient
+from workloads.verification.countdown_rule import SOLVER_NAME, SOLVER_VERSION, solver_response
 
 TRACE_SCHEMA = {
     "query_id": pl.String,
@@ -181,9 +182,7 @@ class HttpTeacher:
     """
 
     def __init__(self, teacher: dict, endpoint: dict, sampling: dict, loader: str, chash: str):
-        from transformers import AutoTokenizer
-
-        from workloads.inference.openai_backend import CompletionsClient
+        from transformers import AutoTokenizer  # heavy: only the server backend needs it here
 
         tokenizer = endpoint["tokenizer"]
         if is_remote(tokenizer):  # the tokenizer files of a model folder in object storage

@@ -6,7 +6,7 @@ import polars as pl
 
 from workloads.core.artifacts import read_parquet, write_parquet
 from workloads.core.lifecycle import workload_pipes
-from workloads.evaluation.scoring import verifier_version
+from workloads.evaluation.registry import verifier_version
 from workloads.verification.verify_pool import TIMEOUT, VerifierPool, usable_cores
 
 VERDICT_SCHEMA = {

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 
-DEFAULT_REGISTRY = "workloads.evaluation.scoring:VERDICTS"
+DEFAULT_REGISTRY = "workloads.evaluation.registry:VERDICTS"
 TIMEOUT = "timeout"
 CRASHED = "worker crashed"
 # How long a new worker may take to import the verdicts and warm up before the pool gives up on
@@ -122,7 +122,7 @@ class VerifierPool:
     ``timeout_s`` seconds of wall clock each.
 
     ``registry`` names a dict of kind -> verdict function as ``"module:NAME"``; the default is
-    :data:`workloads.evaluation.scoring.VERDICTS`. It is a name, not the dict, because workers import it
+    :data:`workloads.evaluation.registry.VERDICTS`. It is a name, not the dict, because workers import it
     themselves (tests point it at a module with verdicts that hang or crash on purpose).
 
     Use it as a context manager; the workers start on entry (or on the first call) and are killed on

@@ -1,5 +1,6 @@
 """IFEval through lm-evaluation-harness's checkers (a port of Google's), run offline: the
-verdict (prompt-level strict) and the four per-response results the eval table aggregates."""
+verdict (prompt-level strict), the four per-response results the eval table aggregates, and the
+items (the IFEval record is the reference, whole)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from workloads.evaluation.items import DEFAULT_LAYOUT, BenchmarkDataError, Item, Layout, first_present, stable_id
+from workloads.evaluation.spec import BenchmarkKind
 
 IFEVAL_IMPLEMENTATION = "lm-eval"
 IFEVAL_METRICS = ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc")
@@ -136,3 +140,31 @@ def ifeval_details(final: str, reference: str | dict) -> dict | None:
     if results is None or final.strip():
         return results
     return {metric: [False] * len(value) if isinstance(value, list) else False for metric, value in results.items()}
+
+
+def ifeval_items(records: list[dict], where: str, seed: int = 0, layout: Layout = DEFAULT_LAYOUT) -> list[Item]:
+    """IFEval (``key``, ``prompt``, ``instruction_id_list``, ``kwargs``): the prompt as it is; the
+    reference is the record as JSON, which the checkers need whole."""
+    items = []
+    for rec in records:
+        prompt = str(first_present(rec, ("prompt",), where))
+        ids = list(first_present(rec, ("instruction_id_list",), where))
+        kwargs = list(first_present(rec, ("kwargs",), where))
+        if len(ids) != len(kwargs):
+            raise BenchmarkDataError(
+                f"{where}: IFEval key {rec.get('key')}: {len(ids)} instructions but {len(kwargs)} kwargs"
+            )
+        reference = {"key": rec.get("key"), "prompt": prompt, "instruction_id_list": ids, "kwargs": kwargs}
+        items.append(Item(stable_id(prompt), prompt, json.dumps(reference, sort_keys=True)))
+    return items
+
+
+KIND = BenchmarkKind(
+    "ifeval",
+    load=ifeval_items,
+    verdict=ifeval_verdict,
+    details=ifeval_details,
+    metrics=IFEVAL_METRICS,
+    verifier=f"{IFEVAL_IMPLEMENTATION}-ifeval",
+    libraries=("lm_eval",),
+)

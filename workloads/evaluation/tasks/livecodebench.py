@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+from workloads.evaluation.items import DEFAULT_LAYOUT, BenchmarkDataError, Item, Layout
 from workloads.evaluation.sandbox import Limits, run_program
+from workloads.evaluation.spec import BenchmarkKind
 
 VERSION = "lcb-exec-1"
 # The per-test limits: LiveCodeBench's own harness allows about 6 s per test.
@@ -84,7 +86,7 @@ def decode_test_cases(raw: str, where: str) -> list[dict]:
 def release_date(record: dict, where: str) -> date:
     raw = record.get("contest_date")
     if raw is None:
-        raise KeyError(f"{where}: a release window needs the field 'contest_date'; fields: {sorted(record)}")
+        raise BenchmarkDataError(f"{where}: a release window needs the field 'contest_date'; fields: {sorted(record)}")
     return date.fromisoformat(str(raw)[:10])
 
 
@@ -98,14 +100,12 @@ def in_window(records: list[dict], where: str, released_from: str | None, releas
 REQUIRED_FIELDS = ("question_id", "question_content", "public_test_cases", "private_test_cases")
 
 
-def livecodebench_items(records: list[dict], where: str, seed: int = 0) -> list:
-    from workloads.evaluation.loading import Item
-
+def livecodebench_items(records: list[dict], where: str, seed: int = 0, layout: Layout = DEFAULT_LAYOUT) -> list[Item]:
     items = []
     for rec in records:
         missing = [f for f in REQUIRED_FIELDS if f not in rec]
         if missing:
-            raise KeyError(f"{where}: not a LiveCodeBench record, missing {missing}; fields: {sorted(rec)}")
+            raise BenchmarkDataError(f"{where}: not a LiveCodeBench record, missing {missing}; fields: {sorted(rec)}")
         metadata = rec.get("metadata") or "{}"
         metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
         reference = {
@@ -205,3 +205,13 @@ def livecodebench_scores(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         verdicts = list(pool.map(livecodebench_verdict, completions, references))
     return [None if correct is None else float(correct) for correct, _ in verdicts]
+
+
+KIND = BenchmarkKind(
+    "livecodebench",
+    load=livecodebench_items,
+    verdict=livecodebench_verdict,
+    # Generated programs run on threads, each in its own sandboxed processes with their own limits.
+    batch_scorer=livecodebench_scores,
+    self_bounded=True,
+)
