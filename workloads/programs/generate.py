@@ -30,6 +30,7 @@ from workloads.core.prompts import teacher_messages
 from workloads.core.text import split_reasoning
 from workloads.inference.engine import config_hash, make_llm, render_prompt, sampling_params
 from workloads.inference.openai_backend import CompletionsClient
+from workloads.programs.inputs import GenerateInputs
 from workloads.verification.countdown_rule import SOLVER_NAME, SOLVER_VERSION, solver_response
 
 TRACE_SCHEMA = {
@@ -293,34 +294,34 @@ def generate_shard(
 
 def main() -> None:
     with workload_pipes() as pipes:
-        extras = pipes.extras
+        inputs = GenerateInputs.from_extras(pipes.extras)
         started = time.time()
-        queries = read_parquet(extras["queries_path"])
+        queries = read_parquet(inputs.queries_path)
         all_traces = []
         resumed_total = 0
         engines = {}  # what each model teacher ran on, for the asset's metadata
         for source, group in queries.group_by("source", maintain_order=True):
             source = source[0]
-            job = extras["sources"][source]
+            job = inputs.sources[source].model_dump()
 
             def start_teacher(job=job):
-                teacher = make_teacher(job, extras["sampling"])
+                teacher = make_teacher(job, inputs.sampling)
                 engines.update(getattr(teacher, "engine", {}))
                 return teacher
 
             traces, resumed = generate_shard(
                 group,
-                f"{extras['parts_dir'].rstrip('/')}/{source}",
+                f"{inputs.parts_dir.rstrip('/')}/{source}",
                 start_teacher,
-                extras["chunk_size"],
+                inputs.chunk_size,
                 pipes.log.info,
-                chash=teacher_hash(job, extras["sampling"]),
+                chash=teacher_hash(job, inputs.sampling),
             )
             all_traces.append(traces)
             resumed_total += resumed
         # An empty shard (more shards than queries) is valid: an empty table.
         table = pl.concat(all_traces) if all_traces else pl.DataFrame(schema=TRACE_SCHEMA)
-        write_parquet(table, extras["output_path"])
+        write_parquet(table, inputs.output_path)
         seconds = time.time() - started
         pipes.report_asset_materialization(
             metadata={

@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from workloads.core.artifacts import is_remote, local_folder, publish_folder, replace_folder
 from workloads.core.chat import ensure_chat_template
 from workloads.core.lifecycle import workload_pipes
+from workloads.programs.inputs import PrepareModelInputs
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -111,7 +112,8 @@ def _prepare(spec: dict, out: Path, seed: int) -> dict:
 def main() -> None:
     with workload_pipes() as pipes:
         started = time.time()
-        info = prepare(pipes.get_extra("spec"), pipes.get_extra("output_dir"), pipes.get_extra("seed"))
+        inputs = PrepareModelInputs.from_extras(pipes.extras)
+        info = prepare(inputs.spec, inputs.output_dir, inputs.seed)
         info["seconds"] = round(time.time() - started, 1)
         pipes.log.info(json.dumps(info))
         pipes.report_asset_materialization(metadata=info)

@@ -7,6 +7,7 @@ import polars as pl
 from workloads.core.artifacts import read_parquet, write_parquet
 from workloads.core.lifecycle import workload_pipes
 from workloads.evaluation.registry import verifier_version
+from workloads.programs.inputs import VerifyInputs
 from workloads.verification.verify_pool import TIMEOUT, VerifierPool, usable_cores
 
 VERDICT_SCHEMA = {
@@ -68,15 +69,15 @@ def verify_traces(
 
 def main() -> None:
     with workload_pipes() as pipes:
-        extras = pipes.extras
+        inputs = VerifyInputs.from_extras(pipes.extras)
         verdicts = verify_traces(
-            read_parquet(extras["traces_path"]),
-            read_parquet(extras["queries_path"]),
-            extras["loaders"],
-            workers=extras.get("workers"),
-            timeout_s=float(extras.get("timeout_s") or 10.0),
+            read_parquet(inputs.traces_path),
+            read_parquet(inputs.queries_path),
+            inputs.loaders,
+            workers=inputs.workers,
+            timeout_s=inputs.timeout_s or 10.0,
         )
-        write_parquet(verdicts, extras["output_path"])
+        write_parquet(verdicts, inputs.output_path)
         pipes.report_asset_materialization(
             metadata={
                 "verdicts": verdicts.height,
