@@ -12,7 +12,8 @@ import polars as pl
 
 from assets.keys import Keys
 from assets.training import read_manifest
-from recipe_schema.recipe import PROJECT_ROOT, Recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.core.naming import checkpoint_key, split_run
 from workloads.planning.cost import Line, Throughput, generation_line

@@ -10,11 +10,12 @@ from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
 from assets.policies import WORKLOAD_RETRIES
-from recipe_schema.recipe import DATASET_VARIANTS, Recipe, run_name
-from recipe_schema.training_plan import run_layout
+from recipe_schema.fields import DATASET_VARIANTS
+from recipe_schema.recipe import Recipe
+from recipe_schema.student_plans import run_layout
 from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
-from workloads.core.naming import checkpoint_key, parse_manifest
+from workloads.core.naming import checkpoint_key, parse_manifest, run_name
 from workloads.programs.train import CHECKPOINT_FIELDS
 
 CHECKPOINT_SCHEMA = {

@@ -34,7 +34,8 @@ from assets.partitions import (
     split_cell_id,
 )
 from assets.training import read_manifest
-from recipe_schema.recipe import DATASET_VARIANTS, Recipe
+from recipe_schema.fields import DATASET_VARIANTS
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.core.naming import checkpoint_key, content_hash
 

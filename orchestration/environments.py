@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import KubernetesLauncher, LocalSubprocessLauncher
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint

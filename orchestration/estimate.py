@@ -25,7 +25,8 @@ from assets.study_plan import (
     measure,
     plan_table,
 )
-from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
 from workloads.planning.cost import Throughput, totals
 
 DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"  # the code location's default

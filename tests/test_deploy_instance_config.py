@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 from resources.launchers.compute import KubernetesLauncher
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster-instance.yaml"

@@ -6,7 +6,7 @@ from dagster import DagsterInstance, materialize
 
 from assets import generation, queries
 from assets.keys import Keys
-from recipe_schema.recipe import load_recipe
+from recipe_schema.loading import load_recipe
 from resources.launchers.compute import LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
 from resources.storage import LocalStorage

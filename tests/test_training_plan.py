@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipe_schema.recipe import RecipeError, load_recipe, parse_recipe
-from recipe_schema.training_plan import PlanProblem, plan_table, run_layout
+from recipe_schema.errors import RecipeError
+from recipe_schema.loading import load_recipe, parse_recipe
+from recipe_schema.student_plans import PlanProblem, plan_table, run_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "recipes" / "full.yaml"
