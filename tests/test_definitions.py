@@ -80,7 +80,8 @@ def test_cluster_environment_names_what_it_is_missing(monkeypatch, tmp_path):
 
 
 def test_environments_do_not_leak_into_each_other(monkeypatch, tmp_path):
-    from resources.launchers.compute import KubernetesLauncher, LocalSubprocessLauncher
+    from resources.launchers.kubernetes_pod import KubernetesLauncher
+    from resources.launchers.local import LocalSubprocessLauncher
     from resources.storage import LocalStorage, S3Storage
 
     (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
@@ -111,7 +112,7 @@ def test_the_deployments_launcher_config_builds_a_launcher():
     import yaml
 
     from recipe_schema.data_files import PROJECT_ROOT
-    from resources.launchers.compute import KubernetesLauncher
+    from resources.launchers.kubernetes_pod import KubernetesLauncher
 
     configmap = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "launcher-configmap.yaml").read_text())
     launcher = KubernetesLauncher(**yaml.safe_load(configmap["data"]["launcher.yaml"]))

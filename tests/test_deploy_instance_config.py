@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from recipe_schema.data_files import PROJECT_ROOT
-from resources.launchers.compute import KubernetesLauncher
+from resources.launchers.kubernetes_pod import KubernetesLauncher
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster-instance.yaml"
 CONFIGMAP_YAML = PROJECT_ROOT / "deploy" / "helm" / "launcher-configmap.yaml"
