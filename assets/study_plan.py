@@ -10,8 +10,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
-from assets.keys import Keys
-from assets.training import read_manifest
+from assets.keys import Keys, read_manifest
 from recipe_schema.data_files import PROJECT_ROOT
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage

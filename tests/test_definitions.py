@@ -1,7 +1,7 @@
 import pytest
 from dagster import AssetKey
 
-from jobs.study import JOB_ORDER
+from jobs.jobs import JOB_ORDER
 from orchestration.definitions import build_definitions
 from orchestration.environments import resources_for
 
