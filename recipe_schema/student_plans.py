@@ -79,7 +79,7 @@ def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int,
     return result.parallelism, result.gpus, result.metadata()
 
 
-def plan_table(recipe) -> list[dict]:
+def memory_plan_rows(recipe) -> list[dict]:
     rows = []
     for student in recipe.training.students:
         shape = student_shape(recipe.models[student])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from recipe_schema.loading import load_recipe
-from recipe_schema.student_plans import plan_table
+from recipe_schema.student_plans import memory_plan_rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
             f"max_length {training.max_length}, per-device batch {training.per_device_batch_size}, "
             f"activation checkpointing {training.gradient_checkpointing}, fused loss {training.fused_loss}"
         )
-    rows = plan_table(recipe)
+    rows = memory_plan_rows(recipe)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))

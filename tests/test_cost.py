@@ -136,9 +136,9 @@ def test_a_benchmark_of_unknown_size_is_named_and_left_out_of_the_totals(small_r
     ],
 )
 def test_livecodebench_items_follow_the_cumulative_releases(release, released_from, released_until, expected):
-    from assets.study_plan import livecodebench_items
+    from assets.study_plan import livecodebench_item_count
 
-    assert livecodebench_items(release, released_from, released_until) == expected
+    assert livecodebench_item_count(release, released_from, released_until) == expected
 
 
 def test_the_full_recipes_livecodebench_window_is_priced():
