@@ -21,7 +21,8 @@ from dagster import (
 from assets.keys import Keys
 from assets.metadata import percentiles, preview
 from assets.partitions import shard_keys
-from recipe_schema.recipe import DATASET_VARIANTS, Recipe
+from recipe_schema.fields import DATASET_VARIANTS
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.core.artifacts import TOKENIZER_FILES, local_folder
 from workloads.data.sft_data import (

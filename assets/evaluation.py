@@ -25,12 +25,11 @@ from dagster import (
     multi_asset,
 )
 
-from assets.keys import Keys
+from assets.keys import Keys, read_manifest
 from assets.metadata import preview
 from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
-from assets.training import read_manifest
 from recipe_schema.recipe import Recipe
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import ComputeLauncher

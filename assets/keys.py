@@ -1,6 +1,9 @@
-"""The storage key layout, one place: ``<recipe>/<stage>/...``."""
+"""The storage key layout, one place: ``<recipe>/<stage>/...``, and the reading of what lies there
+in a layout of its own (a training run's manifest)."""
 
 from recipe_schema.recipe import Recipe
+from resources.storage import Storage
+from workloads.core.naming import parse_manifest
 
 
 class Keys:
@@ -53,3 +56,12 @@ class Keys:
 
     def report(self, name: str) -> str:
         return f"{self.root}/analysis/{name}"
+
+
+def read_manifest(storage: Storage, key: str) -> list[dict]:
+    """Checkpoint records a training run has announced so far (one JSON line each)."""
+    try:
+        text = storage.read_bytes(key).decode()
+    except FileNotFoundError:
+        return []
+    return parse_manifest(text)

@@ -9,13 +9,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import polars as pl
+from dagster import MetadataValue
 
-from assets.keys import Keys
-from assets.training import read_manifest
-from recipe_schema.recipe import PROJECT_ROOT, Recipe
+from assets.keys import Keys, read_manifest
+from assets.metadata import preview
+from assets.partitions import shard_keys
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.core.naming import checkpoint_key, split_run
-from workloads.planning.cost import Line, Throughput, generation_line
+from workloads.evaluation.loading import load_benchmark
+from workloads.planning.cost import Line, Throughput, generation_line, totals
 from workloads.planning.eval_plan import planned_steps, saved_steps, training_steps
 from workloads.planning.memory_plan import KNOWN_SHAPES
 
@@ -62,7 +66,7 @@ class Measured:
     eval_tokens: dict[str, float] = field(default_factory=dict)
 
 
-def livecodebench_items(release: str | None, released_from: str | None, released_until: str | None) -> int | None:
+def livecodebench_item_count(release: str | None, released_from: str | None, released_until: str | None) -> int | None:
     """Problems of a LiveCodeBench release in a date window, where the window starts on the
     first day of a month after a release's last month and ends on the last day of a release's
     last month (or is open); None otherwise."""
@@ -88,7 +92,7 @@ def livecodebench_items(release: str | None, released_from: str | None, released
 def known_items(bench) -> int | None:
     """The item count of a hub benchmark known by name (its dataset card), or None."""
     if bench.location == LIVECODEBENCH:
-        return livecodebench_items(bench.hub_config, bench.released_from, bench.released_until)
+        return livecodebench_item_count(bench.hub_config, bench.released_from, bench.released_until)
     return KNOWN_ITEMS.get((bench.location, bench.hub_config))
 
 
@@ -101,8 +105,6 @@ def benchmark_items(recipe: Recipe, name: str, *, count_local: bool = False) -> 
         return bench.limit if known is None else min(bench.limit, known)
     if known is not None or not count_local or bench.location.startswith("hub:"):
         return known
-    from workloads.evaluation.loading import load_benchmark
-
     return len(load_benchmark(recipe.data_path(bench.location), bench.kind, limit=None, seed=recipe.seed))
 
 
@@ -230,8 +232,6 @@ def planned_checkpoint_count(recipe: Recipe, steps: list[int]) -> int:
 def measure(recipe: Recipe, storage: Storage, *, tables_per_benchmark: int = 16) -> Measured:
     """Mean lengths from what exists: teacher traces, SFT datasets, and up to
     ``tables_per_benchmark`` eval tables per benchmark (the newest checkpoints of each run)."""
-    from assets.partitions import shard_keys
-
     keys, measured = Keys(recipe), Measured()
     trace_tokens = []
     for shard in shard_keys(recipe):
@@ -274,8 +274,6 @@ def dense_items(recipe: Recipe, items: dict[str, int | None]) -> dict[str, int |
 
 def estimate_table(lines: list[Line]) -> pl.DataFrame:
     """The lines, then a total per stage and overall; tokens in millions, GPU-hours rounded."""
-    from workloads.planning.cost import totals
-
     rows = [
         {
             "stage": x.stage,
@@ -304,7 +302,7 @@ def estimate_table(lines: list[Line]) -> pl.DataFrame:
     return pl.DataFrame(rows).with_columns(pl.col("budget_Mtok", "expected_Mtok", "gpu_hours").round(2))
 
 
-def plan_table(recipe: Recipe, items: dict[str, int | None]) -> pl.DataFrame:
+def eval_plan_table(recipe: Recipe, items: dict[str, int | None]) -> pl.DataFrame:
     """Per benchmark: its checkpoint plan, checkpoints evaluated per run (of those saved) and items."""
     ev, measured = recipe.evaluation, Measured()
     steps = {run: run_checkpoints(recipe, run, measured) for run in recipe.runs}
@@ -335,13 +333,8 @@ def plan_text(plan) -> str:
 def plan_metadata(recipe: Recipe, throughput: Throughput) -> dict:
     """The plan and its budget-based estimate (no measured lengths: definitions load without
     storage) as definition metadata of the eval asset, where a backfill is launched."""
-    from dagster import MetadataValue
-
-    from assets.metadata import preview
-    from workloads.planning.cost import totals
-
     items = {b: benchmark_items(recipe, b) for b in recipe.evaluation.benchmarks}
-    metadata = {"evaluation_plan": preview(plan_table(recipe, items), rows=100)}
+    metadata = {"evaluation_plan": preview(eval_plan_table(recipe, items), rows=100)}
     try:
         lines = estimate(recipe, throughput, throughput.default_gpu, items)
     except KeyError as err:  # a model of unknown size

@@ -6,15 +6,16 @@ import polars as pl
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
 from assets.datasets import dataset_asset_name
-from assets.keys import Keys
+from assets.keys import Keys, read_manifest
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
 from assets.policies import WORKLOAD_RETRIES
-from recipe_schema.recipe import DATASET_VARIANTS, Recipe, run_name
-from recipe_schema.training_plan import run_layout
+from recipe_schema.fields import DATASET_VARIANTS
+from recipe_schema.recipe import Recipe
+from recipe_schema.student_plans import run_layout
 from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
-from workloads.core.naming import checkpoint_key, parse_manifest
+from workloads.core.naming import checkpoint_key, run_name
 from workloads.programs.inputs import TrainInputs
 from workloads.training.checkpoints import CHECKPOINT_FIELDS
 
@@ -27,15 +28,6 @@ CHECKPOINT_SCHEMA = {
     "learning_rate": pl.Float64,
     "tokens_seen": pl.Int64,
 }
-
-
-def read_manifest(storage: Storage, key: str) -> list[dict]:
-    """Checkpoint records a training run has announced so far (one JSON line each)."""
-    try:
-        text = storage.read_bytes(key).decode()
-    except FileNotFoundError:
-        return []
-    return parse_manifest(text)
 
 
 def checkpoint_table(run: str, base_uri: str, records: list[dict]) -> pl.DataFrame:

@@ -41,8 +41,11 @@ from dagster import (
 from assets.evaluation import cell_definition, eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS
-from jobs.study import DATA_VERSION_TAG, build_checkpoint_sensor, build_eval_refresh_schedule
-from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from jobs.event_log import DATA_VERSION_TAG
+from jobs.schedules import build_eval_refresh_schedule
+from jobs.sensors import build_checkpoint_sensor
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
 from resources.storage import LocalStorage
 from workloads.core.naming import checkpoint_key
 from workloads.planning.eval_plan import CheckpointPlan

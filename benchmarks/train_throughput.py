@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from workloads.data.queries import read_records
 from workloads.verification.countdown_rule import countdown_prompt, solver_response
 

@@ -43,7 +43,7 @@ HANG_MARGIN_S = 2.0  # an item that took longer than the limit plus this is a ha
 
 
 def math500_path() -> Path:
-    from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+    from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
     return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "math" / "math500.jsonl"
 

@@ -7,10 +7,13 @@ import os
 from dagster import Definitions
 
 from assets import analysis, datasets, evaluation, generation, models, queries, training
-from jobs.refinement import build_refinement_sensor
-from jobs.study import build_checkpoint_sensor, build_eval_refresh_schedule, build_jobs
+from jobs.jobs import build_jobs
+from jobs.schedules import build_eval_refresh_schedule
+from jobs.sensors import build_checkpoint_sensor, build_refinement_sensor
 from orchestration.environments import resources_for
-from recipe_schema.recipe import PROJECT_ROOT, Recipe, load_recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
+from recipe_schema.recipe import Recipe
 
 RECIPE_ENV = "STUDY_RECIPE"
 DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
-from resources.launchers.compute import KubernetesLauncher, LocalSubprocessLauncher
+from resources.launchers.kubernetes_pod import KubernetesLauncher
+from resources.launchers.local import LocalSubprocessLauncher
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.storage import LocalStorage, S3Storage
 

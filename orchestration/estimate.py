@@ -22,10 +22,12 @@ from assets.study_plan import (
     dense_items,
     estimate,
     estimate_table,
+    eval_plan_table,
     measure,
-    plan_table,
 )
-from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from orchestration.environments import resources_for
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
 from workloads.planning.cost import Throughput, totals
 
 DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"  # the code location's default
@@ -39,8 +41,6 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
     items = {b: benchmark_items(recipe, b, count_local=True) for b in recipe.evaluation.benchmarks}
     found = None
     if measured:
-        from orchestration.environments import resources_for
-
         found = measure(recipe, resources_for(env)["storage"])
     planned = estimate(recipe, throughput, gpu, items, found)
     dense = totals(estimate(recipe, throughput, gpu, dense_items(recipe, items), found, follow_plan=False))
@@ -50,7 +50,7 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
         parts = [
             f"Recipe {recipe.name} on {gpu} (throughput table: {throughput_path})",
             "Evaluation plan:",
-            str(plan_table(recipe, items)),
+            str(eval_plan_table(recipe, items)),
             "Estimate:",
             str(estimate_table(planned)),
             f"Evaluation under the plan: {plan['evaluation']['generations']:,} generations, "

@@ -16,9 +16,11 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from assets.evaluation import eval_asset_key
 from assets.partitions import CHECKPOINTS, checkpoint_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
-from jobs.study import JOB_ORDER, cell_runs
+from jobs.jobs import JOB_ORDER
+from jobs.planning import cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
-from recipe_schema.recipe import RecipeError, load_recipe
+from recipe_schema.errors import RecipeError
+from recipe_schema.loading import load_recipe
 
 
 @dataclass

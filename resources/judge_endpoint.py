@@ -15,7 +15,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from recipe_schema.recipe import Judge
+from recipe_schema.sections import Judge
 from resources.launchers.vllm_server import vllm_server
 
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
 
 SMALL_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"
 FULL_RECIPE = PROJECT_ROOT / "recipes" / "full.yaml"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recipe_schema.recipe import BENCHMARK_KINDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
+from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
+from recipe_schema.fields import BENCHMARK_KINDS
 from tests.cells import cell_metrics
 from workloads.core.prompts import (
     EVAL_CHOICE_INSTRUCTION,

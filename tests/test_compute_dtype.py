@@ -94,7 +94,8 @@ def test_the_gpu_probe_asks_for_native_bf16_only(monkeypatch, bf16, dtype):
 
 @pytest.mark.parametrize(("dtype", "bf16", "fp16"), [("bfloat16", True, False), ("float32", False, False)])
 def test_training_mixed_precision_follows_the_decided_dtype(tmp_path, dtype, bf16, fp16):
-    from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+    from recipe_schema.data_files import PROJECT_ROOT
+    from recipe_schema.loading import load_recipe
     from workloads.training.config import build_config
 
     training = load_recipe(PROJECT_ROOT / "recipes" / "small.yaml").training.model_dump()

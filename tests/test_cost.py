@@ -8,7 +8,7 @@ import pytest
 
 from assets.keys import Keys
 from assets.study_plan import DEFAULT_THROUGHPUT, Measured, benchmark_items, dense_items, estimate, measure
-from recipe_schema.recipe import load_recipe
+from recipe_schema.loading import load_recipe
 from resources.storage import LocalStorage
 from tests.conftest import FULL_RECIPE
 from workloads.planning.cost import Throughput, ThroughputError, totals
@@ -136,9 +136,9 @@ def test_a_benchmark_of_unknown_size_is_named_and_left_out_of_the_totals(small_r
     ],
 )
 def test_livecodebench_items_follow_the_cumulative_releases(release, released_from, released_until, expected):
-    from assets.study_plan import livecodebench_items
+    from assets.study_plan import livecodebench_item_count
 
-    assert livecodebench_items(release, released_from, released_until) == expected
+    assert livecodebench_item_count(release, released_from, released_until) == expected
 
 
 def test_the_full_recipes_livecodebench_window_is_priced():

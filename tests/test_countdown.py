@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from workloads.core.text import split_reasoning
 from workloads.verification.countdown_rule import (
     check_equation,

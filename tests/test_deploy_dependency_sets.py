@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 
 WORKLOADS_EXTRAS = ("workloads",)
 # The image installs one engine (gpu); this machine has the other (cpu). Not every machine has one.

@@ -6,8 +6,8 @@ from dagster import DagsterInstance, materialize
 
 from assets import generation, queries
 from assets.keys import Keys
-from recipe_schema.recipe import load_recipe
-from resources.launchers.compute import LocalSubprocessLauncher
+from recipe_schema.loading import load_recipe
+from resources.launchers.local import LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
 from resources.storage import LocalStorage
 from workloads.programs.generate import TRACE_SCHEMA

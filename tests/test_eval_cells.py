@@ -149,7 +149,7 @@ def test_a_missing_cell_is_computed_and_the_rest_of_its_checkpoint_reused(small_
 def test_each_cell_records_its_benchmarks_definition_as_data_version_which_the_schedule_reads(small_recipe, setup):
     from dagster._core.definitions.data_version import DATA_VERSION_TAG as DAGSTERS_TAG
 
-    from jobs.study import DATA_VERSION_TAG, latest_cell_versions
+    from jobs.event_log import DATA_VERSION_TAG, latest_cell_versions
 
     assert DATA_VERSION_TAG == DAGSTERS_TAG
     storage, _, checkpoints = setup

@@ -9,7 +9,8 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, planned_benchmarks
-from recipe_schema.recipe import RecipeError, load_recipe
+from recipe_schema.errors import RecipeError
+from recipe_schema.loading import load_recipe
 from resources.storage import LocalStorage
 from workloads.planning.eval_plan import CheckpointPlan, in_plan, planned_steps, saved_steps, training_steps
 
@@ -101,7 +102,7 @@ def _cells(requests):
 
 
 def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recipe, tmp_path):
-    from jobs.study import build_checkpoint_sensor
+    from jobs.sensors import build_checkpoint_sensor
 
     storage = LocalStorage(root=str(tmp_path))
     run = sparse_recipe.runs[0]
@@ -123,7 +124,7 @@ def test_the_sensor_requests_only_planned_cells_of_a_new_checkpoint(sparse_recip
 
 
 def test_the_refresh_schedule_leaves_cells_outside_the_plan_alone(sparse_recipe):
-    from jobs.study import build_eval_refresh_schedule
+    from jobs.schedules import build_eval_refresh_schedule
 
     run = sparse_recipe.runs[0]
     with instance_for_test() as instance:

@@ -12,7 +12,8 @@ import re
 import polars as pl
 import pytest
 
-from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.loading import load_recipe
 from tests.hub_fixtures import LCB_IN_WINDOW, Repo, layouts, write_mirror, write_repo
 from workloads.data.queries import HUB_MIRROR_ENV, attach_references, countdown_queries, math_queries, read_records
 from workloads.evaluation.items import Layout

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from tests.cells import cell_metrics
 from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, _ifeval, ifeval_results
 

@@ -3,7 +3,7 @@ route; the judge resource's choice between a running server and one it starts.""
 
 import pytest
 
-from recipe_schema.recipe import Judge
+from recipe_schema.sections import Judge
 from resources.judge_endpoint import JudgeEndpoint, JudgeServerError
 from tests.fake_openai import FakeServer
 from workloads.core.prompts import safety_judge_prompt

@@ -34,7 +34,8 @@ from kubernetes_validate.utils import all_versions
 from packaging.version import Version
 from pydantic import ValidationError
 
-from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, PodVolume, WorkloadOverrides
+from resources.launchers.compute import ComputeLauncher
+from resources.launchers.kubernetes_pod import KubernetesLauncher, PodVolume, WorkloadOverrides
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 # Kubernetes 1.29 (the oldest minor still widely run by managed services; or the oldest schema
@@ -206,7 +207,7 @@ def test_multi_gpu_training_starts_under_torchrun():
 )
 def test_single_process_otherwise(workload, gpus):
     # One GPU needs no launcher; vLLM spreads over several GPUs itself (tensor parallel).
-    assert cluster_launcher().command(workload, gpus) == ["python", "-m", f"workloads.{workload}"]
+    assert cluster_launcher().command(workload, gpus) == ["python", "-m", f"workloads.programs.{workload}"]
 
 
 def test_gpu_count_precedence():

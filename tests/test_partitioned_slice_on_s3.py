@@ -7,8 +7,8 @@ from dagster_aws.s3 import S3Resource
 
 from assets import generation, queries
 from assets.keys import Keys
-from recipe_schema.recipe import load_recipe
-from resources.launchers.compute import LocalSubprocessLauncher
+from recipe_schema.loading import load_recipe
+from resources.launchers.local import LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
 from resources.storage import S3Storage
 

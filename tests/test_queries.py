@@ -284,7 +284,7 @@ def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write
     import json
 
     from assets.queries import held_out_countdown_tasks, load_source
-    from recipe_schema.recipe import load_recipe
+    from recipe_schema.loading import load_recipe
 
     tasks = [{"nums": [3, 5, 7], "target": 22}, {"nums": [2, 4, 6], "target": 12}, {"nums": [1, 9, 8], "target": 17}]
     path = tmp_path / "countdown.jsonl"

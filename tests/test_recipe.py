@@ -4,7 +4,9 @@ import sys
 
 import pytest
 
-from recipe_schema.recipe import PROJECT_ROOT, RecipeError, load_recipe
+from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.errors import RecipeError
+from recipe_schema.loading import load_recipe
 from tests.conftest import FULL_RECIPE, SMALL_RECIPE
 
 
@@ -350,7 +352,7 @@ def test_lr_scheduler_choices_are_transformers_scheduler_types():
 
     from transformers.trainer_utils import SchedulerType
 
-    from recipe_schema.recipe import SchedulerType as RecipeSchedulers
+    from recipe_schema.fields import SchedulerType as RecipeSchedulers
 
     assert set(get_args(RecipeSchedulers)) == {s.value for s in SchedulerType}
 

@@ -10,7 +10,7 @@ from dagster import AssetMaterialization, build_sensor_context, instance_for_tes
 from assets.evaluation import eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
-from recipe_schema.recipe import load_recipe
+from recipe_schema.loading import load_recipe
 from resources.storage import LocalStorage
 from workloads.analysis.dynamics import dip_and_recovery
 from workloads.planning.refine import Point, next_steps
@@ -65,7 +65,7 @@ def _table(mean: float) -> pl.DataFrame:
 
 
 def test_the_refinement_sensor_requests_cells_between_coarse_points_within_its_cap(write_recipe, tmp_path):
-    from jobs.refinement import build_refinement_sensor
+    from jobs.sensors import build_refinement_sensor
 
     recipe = load_recipe(write_recipe({"evaluation": {"refine_max_cells": 3, "refine_cells_per_tick": 2}}))
     storage, keys = LocalStorage(root=str(tmp_path)), Keys(recipe)

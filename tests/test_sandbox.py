@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 from workloads.evaluation.sandbox import Limits, RunResult, isolation, live_processes, run_program
 
 TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8, output_chars=10_000)

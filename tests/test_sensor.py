@@ -5,7 +5,7 @@ from dagster import DagsterInstance, SensorResult, build_sensor_context
 from assets.evaluation import cell_definition, eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS
-from jobs.study import build_checkpoint_sensor
+from jobs.sensors import build_checkpoint_sensor
 from resources.storage import LocalStorage
 
 
@@ -55,7 +55,7 @@ def _report_cells(instance, recipe, cells, version=None):
     the benchmark's current definition)."""
     from dagster import AssetMaterialization
 
-    from jobs.study import DATA_VERSION_TAG
+    from jobs.event_log import DATA_VERSION_TAG
 
     for checkpoint, benchmark in cells:
         tags = {DATA_VERSION_TAG: version or cell_definition(recipe, benchmark)}
@@ -72,7 +72,7 @@ def _cells_of(request):
 def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
     from dagster import build_schedule_context, instance_for_test
 
-    from jobs.study import build_eval_refresh_schedule
+    from jobs.schedules import build_eval_refresh_schedule
 
     run = small_recipe.runs[0]
     benchmarks = list(small_recipe.evaluation.benchmarks)
@@ -98,7 +98,7 @@ def test_refresh_schedule_requests_missing_and_stale_cells_only(small_recipe):
 def test_refresh_schedule_requests_one_run_per_checkpoint_so_the_cluster_evaluates_them_in_parallel(small_recipe):
     from dagster import build_schedule_context, instance_for_test
 
-    from jobs.study import build_eval_refresh_schedule
+    from jobs.schedules import build_eval_refresh_schedule
 
     run = small_recipe.runs[0]
     checkpoints = [f"{run}@step-0000{i}" for i in (0, 2, 4)]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipe_schema.recipe import RecipeError, load_recipe, parse_recipe
-from recipe_schema.training_plan import PlanProblem, plan_table, run_layout
+from recipe_schema.errors import RecipeError
+from recipe_schema.loading import load_recipe, parse_recipe
+from recipe_schema.student_plans import PlanProblem, memory_plan_rows, run_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "recipes" / "full.yaml"
@@ -23,7 +24,7 @@ def full_with(**training) -> dict:
 
 def test_full_recipe_fits_every_student_on_one_node_of_8_x_80_gib():
     recipe = load_recipe(FULL, check_files=False)
-    rows = {row["student"]: row for row in plan_table(recipe)}
+    rows = {row["student"]: row for row in memory_plan_rows(recipe)}
     assert set(rows) == {"qwen3-1.7b-base", "qwen3-4b-base", "qwen3-8b-base", "qwen3-14b-base"}
     assert all(row["fits"].startswith("yes") for row in rows.values())
     assert [rows[s]["parallelism"] for s in rows] == ["ddp", "ddp", "fsdp", "fsdp"]
@@ -65,7 +66,7 @@ def test_without_a_cluster_nothing_is_planned():
     data = full_with()
     del data["training"]["cluster"]
     recipe = parse_recipe(data, check_files=False)
-    assert all(row["plan"].startswith("not planned") for row in plan_table(recipe))
+    assert all(row["plan"].startswith("not planned") for row in memory_plan_rows(recipe))
 
 
 def test_the_plan_command_prints_every_student():

@@ -29,7 +29,8 @@ import yaml
 from dagster import AssetExecutionContext, asset, materialize
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR
 
-from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, PodVolume
+from resources.launchers.compute import ComputeLauncher
+from resources.launchers.kubernetes_pod import KubernetesLauncher, PodVolume
 from resources.launchers.pytorchjob import job_outcome, pytorchjob_manifest
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "kubeflow.org_pytorchjobs.v1.json").read_text())

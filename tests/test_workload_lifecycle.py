@@ -15,7 +15,9 @@ from types import SimpleNamespace
 import pytest
 from dagster import DagsterEventType, DagsterExecutionInterruptedError, Failure, RetryPolicy, asset, materialize
 
-from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, LocalSubprocessLauncher
+from resources.launchers.compute import ComputeLauncher
+from resources.launchers.kubernetes_pod import KubernetesLauncher
+from resources.launchers.local import LocalSubprocessLauncher
 from tests.fake_openai import FakeServer
 from workloads.core import lifecycle
 from workloads.core.lifecycle import TERMINATION_LIMIT, report_in, termination_message

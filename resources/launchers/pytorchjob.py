@@ -14,7 +14,12 @@ failure and retry is one Dagster sees.
 
 from __future__ import annotations
 
+import os
 import time
+
+from dagster import PipesClientCompletedInvocation, PipesEnvContextInjector, open_pipes_session
+
+from resources.launchers.compute import workload_module
 
 GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "pytorchjobs", "PyTorchJob"
 JOB_NAME_LIMIT = 40  # pod names add "-worker-<index>"; keep them within a DNS label's 63 characters
@@ -46,8 +51,6 @@ def torchrun_command(workload_module: str, nodes: int, gpus_per_node: int) -> li
 def pytorchjob_manifest(launcher, workload: str, gpus: int, run_id: str, env: dict[str, str]) -> dict:
     """The PyTorchJob for ``gpus`` GPUs over nodes of ``launcher.gpus_per_node``; ``env``: the
     Pipes bootstrap variables, given to every replica."""
-    from resources.launchers.compute import workload_module
-
     per_node = launcher.gpus_per_node
     if gpus <= per_node or gpus % per_node:
         raise ValueError(f"{workload}: {gpus} GPUs is not a whole number (> 1) of nodes of {per_node} GPUs")
@@ -90,9 +93,8 @@ class PyTorchJobFailed(RuntimeError):
 
 def run_pytorchjob(launcher, context, workload: str, extras: dict, gpus: int):
     """Create the job, stream the Master's Pipes messages, wait for the outcome, delete the job."""
+    # kubernetes and dagster-k8s come with the `cluster` extra: imported only when a job is launched.
     import kubernetes
-    from dagster import PipesEnvContextInjector, open_pipes_session
-    from dagster._core.pipes.client import PipesClientCompletedInvocation
     from dagster_k8s.pipes import PipesK8sPodLogsMessageReader
 
     api_client = _api_client(launcher)
@@ -132,7 +134,7 @@ def run_pytorchjob(launcher, context, workload: str, extras: dict, gpus: int):
 
 
 def _wait_for_pod(core, name: str, namespace: str, poll_s: float, deadline: float | None) -> None:
-    import kubernetes
+    import kubernetes  # the `cluster` extra, as in run_pytorchjob
 
     while True:
         try:
@@ -148,9 +150,7 @@ def _wait_for_pod(core, name: str, namespace: str, poll_s: float, deadline: floa
 
 def _api_client(launcher):
     """The same configuration rules as the single-pod path (``load_incluster_config`` etc.)."""
-    import os
-
-    import kubernetes
+    import kubernetes  # the `cluster` extra, as in run_pytorchjob
 
     incluster = launcher.load_incluster_config
     if incluster is None:

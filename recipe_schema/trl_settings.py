@@ -1,0 +1,46 @@
+"""The TRL pass-through: training keys beyond the study's own are ``trl.SFTConfig`` fields, checked
+here so a typo fails before any GPU starts."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from pydantic import TypeAdapter, ValidationError
+
+from recipe_schema.errors import FieldProblem, did_you_mean
+from workloads.training.config import RECIPE_NAMES, SET_BY_WORKLOAD, sft_arguments
+
+
+def check_sft_settings(training) -> None:
+    """Keys beyond the study's own (``training.model_extra``) are SFTConfig fields, of their
+    declared types, that TRL accepts together with the study's."""
+    try:
+        # TRL (and torch under it) only for recipes that pass SFTConfig fields through.
+        from trl import SFTConfig
+    except ImportError:  # the orchestrator's image has no TRL: the training workload checks them
+        return
+
+    fields = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    types = typing.get_type_hints(SFTConfig)
+    renamed = {sft: ours for ours, sft in RECIPE_NAMES.items()}
+    for key, value in training.model_extra.items():
+        if key in renamed:
+            raise FieldProblem(key, f"set it as training.{renamed[key]}")
+        if key == "fp16":
+            raise FieldProblem(key, "set the compute dtype as training.dtype (float16, bfloat16, float32 or auto)")
+        if key in SET_BY_WORKLOAD:
+            raise FieldProblem(key, "set by the training workload, not by a recipe")
+        if key not in fields:
+            hint = did_you_mean(key, [*type(training).model_fields, *fields])
+            raise FieldProblem(key, f"unknown key: neither a study setting nor a trl.SFTConfig field{hint}")
+        try:
+            TypeAdapter(types[key]).validate_python(value, strict=True)
+        except ValidationError as err:
+            expected = getattr(types[key], "__name__", types[key])
+            raise FieldProblem(key, f"{value!r} is not a valid {expected} ({err.errors()[0]['msg']})") from None
+    try:
+        # use_cpu: the orchestrator's hardware must not decide whether a GPU recipe is valid.
+        SFTConfig(output_dir="unused", use_cpu=True, **sft_arguments(training.model_dump()))
+    except (ValueError, TypeError) as err:
+        raise FieldProblem("", f"trl.SFTConfig rejects these settings: {' '.join(str(err).split())}") from None
