@@ -24,7 +24,9 @@ from workloads.core.artifacts import (
     read_parquet,
     write_parquet,
 )
+from workloads.core.hardware import compute_dtype
 from workloads.core.lifecycle import workload_pipes
+from workloads.core.model_identity import read_identity
 from workloads.core.progress import Progress
 from workloads.core.prompts import teacher_messages
 from workloads.core.text import split_reasoning
@@ -220,9 +222,22 @@ class HttpTeacher:
 ENDPOINT_TEACHERS = {"vllm-offline": VllmTeacher, "openai-compatible": HttpTeacher}
 
 
+def teacher_identity(job: dict) -> dict:
+    """Who the teacher is beyond its recipe entry: for weights run here, their digest (another GGUF
+    file, hub model or stored dtype is another teacher) and the compute dtype this machine runs them
+    in; for a model behind a server, the server and the name it serves."""
+    endpoint = job.get("endpoint")
+    if not endpoint:
+        return {}
+    if endpoint.get("backend") == "openai-compatible":
+        return {"base_url": endpoint.get("base_url"), "served_model": endpoint.get("model")}
+    return {**read_identity(endpoint["model"]), "compute_dtype": compute_dtype(endpoint.get("dtype", "auto")).dtype}
+
+
 def teacher_hash(job: dict, sampling: dict) -> str:
-    """What a trace was made with (teacher settings and sampling): its rows carry it."""
-    return config_hash({"teacher": job["teacher"], "sampling": sampling})
+    """What a trace was made with (the teacher's settings and identity, and sampling): its rows
+    carry it, and only traces with the same hash are reused."""
+    return config_hash({"teacher": job["teacher"], "identity": teacher_identity(job), "sampling": sampling})
 
 
 def make_teacher(job: dict, sampling: dict):

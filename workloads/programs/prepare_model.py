@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 from workloads.core.artifacts import is_remote, local_folder, publish_folder, replace_folder
 from workloads.core.chat import ensure_chat_template
 from workloads.core.lifecycle import workload_pipes
+from workloads.core.model_identity import write_identity
 from workloads.programs.inputs import PrepareModelInputs
 
 _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -98,7 +99,9 @@ def _prepare(spec: dict, out: Path, seed: int) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    identity = write_identity(out, source=source, weights_dtype=str(dtype).removeprefix("torch."))
     return {
+        "weights_sha256": identity["weights_sha256"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "layers": model.config.num_hidden_layers,
         "hidden_size": model.config.hidden_size,

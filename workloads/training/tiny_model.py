@@ -4,6 +4,7 @@ from pathlib import Path
 
 from workloads.core.artifacts import publish_folder
 from workloads.core.chat import STUDY_CHAT_TEMPLATE
+from workloads.core.model_identity import write_identity
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
@@ -41,5 +42,6 @@ def build_tiny_model(folder: Path, corpus: list[str], seed: int = 0) -> Path:
     )
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    write_identity(folder, source="tiny-llama", seed=seed)
     publish_folder(folder, str(folder))
     return folder
