@@ -11,8 +11,11 @@ class FakeServer:
     answers the scripted statuses first, then succeeds; counts requests and the most it ever had
     in flight at once."""
 
-    def __init__(self, statuses=(), delay_s=0.0, echo_auth=False, token_ids=True, reply=lambda content: content):
+    def __init__(
+        self, statuses=(), delay_s=0.0, echo_auth=False, token_ids=True, reply=lambda content: content, error=None
+    ):
         self.statuses, self.delay_s, self.echo_auth, self.token_ids = list(statuses), delay_s, echo_auth, token_ids
+        self.error = error  # the message of an error response, where a test sets it
         self.reply = reply  # chat route: the assistant's text for the last user message
         self.bodies: list[dict] = []
         self.requests = self.in_flight = self.max_in_flight = 0
@@ -46,7 +49,7 @@ class FakeServer:
                 try:
                     time.sleep(server.delay_s)
                     if status != 200:
-                        text = f"error; you sent {auth}" if server.echo_auth else "error"
+                        text = f"error; you sent {auth}" if server.echo_auth else server.error or "error"
                         self._send(status, {"error": {"message": text}})
                     else:
                         self._send(200, server.completion(body))

@@ -3,6 +3,7 @@ and (slow) the teacher against a real vLLM server started on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -17,7 +18,14 @@ from resources.launchers.vllm_server import free_port
 from resources.launchers.vllm_server import vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
 from tests.fake_openai import FakeServer
-from workloads.inference.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
+from workloads.inference.openai_backend import (
+    BODY_EXCERPT,
+    CompletionsClient,
+    EndpointError,
+    api_key_from_env,
+    redact_userinfo,
+    request_body,
+)
 from workloads.programs.generate import TRACE_SCHEMA, generate_shard, make_teacher, teacher_hash
 
 SAMPLING = {"n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "max_new_tokens": 16}
@@ -233,6 +241,54 @@ def test_every_form_of_the_key_is_redacted():
         redacted = c._redact(f"error: {form} (end)")
         assert "live" not in redacted and "[redacted]" in redacted, form
     c.close()
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda k: quote(k),
+        lambda k: quote(k).lower(),
+        lambda k: quote(k, safe=""),
+        lambda k: quote(k, safe="").lower(),
+        lambda k: quote_plus(k, safe="/"),
+        lambda k: base64.b64encode(f"Bearer {k}".encode()[7:]).decode(),
+    ],
+    ids=["percent-slash-kept", "percent-lower", "percent-all", "percent-all-lower", "form-slash-kept", "base64"],
+)
+def test_every_encoded_form_of_the_key_is_redacted(encode):
+    key = "sk-live/a+b=c%d~e@f"
+    with CompletionsClient("http://127.0.0.1:1/v1", "m", api_key=key) as c:
+        assert "[redacted]" in c._redact(f"error: {encode(key)} (end)")
+        assert encode(key) not in c._redact(f"error: {encode(key)} (end)")
+
+
+def test_no_cut_of_an_error_body_leaves_part_of_the_key(monkeypatch):
+    """Redaction comes before the excerpt is cut: wherever the key sits against the cut, no prefix
+    of it survives."""
+    monkeypatch.setenv("STUDY_TEST_KEY", FAKE_KEY)
+    for offset in range(BODY_EXCERPT - len(FAKE_KEY) - 40, BODY_EXCERPT + 2, 3):
+        with FakeServer(statuses=[401], error="x" * offset + FAKE_KEY + " tail") as server:
+            settings = {"base_url": server.base_url, "model": "m", "api_key_env": "STUDY_TEST_KEY", "backoff_s": 0.01}
+            with CompletionsClient.from_settings(settings) as c, pytest.raises(EndpointError) as raised:
+                c.complete(["p"], SAMPLING)
+        assert FAKE_KEY[:8] not in str(raised.value), offset
+
+
+@pytest.mark.parametrize("userinfo", ["user:sk-secret-pw", "sk-secret-token", "me:sk%2Fsecret%40pw"])
+def test_a_key_in_the_base_urls_userinfo_is_never_shown(userinfo, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = f"http://{userinfo}@127.0.0.1:{free_port()}/v1"
+    c = CompletionsClient(url, "m", backoff_s=0.01, max_retries=1)
+    with c, pytest.raises(EndpointError) as raised:
+        c.complete(["p"], SAMPLING)
+    text = "".join(traceback.format_exception(raised.value))
+    assert "secret" not in text and "[redacted]@" in text
+    assert "secret" not in caplog.text
+
+
+def test_userinfo_of_any_url_in_a_text_is_redacted():
+    text = "see https://a:b@host/x and s3://key:sec@bucket/y, not mail@example.com"
+    assert redact_userinfo(text) == "see https://[redacted]@host/x and s3://[redacted]@bucket/y, not mail@example.com"
 
 
 def test_missing_key_variable_is_a_clear_error_and_empty_means_none(monkeypatch):

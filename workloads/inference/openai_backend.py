@@ -25,15 +25,17 @@ stop on a failed sibling and the redacted problem text would still be written he
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
 import random
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import NamedTuple
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 import httpx
 
@@ -69,16 +71,39 @@ def clean_api_key(key: str, source: str) -> str:
 
 
 def secret_forms(secret: str) -> list[str]:
-    """Every way a secret can appear in an error's text, longest first."""
+    """Every way a secret can appear in an error's text, longest first: as it is, escaped as Python
+    or JSON writes it, percent-encoded with and without ``/`` kept (in either hex case), as a form
+    value, and in base64 (an HTTP basic-auth header)."""
+    encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/")}
     forms = {
         secret,
         repr(secret)[1:-1],
         json.dumps(secret)[1:-1],
         repr(secret.encode())[2:-1],
-        quote(secret, safe=""),
-        quote_plus(secret),
+        base64.b64encode(secret.encode()).decode().rstrip("="),
+        *encoded,
+        *(_lower_hex(form) for form in encoded),
     }
     return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+# The userinfo of any URL in a text: "scheme://user:password@host" keeps only "scheme://[redacted]@host".
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def redact_userinfo(text: str) -> str:
+    return _URL_USERINFO.sub(r"\1[redacted]@", text)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The user name and password a URL carries in its userinfo, in every form they may take."""
+    parts = urlsplit(url)
+    found = [s for s in (parts.username, parts.password) if s]
+    return [form for s in found for form in secret_forms(unquote(s))] + found
 
 
 class Completion(NamedTuple):
@@ -160,7 +185,8 @@ class CompletionsClient:
         self.vllm_extensions = vllm_extensions
         self.token_counter = token_counter
         api_key = clean_api_key(api_key, "api_key") if api_key else ""
-        self._secrets = secret_forms(api_key) if api_key else []
+        secrets = (secret_forms(api_key) if api_key else []) + url_secrets(base_url)
+        self._secrets = sorted(set(secrets), key=len, reverse=True)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(
             headers=headers,
@@ -221,9 +247,11 @@ class CompletionsClient:
         return {"messages": [{"role": "user", "content": prompt}]} if self.chat else {"prompt": prompt}
 
     def _redact(self, text: str) -> str:
+        """The text without any secret, in any form; always applied before a text is cut short, so
+        no cut can leave part of a secret behind."""
         for secret in self._secrets:
             text = text.replace(secret, "[redacted]")
-        return text
+        return redact_userinfo(text)
 
     def _delay(self, retry: int, retry_after: float | None) -> float:
         """Exponential backoff with jitter (half fixed, half random), at least a server's Retry-After."""
@@ -267,7 +295,7 @@ class CompletionsClient:
         except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:  # can't be sent as built
             return f"request not sent ({type(exc).__name__}: {self._redact(str(exc))})", False, None
         if response.status_code != 200:
-            excerpt = self._redact(response.text[:BODY_EXCERPT]).replace("\n", " ")
+            excerpt = self._redact(response.text)[:BODY_EXCERPT].replace("\n", " ")
             retry_after = _seconds(response.headers.get("retry-after"))
             return f"HTTP {response.status_code}: {excerpt}", response.status_code in RETRY_STATUS, retry_after
         try:

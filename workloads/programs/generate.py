@@ -242,12 +242,12 @@ def teacher_hash(job: dict, sampling: dict) -> str:
 
 def make_teacher(job: dict, sampling: dict):
     """The teacher backend a query source asked for; started only when there is work for it."""
-    chash = teacher_hash(job, sampling)
     if job["teacher"]["backend"] == "countdown-solver":
-        return SolverTeacher(chash)
+        return SolverTeacher(teacher_hash(job, sampling))
     backend = job["endpoint"]["backend"]
     if backend not in ENDPOINT_TEACHERS:
         raise ValueError(f"unsupported generation backend {backend!r}; known: {sorted(ENDPOINT_TEACHERS)}")
+    chash = teacher_hash(job, sampling)
     return ENDPOINT_TEACHERS[backend](job["teacher"], job["endpoint"], sampling, job["loader"], chash)
 
 
