@@ -19,7 +19,7 @@ from recipe_schema.fields import (
     Section,
     Tokens,
 )
-from recipe_schema.trl_settings import check_sft_settings
+from recipe_schema.trl_settings import accept_trl_names, check_sft_settings
 
 
 class TrainingCluster(Section):
@@ -41,7 +41,8 @@ class TrainingCluster(Section):
 
 
 class Training(Section):
-    """The study's training settings; any other key is a ``trl.SFTConfig`` field, passed through."""
+    """The study's training settings (TRL's names for them accepted too: trl_settings.TRL_NAMES); any other
+    key is a ``trl.SFTConfig`` field, passed through."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -73,6 +74,11 @@ class Training(Section):
         description="the GPUs one run gets; when set, every student's memory plan must fit "
         "(python -m recipe_schema.training_plan --recipe <file> prints it)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trl_names(cls, data):
+        return accept_trl_names(data)
 
     @model_validator(mode="after")
     def _batches(self) -> Training:

@@ -11,6 +11,44 @@ from pydantic import TypeAdapter, ValidationError
 from recipe_schema.errors import FieldProblem, did_you_mean
 from workloads.programs.train import RECIPE_NAMES, SET_BY_WORKLOAD, sft_arguments
 
+# TRL's names (SFTConfig, as TRL's and open-r1's recipes spell them) for the study's own settings;
+# a recipe may use either. TRL's warmup_steps counts steps, not the study's ratio, so it is not here.
+TRL_NAMES = {
+    "lr_scheduler_type": "lr_scheduler",
+    "num_train_epochs": "epochs",
+    "per_device_train_batch_size": "per_device_batch_size",
+    "save_steps": "save_every",
+    "max_seq_length": "max_length",  # TRL's name before 0.20
+}
+
+
+def accept_trl_names(data):
+    """The training section with TRL's names turned into the study's; both spellings of one
+    setting is an error naming both. ``gradient_accumulation_steps`` becomes the global batch:
+    steps x per-device batch x GPUs (training.cluster.gpus, else one)."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for trl_name, ours in TRL_NAMES.items():
+        if trl_name in data:
+            if ours in data:
+                raise FieldProblem(trl_name, f"{trl_name} (TRL's name) and {ours} (the study's) both set: keep one")
+            data[ours] = data.pop(trl_name)
+    if "gradient_accumulation_steps" in data:
+        if "global_batch_size" in data:
+            raise FieldProblem(
+                "gradient_accumulation_steps",
+                "gradient_accumulation_steps (TRL's) and global_batch_size (the study's) both set: keep one",
+            )
+        steps, per_device = data.pop("gradient_accumulation_steps"), data.get("per_device_batch_size", 1)
+        cluster = data.get("cluster")
+        gpus = cluster.get("gpus", 1) if isinstance(cluster, dict) else 1
+        if not all(type(v) is int and v > 0 for v in (steps, per_device, gpus)):
+            raise FieldProblem("gradient_accumulation_steps", f"{steps!r} is not a positive integer")
+        data["global_batch_size"] = steps * per_device * gpus
+    return data
+
+
 # SFTConfig fields that name a file or folder on the compute. The data-folder rule holds for a
 # recipe's paths, and these would escape it: the workload resumes from the run's own newest
 # checkpoint and logs beside it, and a DeepSpeed, FSDP or accelerator config is given inline.

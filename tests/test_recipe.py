@@ -340,7 +340,11 @@ def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path
             "did you mean 'learning_rate'?",
         ),
         ({"logging_steps": "often"}, "training.logging_steps: 'often' is not a valid float"),
-        ({"num_train_epochs": 3}, "training.num_train_epochs: set it as training.epochs"),
+        (
+            {"num_train_epochs": 3},
+            "training.num_train_epochs: num_train_epochs (TRL's name) and epochs (the study's) both set: keep one",
+        ),
+        ({"warmup_steps": 0.1}, "training.warmup_steps: set it as training.warmup_ratio"),
         ({"output_dir": "/elsewhere"}, "training.output_dir: set by the training workload"),
         ({"run_name": "mine"}, "training.run_name: set by the training workload"),  # how evaluation finds it
         (
