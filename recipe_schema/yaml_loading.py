@@ -54,7 +54,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return node
 
     def construct_yaml_int(self, node):
-        digits = sum(c.isalnum() for c in str(node.value))
+        text = str(node.value).lstrip("+-").replace("_", "")
+        digits = len(text[2:] if text[:2].lower() in ("0x", "0o", "0b") else text)
         if digits > MAX_INTEGER_DIGITS:
             raise YamlProblem(
                 f"line {node.start_mark.line + 1}: an integer of {digits} digits (at most {MAX_INTEGER_DIGITS})"
