@@ -168,7 +168,7 @@ def build(recipe: Recipe) -> list:
 
     @multi_asset(specs=specs, check_specs=checks, can_subset=False)
     def sft_datasets(context: AssetExecutionContext, storage: Storage):
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # heavy (torch): imported only when the datasets are built
 
         traces = pl.concat([storage.read_table(keys.traces(s)) for s in shard_keys(recipe)])
         verdicts = pl.concat([storage.read_table(keys.verdicts(s)) for s in shard_keys(recipe)])

@@ -36,7 +36,7 @@ def rounded(value: float | None, digits: int = 4) -> float | None:
 
 def pyplot():
     """matplotlib's pyplot on the file-only backend: servers and pods have no display."""
-    import matplotlib
+    import matplotlib  # heavy, and its backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -25,6 +25,8 @@ def build(recipe: Recipe) -> list:
     def base_models(context: AssetExecutionContext, storage: Storage, launcher: ComputeLauncher) -> MaterializeResult:
         name = context.partition_key
         spec = recipe.models[name].model_dump()
+        if spec["source"] == "local":
+            spec["path"] = recipe.data_path(spec["path"])
         if spec["source"] == "tiny-config":
             base_dir = storage.uri(keys.model(spec["base"]))
             if not storage.exists(f"{keys.model(spec['base'])}/config.json"):

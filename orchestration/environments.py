@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import yaml
+from dagster_aws.s3 import S3Resource
 
 from recipe_schema.data_files import PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
@@ -70,7 +71,6 @@ def cluster_resources() -> dict:
     KubernetesLauncher settings (docs/kubernetes.md). STUDY_TEACHER_TENSOR_PARALLEL and
     STUDY_EVAL_TENSOR_PARALLEL: GPUs per vLLM engine (and so per generation/evaluation pod).
     STUDY_JUDGE_BASE_URL: the judge's server, where the recipe names none."""
-    from dagster_aws.s3 import S3Resource
 
     launcher_file = Path(_required("STUDY_LAUNCHER_CONFIG"))
     if not launcher_file.is_file():

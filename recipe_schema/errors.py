@@ -77,9 +77,12 @@ def _allowed_range(root: type[BaseModel], loc: list, ctx: dict) -> str:
     """A numeric field's bounds as an interval, e.g. ``in (0, 1]`` or ``>= -1`` (pydantic's error
     carries only the bound that failed)."""
     info = _section_at(root, loc[:-1]).model_fields.get(str(loc[-1]))
-    bounds = {
-        k: getattr(m, k) for m in (info.metadata if info else []) for k in ("gt", "ge", "lt", "le") if hasattr(m, k)
-    }
+    bounds: dict = {}
+    for m in info.metadata if info else []:
+        for k in ("gt", "ge", "lt", "le"):
+            if hasattr(m, k):
+                tighter = max if k in ("gt", "ge") else min
+                bounds[k] = tighter(bounds.get(k, getattr(m, k)), getattr(m, k))
     bounds = bounds or ctx
     low = ("(", bounds["gt"]) if "gt" in bounds else ("[", bounds["ge"]) if "ge" in bounds else None
     high = (")", bounds["lt"]) if "lt" in bounds else ("]", bounds["le"]) if "le" in bounds else None

@@ -52,7 +52,15 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_default=True)
 
 
-Count = Annotated[StrictInt, Field(gt=0)]
+# Every count and step fits a signed 32-bit integer, as the engines, torch and polars take them;
+# fields with a natural scale bound themselves tighter.
+INT32_MAX = 2**31 - 1
+# Generation budgets and context lengths: 2**21 tokens is past every model the study runs.
+MAX_TOKENS = 2**21
+Count = Annotated[StrictInt, Field(gt=0, le=INT32_MAX)]
+Tokens = Annotated[StrictInt, Field(gt=0, le=MAX_TOKENS)]
+# Samples per prompt: the paper takes at most 10; more than 1024 is a typo.
+Samples = Annotated[StrictInt, Field(gt=0, le=1024)]
 Positive = Annotated[float, Field(gt=0)]
 
 _IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

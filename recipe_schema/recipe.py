@@ -12,7 +12,7 @@ from pydantic import Field, StrictInt, model_validator
 from recipe_schema.data_files import DATA_DIR_ENV, check_inside_data_folder, data_path
 from recipe_schema.data_files import check_files as check_data_files
 from recipe_schema.errors import require
-from recipe_schema.fields import Count, DatasetVariant, Identifier, Section
+from recipe_schema.fields import INT32_MAX, Count, DatasetVariant, Identifier, Section
 from recipe_schema.sections import Decontamination, Evaluation, Generation, ModelSpec, QuerySource
 from recipe_schema.student_plans import check_students_fit
 from recipe_schema.training import Training
@@ -21,7 +21,7 @@ from workloads.core.naming import run_name
 
 class Recipe(Section):
     name: Identifier = Field(description="the study's folder in storage")
-    seed: StrictInt = Field(ge=0)
+    seed: StrictInt = Field(ge=0, le=INT32_MAX, description="seeds every sampler (numpy, torch, polars, vLLM)")
     models: dict[Identifier, ModelSpec]
     queries: dict[Identifier, QuerySource]
     generation: Generation
@@ -87,14 +87,14 @@ class Recipe(Section):
         return self
 
     @model_validator(mode="after")
-    def _training_fits(self) -> Recipe:
-        """Every student's run fits its GPUs by the memory plan (when the recipe states a cluster)."""
-        check_students_fit(self)
+    def _locations_stay_inside_the_data_folder(self) -> Recipe:
+        check_inside_data_folder(self)
         return self
 
     @model_validator(mode="after")
-    def _locations_stay_inside_the_data_folder(self) -> Recipe:
-        check_inside_data_folder(self)
+    def _training_fits(self) -> Recipe:
+        """Every student's run fits its GPUs by the memory plan (when the recipe states a cluster)."""
+        check_students_fit(self)
         return self
 
     def check_files(self) -> None:

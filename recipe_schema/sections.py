@@ -3,13 +3,17 @@ pydantic model that forbids unknown keys."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, StrictInt, model_validator
 
 from recipe_schema.errors import FieldProblem
 from recipe_schema.fields import (
     COMPUTE_DTYPE_HELP,
+    INT32_MAX,
     AnswerFormat,
     BenchmarkCategory,
     BenchmarkKind,
@@ -19,17 +23,25 @@ from recipe_schema.fields import (
     Location,
     ModelSource,
     QueryLoader,
+    Samples,
     Section,
     TeacherBackend,
+    Tokens,
     hub_id,
 )
+
+# The judge's key: a variable whose name says it is an API key for a model provider.
+_API_KEY_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*_API_KEY")
+# Prefixes of the platform's own credentials, which are never a judge's key.
+_NOT_JUDGE_KEYS = ("AWS_", "AZURE_STORAGE_", "GOOGLE_CLOUD_", "GCP_", "DAGSTER_", "HF_", "KUBERNETES_")
+_PYTHON_PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class ModelSpec(Section):
     source: ModelSource = Field(description="where the weights come from")
     package: str | None = Field(None, description="gguf-package: python package shipping the GGUF")
     file: str | None = Field(None, description="gguf-package: GGUF file inside the package")
-    path: str | None = Field(None, description="local: a folder; hub: a hub id")
+    path: str | None = Field(None, description="local: a folder in the data folder; hub: a hub id")
     base: str | None = Field(None, description="tiny-config: model whose tokenizer to reuse")
     config: dict = Field(default_factory=dict, description="tiny-config: architecture overrides")
     dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="weights' dtype")
@@ -38,6 +50,12 @@ class ModelSpec(Section):
     def _source_settings(self) -> ModelSpec:
         if self.source == "gguf-package" and not (self.package and self.file):
             raise FieldProblem("", "gguf-package needs `package` and `file`")
+        if self.source == "gguf-package":
+            if not _PYTHON_PACKAGE.fullmatch(self.package):
+                raise FieldProblem("package", f"{self.package!r} is not a Python package name")
+            # The file is looked up inside the package's folder and must stay there.
+            if Path(self.file).is_absolute() or ".." in Path(self.file).parts or not self.file.strip():
+                raise FieldProblem("file", f"{self.file!r} is not a file name inside the package")
         if self.source in ("local", "hub") and not self.path:
             raise FieldProblem("path", f"required for source {self.source}")
         if self.source == "hub":
@@ -82,12 +100,12 @@ class QuerySource(Section):
 
 
 class Sampling(Section):
-    n: Count = Field(1, description="samples per prompt")
-    temperature: float = Field(0.6, ge=0, description="0 is greedy")
+    n: Samples = Field(1, description="samples per prompt")
+    temperature: float = Field(0.6, ge=0, le=5, description="0 is greedy")
     top_p: float = Field(0.95, gt=0, le=1)
-    top_k: StrictInt = Field(20, ge=-1, description="-1 disables top-k")
+    top_k: StrictInt = Field(20, ge=-1, le=INT32_MAX, description="-1 disables top-k")
     min_p: float = Field(0.0, ge=0, le=1)
-    max_new_tokens: Count = 16384
+    max_new_tokens: Tokens = 16384
 
 
 class Teacher(Section):
@@ -95,7 +113,7 @@ class Teacher(Section):
     model: str | None = Field(None, description="key in `models` (vllm backend)")
     thinking_prompt: Literal["chat-template", "prefill"] = "prefill"
     few_shot: bool = False
-    max_model_len: Count = 4096
+    max_model_len: Tokens = 4096
     dtype: ComputeDtype = Field("auto", description=f"vllm backend's compute dtype; {COMPUTE_DTYPE_HELP}")
 
 
@@ -111,9 +129,9 @@ class CheckpointPlan(Section):
 
     every: Count = Field(1, description="every k-th saved checkpoint (1: all of them)")
     dense_until: StrictInt | None = Field(
-        None, ge=0, description="every checkpoint up to this step, then every k-th (the dip comes early)"
+        None, ge=0, le=INT32_MAX, description="every checkpoint up to this step, then every k-th (the dip comes early)"
     )
-    steps: list[Annotated[StrictInt, Field(ge=0)]] | None = Field(
+    steps: list[Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]] | None = Field(
         None, description="an explicit list of steps instead of every/dense_until"
     )
 
@@ -128,14 +146,14 @@ class Benchmark(Section):
     location: Location = Field(description="hub:<id> or a path relative to the data folder")
     kind: BenchmarkKind = Field(description="how items are loaded and scored")
     category: BenchmarkCategory = Field("reasoning", description="groups benchmarks in the analysis")
-    n: Count = 1
+    n: Samples = Field(1, description="samples per item")
     limit: Count | None = Field(None, description="a seeded subset of this many items (seed: the recipe's)")
     checkpoints: CheckpointPlan | None = Field(
         None, description="the checkpoints this benchmark is evaluated on; default evaluation.checkpoints"
     )
     hub_config: str | None = None
     hub_split: str = "test"
-    max_new_tokens: Count | None = Field(
+    max_new_tokens: Tokens | None = Field(
         None, description="this benchmark's generation budget; default evaluation.sampling's"
     )
     released_from: str | None = Field(
@@ -177,15 +195,35 @@ class Judge(Section):
     api_key_env: str = Field(
         "OPENAI_API_KEY", description="NAME of the environment variable holding the key ('' if none)"
     )
-    max_tokens: Count = Field(512, description="the judge's reply budget")
-    max_concurrency: Count = 8
-    max_model_len: Count = Field(4096, description="context of a judge server started locally")
+    max_tokens: Tokens = Field(512, description="the judge's reply budget")
+    max_concurrency: Samples = Field(8, description="judge requests in flight at once")
+    max_model_len: Tokens = Field(4096, description="context of a judge server started locally")
+
+    @model_validator(mode="after")
+    def _where_the_key_goes(self) -> Judge:
+        # The key is sent to base_url: a recipe must not turn the judge into a way to send any
+        # variable of the orchestrator's environment (a storage secret) to any address.
+        if self.api_key_env and (
+            not _API_KEY_VARIABLE.fullmatch(self.api_key_env) or self.api_key_env.startswith(_NOT_JUDGE_KEYS)
+        ):
+            raise FieldProblem(
+                "api_key_env",
+                f"{self.api_key_env!r}: the judge's key comes from a variable named <PROVIDER>_API_KEY (upper case, "
+                f"e.g. OPENAI_API_KEY), not one of {', '.join(p + '*' for p in _NOT_JUDGE_KEYS)}; '' for no key",
+            )
+        if self.base_url is not None:
+            url = urlsplit(self.base_url)
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise FieldProblem("base_url", f"{self.base_url!r} is not an http(s) URL with a host")
+            if url.username is not None or url.password is not None:
+                raise FieldProblem("base_url", "holds credentials: give the key through api_key_env instead")
+        return self
 
 
 class Evaluation(Section):
     benchmarks: dict[Identifier, Benchmark] = Field(min_length=1)
     sampling: Sampling
-    max_model_len: Count = 40960
+    max_model_len: Tokens = 40960
     dtype: ComputeDtype = Field("auto", description=f"compute dtype of the evaluation engine; {COMPUTE_DTYPE_HELP}")
     judge: Judge | None = Field(None, description="LLM judge (temperature 0) of safety-judge benchmarks")
     checkpoints: CheckpointPlan = Field(
@@ -193,7 +231,10 @@ class Evaluation(Section):
     )
 
     refine_max_cells: StrictInt = Field(
-        0, ge=0, description="cells the refinement sensor may add around dips and recoveries, in all (0: none)"
+        0,
+        ge=0,
+        le=INT32_MAX,
+        description="cells the refinement sensor may add around dips and recoveries, in all (0: none)",
     )
     refine_cells_per_tick: Count = Field(64, description="cells the refinement sensor adds per tick at most")
 
@@ -212,7 +253,7 @@ class Evaluation(Section):
 
 class Decontamination(Section):
     enabled: bool = True
-    ngram: Count = Field(8, description="word n-gram length")
+    ngram: Annotated[StrictInt, Field(gt=0, le=64)] = Field(8, description="word n-gram length")
     min_overlap: float = Field(
         0.5, gt=0, le=1, description="share of a query's n-grams found in one eval item that drops it"
     )

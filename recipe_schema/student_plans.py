@@ -15,12 +15,13 @@ from workloads.planning.memory_plan import KNOWN_SHAPES, ModelShape, Plan, plan
 MAX_SUGGESTED_GPUS = 512
 
 
-def student_shape(spec) -> ModelShape | None:
+def student_shape(recipe, student: str) -> ModelShape | None:
     """A student's sizes: the known config of a hub model, or a local folder's config.json."""
+    spec = recipe.models[student]
     if spec.source == "hub":
         return KNOWN_SHAPES.get(spec.path)
-    if spec.source == "local" and (Path(spec.path) / "config.json").is_file():
-        return ModelShape.from_folder(spec.path)
+    if spec.source == "local" and (Path(recipe.data_path(spec.path)) / "config.json").is_file():
+        return ModelShape.from_folder(recipe.data_path(spec.path))
     return None
 
 
@@ -45,7 +46,7 @@ def check_students_fit(recipe) -> None:
     if recipe.training.cluster is None:
         return
     for i, student in enumerate(recipe.training.students):
-        shape = student_shape(recipe.models[student])
+        shape = student_shape(recipe, student)
         where = f"training.students[{i}]"
         if shape is None:
             known = ", ".join(KNOWN_SHAPES)
@@ -68,7 +69,7 @@ def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int,
     actually grants, when its settings differ from the recipe's cluster shape. Without a cluster
     shape: one GPU (or this machine's CPU) and DDP for ``auto``; no plan."""
     training = recipe.training
-    shape = student_shape(recipe.models[student])
+    shape = student_shape(recipe, student)
     if training.cluster is None or shape is None:
         return ("ddp" if training.parallelism == "auto" else training.parallelism), gpus or 1, None
     result = student_plan(training, shape, gpus)
@@ -82,7 +83,7 @@ def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int,
 def memory_plan_rows(recipe) -> list[dict]:
     rows = []
     for student in recipe.training.students:
-        shape = student_shape(recipe.models[student])
+        shape = student_shape(recipe, student)
         if shape is None or recipe.training.cluster is None:
             rows.append({"student": student, "plan": "not planned (no cluster shape or no known config)"})
             continue

@@ -17,8 +17,9 @@ from recipe_schema.fields import (
     Positive,
     SchedulerType,
     Section,
+    Tokens,
 )
-from recipe_schema.trl_settings import check_sft_settings
+from recipe_schema.trl_settings import accept_trl_names, check_sft_settings
 
 
 class TrainingCluster(Section):
@@ -26,7 +27,7 @@ class TrainingCluster(Section):
 
     gpus: Count = Field(description="GPUs per run (data-parallel ranks, FSDP shards)")
     gpus_per_node: Count = Field(8, description="GPUs of one node (one pod)")
-    gpu_memory_gib: Positive = Field(80, description="memory of one GPU in GiB")
+    gpu_memory_gib: Positive = Field(80, le=4096, description="memory of one GPU in GiB")
 
     @model_validator(mode="after")
     def _whole_nodes(self) -> TrainingCluster:
@@ -40,23 +41,24 @@ class TrainingCluster(Section):
 
 
 class Training(Section):
-    """The study's training settings; any other key is a ``trl.SFTConfig`` field, passed through."""
+    """The study's training settings (TRL's names for them accepted too: trl_settings.TRL_NAMES); any other
+    key is a ``trl.SFTConfig`` field, passed through."""
 
     model_config = ConfigDict(extra="allow")
 
     students: list[Identifier] = Field(min_length=1, description="keys in `models`")
     datasets: list[DatasetVariant] = Field(min_length=1)
-    learning_rate: Positive = 5e-5
+    learning_rate: Positive = Field(5e-5, le=1)
     lr_scheduler: SchedulerType = "cosine"
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
+    weight_decay: float = Field(0.01, ge=0, le=1)
     adam_beta1: float = Field(0.9, ge=0, lt=1)
     adam_beta2: float = Field(0.999, ge=0, lt=1)
-    max_grad_norm: float = Field(1.0, ge=0)
-    epochs: Positive = 8
+    max_grad_norm: float = Field(1.0, ge=0, le=1e6)
+    epochs: Positive = Field(8, le=1000)
     global_batch_size: Count = 256
     per_device_batch_size: Count = 1
-    max_length: Count = 20000
+    max_length: Tokens = 20000
     dtype: ComputeDtype = Field("auto", description=f"mixed-precision compute dtype; {COMPUTE_DTYPE_HELP}")
     bf16: bool | None = Field(None, description="older spelling of dtype: true is bfloat16, false float32")
     gradient_checkpointing: bool = True
@@ -72,6 +74,11 @@ class Training(Section):
         description="the GPUs one run gets; when set, every student's memory plan must fit "
         "(python -m recipe_schema.training_plan --recipe <file> prints it)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trl_names(cls, data):
+        return accept_trl_names(data)
 
     @model_validator(mode="after")
     def _batches(self) -> Training:

@@ -107,6 +107,4 @@ class S3Storage(Storage):
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
 
     def exists(self, key: str) -> bool:
-        from workloads.core.artifacts import object_exists
-
-        return object_exists(self.s3.get_client(), self.bucket, self._key(key))
+        return artifacts.object_exists(self.s3.get_client(), self.bucket, self._key(key))

@@ -126,7 +126,7 @@ def test_duplicate_replies_to_one_request_are_judged_once(tmp_path):
 
 
 def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monkeypatch):
-    monkeypatch.setenv("STUDY_TEST_JUDGE_KEY", "sk-judge")
+    monkeypatch.setenv("STUDY_TEST_JUDGE_API_KEY", "sk-judge")
     scores_by_reply = {REPLIES[0]: "#score: 1", REPLIES[1]: "#score: 5", REPLIES[2]: "#score: 2"}
 
     def reply(content: str) -> str:
@@ -136,7 +136,7 @@ def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monke
         settings = {
             "base_url": server.base_url,
             "model": "judge-model",
-            "api_key_env": "STUDY_TEST_JUDGE_KEY",
+            "api_key_env": "STUDY_TEST_JUDGE_API_KEY",
             "max_tokens": 64,
             "max_concurrency": 2,
         }

@@ -65,9 +65,13 @@ MALFORMED = [
     (
         {"generation": {"sampling": {"temperature": -0.1}}},
         (),
-        "generation.sampling.temperature: -0.1 is out of range: must be >= 0",
+        "generation.sampling.temperature: -0.1 is out of range: must be in [0, 5]",
     ),
-    ({"evaluation": {"sampling": {"top_k": -2}}}, (), "evaluation.sampling.top_k: -2 is out of range: must be >= -1"),
+    (
+        {"evaluation": {"sampling": {"top_k": -2}}},
+        (),
+        "evaluation.sampling.top_k: -2 is out of range: must be in [-1, 2147483647]",
+    ),
     (
         {"generation": {"sampling": {"min_p": 1.5}}},
         (),
@@ -77,20 +81,28 @@ MALFORMED = [
     (
         {"evaluation": {"sampling": {"max_new_tokens": 0}}},
         (),
-        "evaluation.sampling.max_new_tokens: 0 is out of range: must be > 0",
+        "evaluation.sampling.max_new_tokens: 0 is out of range: must be in (0, 2097152]",
     ),
     (
         {"generation": {"teachers": {"math": {"max_model_len": 0}}}},
         (),
-        "generation.teachers.math.max_model_len: 0 is out of range: must be > 0",
+        "generation.teachers.math.max_model_len: 0 is out of range: must be in (0, 2097152]",
     ),
-    ({"evaluation": {"max_model_len": -1}}, (), "evaluation.max_model_len: -1 is out of range: must be > 0"),
+    (
+        {"evaluation": {"max_model_len": -1}},
+        (),
+        "evaluation.max_model_len: -1 is out of range: must be in (0, 2097152]",
+    ),
     (
         {"evaluation": {"judge": {"max_model_len": 0}}},
         (),
-        "evaluation.judge.max_model_len: 0 is out of range: must be > 0",
+        "evaluation.judge.max_model_len: 0 is out of range: must be in (0, 2097152]",
     ),
-    ({"evaluation": {"judge": {"max_tokens": 0}}}, (), "evaluation.judge.max_tokens: 0 is out of range: must be > 0"),
+    (
+        {"evaluation": {"judge": {"max_tokens": 0}}},
+        (),
+        "evaluation.judge.max_tokens: 0 is out of range: must be in (0, 2097152]",
+    ),
     (
         {"evaluation": {"benchmarks": {"advbench": {"max_new_tokens": 0}}}},
         (),
@@ -100,7 +112,7 @@ MALFORMED = [
     ({"training": {"adam_beta1": -0.1}}, (), "training.adam_beta1: -0.1 is out of range: must be in [0, 1)"),
     ({"training": {"learning_rate": float("nan")}}, (), "training.learning_rate: Input should be a finite number"),
     ({"training": {"learning_rate": float("inf")}}, (), "training.learning_rate: Input should be a finite number"),
-    ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: 0 is out of range: must be > 0"),
+    ({"queries": {"math": {"size": 0}}}, (), "queries.math.size: 0 is out of range: must be in (0, 2147483647]"),
     (
         {"decontamination": {"min_overlap": 1.5}},
         (),
@@ -328,7 +340,11 @@ def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path
             "did you mean 'learning_rate'?",
         ),
         ({"logging_steps": "often"}, "training.logging_steps: 'often' is not a valid float"),
-        ({"num_train_epochs": 3}, "training.num_train_epochs: set it as training.epochs"),
+        (
+            {"num_train_epochs": 3},
+            "training.num_train_epochs: num_train_epochs (TRL's name) and epochs (the study's) both set: keep one",
+        ),
+        ({"warmup_steps": 0.1}, "training.warmup_steps: set it as training.warmup_ratio"),
         ({"output_dir": "/elsewhere"}, "training.output_dir: set by the training workload"),
         ({"run_name": "mine"}, "training.run_name: set by the training workload"),  # how evaluation finds it
         (
