@@ -25,20 +25,31 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from decimal import Decimal
 
 from workloads.sandbox import Limits, run_program
 
-VERSION = "lcb-exec-1"
 # The per-test limits: LiveCodeBench's own harness allows about 6 s per test.
 TEST_LIMITS = Limits(cpu_seconds=6, wall_seconds=12.0, memory_mb=1024, processes=8, file_mb=64)
 # Decompressed test cases larger than this are refused (a compression bomb, not a benchmark).
 MAX_TESTS_BYTES = 512 << 20
-# Names a solution may use without importing them, as LeetCode's and LiveCodeBench's harnesses allow.
+# The program header of LiveCodeBench's harness: every name of these modules (as ``from m import *``),
+# then the built-ins restored over them (``math.pow`` would otherwise replace ``pow``), then typing's
+# names, then the modules themselves; ``exit`` comes from ``sys`` (``python -S`` has no site ``exit``).
+HEADER_MODULES = (
+    "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
+    "itertools", "functools", "operator", "io", "sys", "json",
+)  # fmt: skip
+RECURSION_LIMIT = 50_000
 IMPORT_HEADER = (
-    "import bisect, collections, functools, heapq, itertools, math, re, string, sys\n"
-    "from collections import *\nfrom functools import *\nfrom heapq import *\nfrom itertools import *\n"
-    "from math import *\nfrom typing import *\nsys.setrecursionlimit(1 << 16)\n"
+    "".join(f"from {module} import *\n" for module in (*HEADER_MODULES, "builtins", "typing"))
+    + "".join(f"import {module}\n" for module in HEADER_MODULES)
+    + f"sys.setrecursionlimit({RECURSION_LIMIT})\n"
 )
+# Off by default, as in LiveCodeBench: printed numbers are compared by their exact value. A relative
+# and absolute tolerance (AtCoder allows 1e-9 on real-valued answers) applies to real-valued
+# expected tokens only, never to integers.
+FLOAT_TOLERANCE: float | None = None
 
 STDIN_INSTRUCTION = (
     "Write a Python 3 program that reads the input from standard input and writes the answer to standard output. "
@@ -128,23 +139,48 @@ def extract_code(final: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def _same_token(got: str, want: str) -> bool:
-    if got == want:
+# A plain ASCII decimal numeral (what Decimal() also accepts, less other digits, underscores,
+# inf and nan, which are compared as text).
+_NUMERAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _same_number(got: str, want: str, float_tolerance: float | None) -> bool:
+    """Tokens that differ as text: equal only as numbers of the same kind. An integer answer needs
+    an integer printed, of exactly its value; a real-valued one is compared by exact decimal value
+    (``0.50`` is ``0.5``), or within ``float_tolerance`` when one is given."""
+    if not (_NUMERAL.fullmatch(got) and _NUMERAL.fullmatch(want)):
+        return False
+    if _INTEGER.fullmatch(want):
+        return bool(_INTEGER.fullmatch(got)) and Decimal(got) == Decimal(want)
+    if Decimal(got) == Decimal(want):
         return True
+    if float_tolerance is None:
+        return False
     try:
-        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9)
-    except ValueError:
+        return math.isclose(float(got), float(want), rel_tol=float_tolerance, abs_tol=float_tolerance)
+    except OverflowError:
         return False
 
 
-def same_stdout(got: str, want: str) -> bool:
-    """Line by line, whitespace-normalised, numbers compared as numbers; trailing blank lines ignored."""
-    got_lines, want_lines = got.rstrip().splitlines(), want.rstrip().splitlines()
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def same_stdout(got: str, want: str, float_tolerance: float | None = None) -> bool:
+    """LiveCodeBench's rule: the whole output stripped (leading and trailing blank lines ignored),
+    split into lines, each stripped; as many lines as expected, each equal as text or, token by
+    token, as numbers (:func:`_same_number`). A line that differs as text and holds a word fails."""
+    got_lines, want_lines = _lines(got), _lines(want)
     if len(got_lines) != len(want_lines):
         return False
     for g, w in zip(got_lines, want_lines, strict=True):
+        if g == w:
+            continue
         g_tokens, w_tokens = g.split(), w.split()
-        if len(g_tokens) != len(w_tokens) or not all(map(_same_token, g_tokens, w_tokens)):
+        if len(g_tokens) != len(w_tokens):
+            return False
+        if not all(_same_number(a, b, float_tolerance) for a, b in zip(g_tokens, w_tokens, strict=True)):
             return False
     return True
 
@@ -172,7 +208,7 @@ def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tup
             return bool(lines) and json.loads(lines[-1]) == json.loads(case["output"]), None
         except json.JSONDecodeError:
             return False, "result is not JSON"
-    return same_stdout(result.stdout, case["output"]), None
+    return same_stdout(result.stdout, case["output"], FLOAT_TOLERANCE), None
 
 
 def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMITS) -> tuple[bool | None, str | None]:
