@@ -33,6 +33,7 @@ from workloads.sandbox import Limits, run_program
 TEST_LIMITS = Limits(cpu_seconds=6, wall_seconds=12.0, memory_mb=1024, processes=8, file_mb=64)
 # Decompressed test cases larger than this are refused (a compression bomb, not a benchmark).
 MAX_TESTS_BYTES = 512 << 20
+TEST_TYPES = ("stdin", "functional")
 # The program header of LiveCodeBench's harness: every name of these modules (as ``from m import *``),
 # then the built-ins restored over them (``math.pow`` would otherwise replace ``pow``), then typing's
 # names, then the modules themselves; ``exit`` comes from ``sys`` (``python -S`` has no site ``exit``).
@@ -72,24 +73,64 @@ class _DataOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"test cases may hold plain data only, not {module}.{name}")
 
 
-def decode_test_cases(raw: str, where: str) -> list[dict]:
-    """A test-case field as the hub stores it: a JSON list, or base64(zlib(pickle(JSON string)))."""
-    try:
-        cases = json.loads(raw)
-    except json.JSONDecodeError:
-        try:
-            inflater = zlib.decompressobj()
-            data = inflater.decompress(base64.b64decode(raw), MAX_TESTS_BYTES)
-            if inflater.unconsumed_tail:
-                raise ValueError(f"{where}: test cases exceed {MAX_TESTS_BYTES >> 20} MiB once decompressed")
-            cases = _DataOnly(io.BytesIO(data)).load()
-        except (ValueError, zlib.error, pickle.UnpicklingError, EOFError) as err:
-            raise ValueError(f"{where}: test cases are neither JSON nor base64/zlib/pickle: {err}") from err
-        if isinstance(cases, (str, bytes)):
-            cases = json.loads(cases)
-    if not isinstance(cases, list) or not all(isinstance(c, dict) and {"input", "output"} <= set(c) for c in cases):
-        raise ValueError(f"{where}: test cases are not a list of {{input, output, testtype}}")
+def decode_test_cases(raw: str | list, where: str) -> list[dict]:
+    """A test-case field as the hub stores it: a JSON list, or base64(zlib(pickle(JSON string))),
+    or the list itself. Every case must hold a string input and output and a known test type."""
+    if isinstance(raw, list):
+        cases = raw
+    elif not isinstance(raw, str):
+        raise ValueError(f"{where}: test cases are a {type(raw).__name__}, not a string or a list")
+    else:
+        cases = _decode(raw, where)
+    if not isinstance(cases, list):
+        raise ValueError(f"{where}: test cases are a {type(cases).__name__}, not a list")
+    for number, case in enumerate(cases, 1):
+        if not isinstance(case, dict) or not {"input", "output"} <= set(case):
+            raise ValueError(f"{where}: test case {number} is not a {{input, output, testtype}} object")
+        wrong = [k for k in ("input", "output") if not _is_text(case[k])]
+        if wrong or case.get("testtype", "stdin") not in TEST_TYPES:
+            raise ValueError(f"{where}: test case {number}: {wrong} not UTF-8 strings or an unknown testtype")
+        if case.get("testtype") == "functional":
+            try:
+                json.loads(case["output"])
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: test case {number}: the expected result is not JSON: {err}") from err
     return cases
+
+
+def _is_text(value) -> bool:
+    try:
+        return isinstance(value, str) and bool(value.encode() or True)
+    except UnicodeEncodeError:  # lone surrogates, which JSON allows
+        return False
+
+
+def _decode(raw: str, where: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        pass
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(base64.b64decode(raw), MAX_TESTS_BYTES)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"{where}: test cases exceed {MAX_TESTS_BYTES >> 20} MiB once decompressed")
+        cases = _DataOnly(io.BytesIO(data)).load()
+        return json.loads(cases) if isinstance(cases, (str, bytes)) else cases
+    except (ValueError, zlib.error, pickle.UnpicklingError, EOFError) as err:
+        raise ValueError(f"{where}: test cases are neither JSON nor base64/zlib/pickle: {err}") from err
+
+
+def _func_name(metadata) -> str | None:
+    """``metadata.func_name``, or None where the metadata is not a JSON object naming one (its
+    functional tests are then unjudgeable, not a failed load)."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata or "{}")
+        except json.JSONDecodeError:
+            return None
+    name = metadata.get("func_name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def release_date(record: dict, where: str) -> date:
@@ -117,13 +158,11 @@ def livecodebench_items(records: list[dict], where: str, seed: int = 0) -> list:
         missing = [f for f in REQUIRED_FIELDS if f not in rec]
         if missing:
             raise KeyError(f"{where}: not a LiveCodeBench record, missing {missing}; fields: {sorted(rec)}")
-        metadata = rec.get("metadata") or "{}"
-        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
         reference = {
             "question_id": str(rec["question_id"]),
             "public_test_cases": rec["public_test_cases"],
             "private_test_cases": rec["private_test_cases"],
-            "func_name": metadata.get("func_name"),
+            "func_name": _func_name(rec.get("metadata")),
         }
         prompt = livecodebench_prompt(str(rec["question_content"]), str(rec.get("starter_code") or ""))
         items.append(Item(f"lcb-{rec['question_id']}", prompt, json.dumps(reference)))
@@ -196,8 +235,6 @@ def _call_driver(func_name: str) -> str:
 
 def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tuple[bool, str | None]:
     functional = case.get("testtype") == "functional"
-    if functional and not func_name:
-        return False, "functional test without metadata.func_name"
     program = IMPORT_HEADER + code + (_call_driver(func_name) if functional else "")
     result = run_program(program, case["input"], limits)
     if result.status != "ok":
@@ -214,17 +251,24 @@ def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tup
 def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMITS) -> tuple[bool | None, str | None]:
     try:
         ref = json.loads(reference)
-        where = f"LiveCodeBench {ref['question_id']}"
+        where = f"LiveCodeBench {ref['question_id']}"  # a reference that is not an object: TypeError
         cases = decode_test_cases(ref["public_test_cases"], where) + decode_test_cases(ref["private_test_cases"], where)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         return None, f"reference unreadable: {err}"
     if not cases:
         return None, "problem without tests"
+    func_name = ref.get("func_name")
+    if any(c.get("testtype") == "functional" for c in cases) and not (
+        isinstance(func_name, str) and func_name.isidentifier()
+    ):
+        return None, f"reference unreadable: functional tests need a method name, not {func_name!r}"
     code = extract_code(final)
     if code is None:
         return False, "no code block"
+    if not _is_text(code):
+        return False, "code is not UTF-8 text"
     for number, case in enumerate(cases):
-        passed, why = _passes(code, case, ref.get("func_name"), limits)
+        passed, why = _passes(code, case, func_name, limits)
         if not passed:
             return False, f"test {number + 1}/{len(cases)} failed" + (f": {why}" if why else "")
     return True, None
