@@ -135,8 +135,10 @@ def _build_root(libc, config: dict, uid: int, program: bytes) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "fd/0"), ("stdout", "fd/1"), ("stderr", "fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
     os.mkdir(root + "/proc")
-    # hidepid=2: a program sees its own uid's processes only, not init's command line (host paths).
-    _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
+    try:  # hidepid=2: a program sees its own uid's processes only, not init's command line (host paths)
+        _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
+    except PermissionError:
+        pass  # a container that masks parts of its /proc forbids a new one: the program gets none
     os.mkdir(root + "/tmp")
     private = f"size={limits['tmpfs_mb']}m,mode=0700,uid={uid},gid={uid}"
     _mount(libc, "tmpfs", root + "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, private)
