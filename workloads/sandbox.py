@@ -32,14 +32,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from workloads.sandbox_launch import UID_BASE, live_processes
+# The launcher's entry points are named by function so that scorer versions cover their code.
+from workloads.sandbox_launch import UID_BASE, launch, live_processes, reap
 
 # A system interpreter on a standard PATH: the project's virtualenv may live where the sandbox's
 # user id cannot read (a home folder) and is one of the folders it must not see.
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 MODES = ("namespaces", "uid", "rlimits")  # strongest first
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-LAUNCHER = str(Path(__file__).with_name("sandbox_launch.py"))
+LAUNCHER = Path(__file__).with_name("sandbox_launch.py")  # a Path: versions count paths by type only
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class RunResult:
 def _reap(interpreter: str, uid: int) -> None:
     """The reaper runs as its own process, out of the run's reach (see :mod:`workloads.sandbox_launch`)."""
     if live_processes(uid):
-        subprocess.run([interpreter, "-I", "-S", LAUNCHER, "reap", str(uid)], check=False, timeout=60)
+        subprocess.run([interpreter, "-I", "-S", str(LAUNCHER), reap.__name__, str(uid)], check=False, timeout=60)
     if live_processes(uid):
         raise RuntimeError(f"sandbox: processes of uid {uid} still running after the reaper")
 
@@ -160,7 +161,7 @@ def _run(
             open(io_dir / "stderr", "wb") as ferr,
         ):
             proc = subprocess.Popen(
-                [interpreter, "-I", "-S", LAUNCHER, "launch", str(io_dir / "launch.json")],
+                [interpreter, "-I", "-S", str(LAUNCHER), launch.__name__, str(io_dir / "launch.json")],
                 stdin=fin,
                 stdout=fout,
                 stderr=ferr,
