@@ -163,6 +163,15 @@ def test_sysv_ipc_is_private_to_each_run():
     assert (libc.shmget(key, 0, 0), libc.msgget(key, 0, 0)) == (-1, -1)  # nor does the host
 
 
+@needs_root
+def test_sysv_ipc_left_by_a_run_without_a_namespace_is_removed():
+    key = random.Random().randrange(1 << 20, 1 << 30)
+    created = run(SYSV_IPC, f"{key} {IPC_CREATE | 0o666}", mode="uid")
+    assert all(int(i) >= 0 for i in created.stdout.split()), created.stderr
+    libc = ctypes.CDLL(None)
+    assert (libc.shmget(key, 0, 0), libc.msgget(key, 0, 0)) == (-1, -1)
+
+
 def _accept(server: socket.socket, accepted: list) -> None:
     try:
         accepted.append(server.accept())

@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 
 # The launcher's entry points are named by function so that scorer versions cover their code.
-from workloads.sandbox_launch import UID_BASE, launch, live_processes, reap
+from workloads.sandbox_launch import UID_BASE, launch, live_processes, reap, remove_ipc
 
 # A system interpreter on a standard PATH: the project's virtualenv may live where the sandbox's
 # user id cannot read (a home folder) and is one of the folders it must not see.
@@ -182,6 +182,7 @@ def _run(
         uid = None if mode == "rlimits" else UID_BASE + proc.pid
         if uid is not None:
             _reap(interpreter, uid)
+            remove_ipc(uid)  # the uid mode's leftovers; a namespaces run's went with its namespace
         if (io_dir / "status").exists():  # the namespaces mode's launcher outlives the program
             returncode = int((io_dir / "status").read_text())
         stdout = _read_capped(io_dir / "stdout", limits.output_chars)

@@ -80,6 +80,27 @@ def live_processes(uid: int) -> list[int]:
     return pids
 
 
+def remove_ipc(uid: int) -> int:
+    """Remove the SysV shared memory, message queues and semaphores that ``uid`` created or owns in
+    this IPC namespace (the uid mode has no namespace of its own); returns how many."""
+    libc, removed = _libc(), 0
+    for kind, remove in (
+        ("shm", lambda i: libc.shmctl(i, 0, None)),  # IPC_RMID = 0
+        ("msg", lambda i: libc.msgctl(i, 0, None)),
+        ("sem", lambda i: libc.semctl(i, 0, 0)),
+    ):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                header, *rows = [line.split() for line in f]
+        except OSError:
+            continue
+        for row in rows:
+            fields = dict(zip(header, row, strict=False))  # shm rows may carry more columns
+            if uid in (int(fields["uid"]), int(fields["cuid"])):
+                removed += remove(int(row[1])) == 0
+    return removed
+
+
 def _die_with_parent(parent: int) -> None:
     """SIGKILL this process when its parent dies; exit now if it already has."""
     _check(_libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
