@@ -158,7 +158,7 @@ def _build_root(libc, config: dict, uid: int, program: bytes) -> None:
     os.mkdir(root + "/proc")
     try:  # hidepid=2: a program sees its own uid's processes only, not init's command line (host paths)
         _mount(libc, "proc", root + "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, "hidepid=2")
-    except PermissionError:
+    except OSError:
         pass  # a container that masks parts of its /proc forbids a new one: the program gets none
     os.mkdir(root + "/tmp")
     private = f"size={limits['tmpfs_mb']}m,mode=0700,uid={uid},gid={uid}"
