@@ -96,7 +96,7 @@ GOLDEN = {
         [("hello world", _ifeval_record(1), (True, None)), ("HELLO", _ifeval_record(2), (False, None))],
     ),
     "livecodebench": (
-        "livecodebench@377c4bd8452f",
+        "livecodebench@1a93889bf4cc",
         [
             ("```python\nprint(pow(2, 64))\n```", _stdin_test("18446744073709551616\n"), (True, None)),
             ("```python\nprint(10**9 + 8)\n```", _stdin_test("1000000007\n"), (False, "test 1/1 failed")),
