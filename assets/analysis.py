@@ -1,5 +1,5 @@
 """Training dynamics across all evaluated checkpoints: the report's tables come from
-``workloads.dynamics.analyse``; this module gathers the cells and presents the result."""
+``workloads.analysis.dynamics.analyse``; this module gathers the cells and presents the result."""
 
 import io
 
@@ -10,10 +10,10 @@ from assets.evaluation import eval_asset_keys
 from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import recipe_checkpoints
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
-from workloads.behaviour import LEXICON_VERSION
-from workloads.dynamics import analyse, headline, under_optimized_warnings
+from workloads.analysis.dynamics import analyse, headline, under_optimized_warnings
+from workloads.evaluation.behaviour import LEXICON_VERSION
 
 TITLES = {
     "dynamics": "Dip and recovery (bootstrap CIs over items; dip and final gain paired with the base)",
@@ -26,7 +26,7 @@ BEHAVIOUR_NOTE = (
     "## Reasoning behaviour\n\nThe curves and the comparison carry, per cell, the mean rate of backtracking, "
     "self-verification and exploring alternatives (moves per 1,000 thinking words), the share of the thinking "
     "made of repeated 8-grams, the share of responses that loop until truncated, and the thinking's share of "
-    f"the words. The rates come from a phrase lexicon ({LEXICON_VERSION}, workloads/behaviour.py): a proxy "
+    f"the words. The rates come from a phrase lexicon ({LEXICON_VERSION}, workloads/evaluation/behaviour.py): a proxy "
     "that counts the words models use for these moves, not the moves themselves; compare them across steps "
     "and runs, not as absolute counts."
 )

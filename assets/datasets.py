@@ -21,11 +21,17 @@ from dagster import (
 from assets.keys import Keys
 from assets.metadata import percentiles, preview
 from assets.partitions import shard_keys
-from resources.recipe import DATASET_VARIANTS, Recipe
+from recipe_schema.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
-from workloads.artifacts import TOKENIZER_FILES, local_folder
-from workloads.scoring import verifier_version
-from workloads.sft_data import TRACE_VARIANTS, build_variants, dataset_card, thinking_format_errors, unverified_examples
+from workloads.core.artifacts import TOKENIZER_FILES, local_folder
+from workloads.data.sft_data import (
+    TRACE_VARIANTS,
+    build_variants,
+    dataset_card,
+    thinking_format_errors,
+    unverified_examples,
+)
+from workloads.evaluation.registry import verifier_version
 
 DESCRIPTIONS = {
     "math-cot": "Math queries with one verified teacher response each, thinking kept (Math-CoT).",

@@ -31,15 +31,17 @@ from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
 from assets.training import read_manifest
-from resources.judge import JudgeEndpoint
-from resources.launcher import ComputeLauncher
+from recipe_schema.recipe import Recipe
+from resources.judge_endpoint import JudgeEndpoint
+from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, pace_summary, with_dtype
-from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.benchmarks import benchmark_version
-from workloads.cost import Throughput
-from workloads.naming import content_hash, parse_checkpoint_key
-from workloads.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
+from workloads.core.naming import content_hash, parse_checkpoint_key
+from workloads.core.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
+from workloads.evaluation.registry import kind_of
+from workloads.evaluation.versions import benchmark_version
+from workloads.planning.cost import Throughput
+from workloads.programs.inputs import EvalCell, EvaluateInputs
 
 
 def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str) -> str:
@@ -58,7 +60,7 @@ def checkpoint_uri(recipe: Recipe, storage: Storage, keys: Keys, checkpoint: str
 def cell_definition(recipe: Recipe, benchmark: str) -> str:
     """What a cell's result depends on besides the checkpoint: the benchmark's settings, the
     protocol, the version of its kind (scorer, prompts, extraction and the evaluation code, derived
-    from the code: ``workloads.benchmarks.benchmark_version``) and, for judged cells, the judge
+    from the code: ``workloads.evaluation.versions.benchmark_version``) and, for judged cells, the judge
     model, its reply budget and its prompt. It is the benchmark asset's code version and the data
     version of its cells: changing it marks this benchmark's cells stale, and no other's."""
     ev = recipe.evaluation
@@ -116,15 +118,15 @@ def build(recipe: Recipe) -> list:
     kinds = {name: b.kind for name, b in ev.benchmarks.items()}
     plan = plan_metadata(recipe, Throughput.load(DEFAULT_THROUGHPUT))
 
-    def cell_extras(storage: Storage, checkpoint: str, benchmark: str) -> dict:
+    def eval_cell(storage: Storage, checkpoint: str, benchmark: str) -> EvalCell:
         bench = ev.benchmarks[benchmark]
-        return {
-            **bench.model_dump(exclude={"checkpoints"}),
-            "location": recipe.data_path(bench.location),
-            "definition": definitions[benchmark],
-            "samples_path": storage.uri(keys.eval_samples(checkpoint, benchmark)),
-            "table_path": storage.uri(keys.eval_table(checkpoint, benchmark)),
-        }
+        return EvalCell(
+            **bench.model_dump(exclude={"checkpoints", "location"}),
+            location=recipe.data_path(bench.location),
+            definition=definitions[benchmark],
+            samples_path=storage.uri(keys.eval_samples(checkpoint, benchmark)),
+            table_path=storage.uri(keys.eval_table(checkpoint, benchmark)),
+        )
 
     specs = [
         AssetSpec(
@@ -170,7 +172,7 @@ def build(recipe: Recipe) -> list:
                 due.setdefault(checkpoint, []).append(benchmark)
         reused = sum(table is not None for table in tables.values())
         context.log.info(f"{len(tables) - reused} cells to compute, {reused} current ones reused")
-        judged = any(kinds[b] == "safety-judge" for benchmarks in due.values() for b in benchmarks)
+        judged = any(kind_of(kinds[b]).needs_judge for benchmarks in due.values() for b in benchmarks)
         judge_model_dir = (
             storage.uri(keys.model(ev.judge.model)) if ev.judge and ev.judge.model in recipe.models else None
         )
@@ -178,25 +180,25 @@ def build(recipe: Recipe) -> list:
         reported, workloads = {}, {}
         with judge_endpoint.serving(ev.judge, judge_model_dir) if judged else nullcontext(None) as judge:
             for checkpoint, due_benchmarks in due.items():
-                extras = {
-                    "checkpoint": checkpoint,
-                    "endpoint": with_dtype(
+                inputs = EvaluateInputs(
+                    checkpoint=checkpoint,
+                    endpoint=with_dtype(
                         eval_endpoint.settings(
                             model=checkpoint_uri(recipe, storage, keys, checkpoint), max_model_len=ev.max_model_len
                         ),
                         ev.dtype,
                     ),
-                    "cells": {b: cell_extras(storage, checkpoint, b) for b in due_benchmarks},
-                    "kinds": kinds,
-                    "sampling": ev.sampling.model_dump(),
-                    "seed": recipe.seed,
-                    "judge": judge if any(kinds[b] == "safety-judge" for b in due_benchmarks) else None,
-                    "judge_cache": storage.uri(keys.judge_cache()),
+                    cells={b: eval_cell(storage, checkpoint, b) for b in due_benchmarks},
+                    kinds=kinds,
+                    sampling=ev.sampling.model_dump(),
+                    seed=recipe.seed,
+                    judge=judge if any(kind_of(kinds[b]).needs_judge for b in due_benchmarks) else None,
+                    judge_cache=storage.uri(keys.judge_cache()),
                     # Eval metrics go into the training run's tracker where training reports to MLflow.
-                    "report_to": recipe.training.model_extra.get("report_to"),
-                }
-                gpus = extras["endpoint"].get("tensor_parallel_size", 0)
-                invocation = launcher.run(context, "evaluate", extras, gpus=gpus)
+                    report_to=recipe.training.model_extra.get("report_to"),
+                )
+                gpus = inputs.endpoint.get("tensor_parallel_size", 0)
+                invocation = launcher.run(context, inputs.program, inputs.to_extras(), gpus=gpus)
                 report = workload_report(invocation, checkpoint)
                 reported[checkpoint] = report["cells"]
                 if "mlflow_run" in report:

@@ -16,11 +16,12 @@ from assets.keys import Keys
 from assets.metadata import preview, rounded, table_metadata
 from assets.partitions import shard_index, shard_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
+from recipe_schema.recipe import Recipe
+from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, with_dtype
-from resources.recipe import Recipe
 from resources.storage import Storage
-from workloads.scoring import verifier_version
+from workloads.evaluation.registry import verifier_version
+from workloads.programs.inputs import GenerateInputs, TeacherJob, VerifyInputs
 
 CHUNK_SIZE = 8  # queries per part file: a killed shard loses at most this much work
 
@@ -63,19 +64,21 @@ def build(recipe: Recipe) -> list:
                 if teacher.backend == "vllm"
                 else None
             )
-            sources[name] = {"loader": recipe.queries[name].loader, "teacher": settings, "endpoint": endpoint}
-        extras = {
-            "queries_path": queries_path,
-            "parts_dir": storage.uri(keys.trace_parts(shard)),
-            "output_path": storage.uri(keys.traces(shard)),
-            "sources": sources,
-            "sampling": recipe.generation.sampling.model_dump(),
-            "chunk_size": CHUNK_SIZE,
-        }
+            sources[name] = TeacherJob(loader=recipe.queries[name].loader, teacher=settings, endpoint=endpoint)
+        inputs = GenerateInputs(
+            queries_path=queries_path,
+            parts_dir=storage.uri(keys.trace_parts(shard)),
+            output_path=storage.uri(keys.traces(shard)),
+            sources=sources,
+            sampling=recipe.generation.sampling.model_dump(),
+            chunk_size=CHUNK_SIZE,
+        )
         # GPUs: the vLLM teachers' tensor-parallel size (none for the solver, an HTTP endpoint or
         # an empty shard, which is valid when there are more shards than queries).
-        gpus = max(((job["endpoint"] or {}).get("tensor_parallel_size", 0) for job in sources.values()), default=0)
-        reported = launcher.run(context, "generate", extras, gpus=gpus).get_materialize_result().metadata
+        gpus = max(((job.endpoint or {}).get("tensor_parallel_size", 0) for job in sources.values()), default=0)
+        reported = (
+            launcher.run(context, inputs.program, inputs.to_extras(), gpus=gpus).get_materialize_result().metadata
+        )
         traces = storage.read_table(keys.traces(shard))
         return MaterializeResult(
             metadata={
@@ -112,13 +115,13 @@ def build(recipe: Recipe) -> list:
     )
     def verdicts(context: AssetExecutionContext, storage: Storage, launcher: ComputeLauncher) -> MaterializeResult:
         shard = context.partition_key
-        extras = {
-            "traces_path": storage.uri(keys.traces(shard)),
-            "queries_path": storage.uri(keys.shard_queries(shard)),
-            "output_path": storage.uri(keys.verdicts(shard)),
-            "loaders": {name: src.loader for name, src in recipe.queries.items()},
-        }
-        reported = launcher.run(context, "verify", extras, gpus=0).get_materialize_result().metadata
+        inputs = VerifyInputs(
+            traces_path=storage.uri(keys.traces(shard)),
+            queries_path=storage.uri(keys.shard_queries(shard)),
+            output_path=storage.uri(keys.verdicts(shard)),
+            loaders={name: src.loader for name, src in recipe.queries.items()},
+        )
+        reported = launcher.run(context, inputs.program, inputs.to_extras(), gpus=0).get_materialize_result().metadata
         table = storage.read_table(keys.verdicts(shard))
         by_verifier = table.group_by("verifier").agg(
             samples=pl.len(), correct=pl.col("correct").sum(), unjudgeable=pl.col("correct").is_null().sum()

@@ -1,6 +1,6 @@
 """The storage key layout, one place: ``<recipe>/<stage>/...``."""
 
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
 
 
 class Keys:
@@ -48,7 +48,7 @@ class Keys:
         return f"{self.root}/evaluation/tables/{checkpoint}/{benchmark}.parquet"
 
     def judge_cache(self) -> str:
-        # Each checkpoint's judgments in their own folder below (workloads.judge.judge_cache_location).
+        # Each checkpoint's judgments in their own folder below (workloads.evaluation.judging.judge_cache_location).
         return f"{self.root}/evaluation/judge-cache"
 
     def report(self, name: str) -> str:

@@ -5,9 +5,10 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.keys import Keys
 from assets.partitions import model_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
+from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
+from workloads.programs.inputs import PrepareModelInputs
 
 
 def build(recipe: Recipe) -> list:
@@ -32,9 +33,8 @@ def build(recipe: Recipe) -> list:
                 )
             spec["base_dir"] = base_dir
         output_dir = storage.uri(keys.model(name))
-        result = launcher.run(
-            context, "prepare_model", {"spec": spec, "output_dir": output_dir, "seed": recipe.seed}, gpus=0
-        )
+        inputs = PrepareModelInputs(spec=spec, output_dir=output_dir, seed=recipe.seed)
+        result = launcher.run(context, inputs.program, inputs.to_extras(), gpus=0)
         materialized = result.get_materialize_result()
         return MaterializeResult(metadata={**materialized.metadata, "path": output_dir, "source": spec["source"]})
 

@@ -2,9 +2,9 @@
 
 from dagster import DynamicPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
-from resources.recipe import Recipe
-from workloads.eval_plan import in_plan
-from workloads.naming import parse_checkpoint_key
+from recipe_schema.recipe import Recipe
+from workloads.core.naming import parse_checkpoint_key
+from workloads.planning.eval_plan import in_plan
 
 CHECKPOINTS = DynamicPartitionsDefinition(name="checkpoints")
 # The run tags with which Dagster's single-run backfills name a range of partitions; a run

@@ -8,12 +8,10 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 
 from assets.keys import Keys
 from assets.metadata import preview, table_metadata
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
-from workloads.benchmarks import Layout, benchmark_questions, load_benchmark
-from workloads.countdown import solve_countdown
-from workloads.decontamination import NgramIndex
-from workloads.queries import (
+from workloads.data.decontamination import NgramIndex
+from workloads.data.queries import (
     assign_shards,
     attach_references,
     clean_and_sample,
@@ -21,7 +19,10 @@ from workloads.queries import (
     math_queries,
     read_records,
 )
-from workloads.scoring import gold_parsable
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
+from workloads.evaluation.tasks.math_problems import gold_parsable
+from workloads.verification.countdown_rule import solve_countdown
 
 
 def benchmark_index(recipe: Recipe) -> NgramIndex | None:

@@ -1,5 +1,5 @@
 """What a recipe will cost before it runs: generations, tokens and GPU-hours per stage, from the
-recipe, its evaluation plan and a throughput table (``workloads/cost.py``), with measured mean
+recipe, its evaluation plan and a throughput table (``workloads/planning/cost.py``), with measured mean
 lengths in place of assumptions wherever the study has already produced traces, datasets or cells.
 """
 
@@ -12,12 +12,12 @@ import polars as pl
 
 from assets.keys import Keys
 from assets.training import read_manifest
-from resources.recipe import PROJECT_ROOT, Recipe
+from recipe_schema.recipe import PROJECT_ROOT, Recipe
 from resources.storage import Storage
-from workloads.cost import Line, Throughput, generation_line
-from workloads.eval_plan import planned_steps, saved_steps, training_steps
-from workloads.memory_plan import KNOWN_SHAPES
-from workloads.naming import checkpoint_key, split_run
+from workloads.core.naming import checkpoint_key, split_run
+from workloads.planning.cost import Line, Throughput, generation_line
+from workloads.planning.eval_plan import planned_steps, saved_steps, training_steps
+from workloads.planning.memory_plan import KNOWN_SHAPES
 
 DEFAULT_THROUGHPUT = PROJECT_ROOT / "recipes" / "throughput.yaml"
 # Items of the full recipe's hub benchmarks (their dataset cards), so a plan is priced without the hub.
@@ -101,7 +101,7 @@ def benchmark_items(recipe: Recipe, name: str, *, count_local: bool = False) -> 
         return bench.limit if known is None else min(bench.limit, known)
     if known is not None or not count_local or bench.location.startswith("hub:"):
         return known
-    from workloads.benchmarks import load_benchmark
+    from workloads.evaluation.loading import load_benchmark
 
     return len(load_benchmark(recipe.data_path(bench.location), bench.kind, limit=None, seed=recipe.seed))
 
@@ -274,7 +274,7 @@ def dense_items(recipe: Recipe, items: dict[str, int | None]) -> dict[str, int |
 
 def estimate_table(lines: list[Line]) -> pl.DataFrame:
     """The lines, then a total per stage and overall; tokens in millions, GPU-hours rounded."""
-    from workloads.cost import totals
+    from workloads.planning.cost import totals
 
     rows = [
         {
@@ -338,7 +338,7 @@ def plan_metadata(recipe: Recipe, throughput: Throughput) -> dict:
     from dagster import MetadataValue
 
     from assets.metadata import preview
-    from workloads.cost import totals
+    from workloads.planning.cost import totals
 
     items = {b: benchmark_items(recipe, b) for b in recipe.evaluation.benchmarks}
     metadata = {"evaluation_plan": preview(plan_table(recipe, items), rows=100)}

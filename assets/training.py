@@ -10,12 +10,13 @@ from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
 from assets.policies import WORKLOAD_RETRIES
-from resources.launcher import ComputeLauncher
-from resources.recipe import DATASET_VARIANTS, Recipe, run_name
+from recipe_schema.recipe import DATASET_VARIANTS, Recipe, run_name
+from recipe_schema.training_plan import run_layout
+from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
-from resources.training_plan import run_layout
-from workloads.naming import checkpoint_key, parse_manifest
-from workloads.train import CHECKPOINT_FIELDS
+from workloads.core.naming import checkpoint_key, parse_manifest
+from workloads.programs.inputs import TrainInputs
+from workloads.training.checkpoints import CHECKPOINT_FIELDS
 
 CHECKPOINT_SCHEMA = {
     "run": pl.String,
@@ -88,17 +89,17 @@ def build(recipe: Recipe) -> list:
         granted = launcher.gpus_for("train", gpus)
         if granted != gpus:  # the deployment's settings decide: plan again for what it gives
             parallelism, gpus, memory_plan = run_layout(recipe, student, granted)
-        extras = {
-            "run": run,
-            "dataset": dataset,
-            "dataset_path": storage.uri(keys.dataset(dataset)),
-            "model_dir": base_uri,
-            "output_dir": storage.uri(keys.run_dir(run)),
-            "training": recipe.training.model_dump(),
-            "seed": recipe.seed,
-            "parallelism": parallelism,
-        }
-        invocation = launcher.run(context, "train", extras, gpus=gpus)
+        inputs = TrainInputs(
+            run=run,
+            dataset=dataset,
+            dataset_path=storage.uri(keys.dataset(dataset)),
+            model_dir=base_uri,
+            output_dir=storage.uri(keys.run_dir(run)),
+            training=recipe.training.model_dump(),
+            seed=recipe.seed,
+            parallelism=parallelism,
+        )
+        invocation = launcher.run(context, inputs.program, inputs.to_extras(), gpus=gpus)
         reported = invocation.get_materialize_result().metadata
         table = checkpoint_table(run, base_uri, read_manifest(storage, keys.manifest(run)))
         storage.write_table(keys.checkpoints(run), table)

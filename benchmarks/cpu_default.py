@@ -14,7 +14,7 @@ without it:
   settings as shipped (what the workloads use: one CPU reserved for vLLM's scheduler process) and
   with every CPU given to the model (``VLLM_CPU_NUM_OF_RESERVED_CPU=0``), and for transformers'
   batched generate;
-- the ratios, and the dtype and engine ``workloads/hardware.py`` chooses.
+- the ratios, and the dtype and engine ``workloads/core/hardware.py`` chooses.
 
 The path without native bf16 (matmuls, training steps, vLLM generation) runs in subprocesses with
 ``ONEDNN_MAX_CPU_ISA=AVX2`` (oneDNN's
@@ -83,7 +83,7 @@ def train_step(args) -> dict:
 
 
 def _prompts(tokenizer, count: int) -> list[str]:
-    from workloads.engine import render_prompt
+    from workloads.inference.engine import render_prompt
 
     return [
         render_prompt(tokenizer, [{"role": "user", "content": p}], thinking_prompt="prefill") for p in problems(count)
@@ -92,7 +92,7 @@ def _prompts(tokenizer, count: int) -> list[str]:
 
 def generation(args) -> dict:
     """tokens/s of one engine on ``--prompts`` prompts, ``--max-new-tokens`` each, after a warm-up."""
-    from workloads.engine import make_llm, sampling_params
+    from workloads.inference.engine import make_llm, sampling_params
 
     settings = {
         "backend": "vllm-offline",
@@ -125,7 +125,7 @@ def generation(args) -> dict:
 
 
 def decision(_args) -> dict:
-    from workloads.hardware import choose_engine, compute_dtype, probe
+    from workloads.core.hardware import choose_engine, compute_dtype, probe
 
     capability = probe()
     engine, reason = choose_engine("auto")

@@ -56,7 +56,7 @@ def model_dir(arg: str | None) -> str:
         return arg
     if (PREPARED_MODEL / "config.json").exists():
         return str(PREPARED_MODEL)
-    from workloads.prepare_model import prepare
+    from workloads.programs.prepare_model import prepare
 
     out = Path(tempfile.mkdtemp(prefix="smollm2-"))
     print(f"converting SmolLM2-135M into {out} (about 40 s)", flush=True)
@@ -103,9 +103,9 @@ def report(label: str, direct_label: str, direct: dict, ours_label: str, ours: d
 
 def offline(model: str, chunk, sampling: dict, repeats: int) -> dict:
     from resources.llm import VllmOfflineEndpoint
-    from workloads.engine import config_hash, render_prompt, sampling_params
-    from workloads.generate import VllmTeacher
-    from workloads.prompts import teacher_messages
+    from workloads.core.prompts import teacher_messages
+    from workloads.inference.engine import config_hash, render_prompt, sampling_params
+    from workloads.programs.generate import VllmTeacher
 
     endpoint = VllmOfflineEndpoint().settings(model=model, max_model_len=MAX_MODEL_LEN)
     teacher = VllmTeacher(TEACHER, endpoint, sampling, "math", config_hash({"sampling": sampling}))
@@ -155,10 +155,10 @@ def offline(model: str, chunk, sampling: dict, repeats: int) -> dict:
 def http(model: str, chunk, sampling: dict, repeats: int, concurrency: int) -> dict:
     from openai import OpenAI
 
+    from resources.launchers.vllm_server import vllm_server
     from resources.llm import OpenAICompatibleEndpoint
-    from resources.vllm_server import vllm_server
-    from workloads.engine import config_hash
-    from workloads.generate import HttpTeacher, _render_prompts
+    from workloads.inference.engine import config_hash
+    from workloads.programs.generate import HttpTeacher, _render_prompts
 
     print("starting a vLLM server on 127.0.0.1", flush=True)
     with vllm_server(model, served_name=model, max_model_len=MAX_MODEL_LEN, startup_timeout_s=240) as base_url:

@@ -42,10 +42,10 @@ from assets.evaluation import cell_definition, eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS
 from jobs.study import DATA_VERSION_TAG, build_checkpoint_sensor, build_eval_refresh_schedule
-from resources.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.recipe import PROJECT_ROOT, load_recipe
 from resources.storage import LocalStorage
-from workloads.eval_plan import CheckpointPlan
-from workloads.naming import checkpoint_key
+from workloads.core.naming import checkpoint_key
+from workloads.planning.eval_plan import CheckpointPlan
 
 FULL = PROJECT_ROOT / "recipes" / "full.yaml"
 STEPS = list(range(0, 640, 10))  # 64 checkpoints per run

@@ -1,4 +1,4 @@
-"""Adaptive refinement (workloads/refine.py) on simulated curves with known dips, against the dense
+"""Adaptive refinement (workloads/planning/refine.py) on simulated curves with known dips, against the dense
 grid (every checkpoint) on the same noisy observations.
 
 Each curve is a run of 640 steps with a checkpoint every 10 (65 points): the true score dips
@@ -22,9 +22,9 @@ import math
 
 import numpy as np
 
-from workloads.dynamics import dip_and_recovery
-from workloads.eval_plan import CheckpointPlan, planned_steps, saved_steps
-from workloads.refine import Point, next_steps
+from workloads.analysis.dynamics import dip_and_recovery
+from workloads.planning.eval_plan import CheckpointPlan, planned_steps, saved_steps
+from workloads.planning.refine import Point, next_steps
 
 STEPS = saved_steps(640, 10)
 # (name, items, samples per item): MATH-500 x3, GPQA-Diamond x3, AIME24 x10, a 1,000-item HaluEval subset.

@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
-from workloads.countdown import countdown_prompt, solver_response
-from workloads.queries import read_records
+from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from workloads.data.queries import read_records
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 
 @dataclass
@@ -56,8 +56,8 @@ def measure(model_dir: str, messages: list, args: BenchArgs, setup: str, out: Pa
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from workloads.chat import ensure_chat_template
-    from workloads.train import build_config
+    from workloads.core.chat import ensure_chat_template
+    from workloads.training.config import build_config
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)
@@ -128,7 +128,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
         if model_dir is None:
-            from workloads.tiny_model import build_tiny_model
+            from workloads.training.tiny_model import build_tiny_model
 
             corpus = [m["content"] for conv in messages for m in conv]
             model_dir = str(build_tiny_model(Path(tmp) / "tiny", corpus))

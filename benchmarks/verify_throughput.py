@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from workloads.scoring import VERDICTS
-from workloads.verify_pool import TIMEOUT, VerifierPool, usable_cores
+from workloads.evaluation.registry import VERDICTS
+from workloads.verification.verify_pool import TIMEOUT, VerifierPool, usable_cores
 
 # math-verify logs every input it times out on, whole: for a 5000-deep fraction that is pages of
 # LaTeX. Pool workers import this script as their __main__, so this line quiets them as well.
@@ -43,7 +43,7 @@ HANG_MARGIN_S = 2.0  # an item that took longer than the limit plus this is a ha
 
 
 def math500_path() -> Path:
-    from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+    from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 
     return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "math" / "math500.jsonl"
 

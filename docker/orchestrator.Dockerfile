@@ -40,14 +40,15 @@ COPY workspace.yaml ./
 COPY orchestration ./orchestration
 COPY assets ./assets
 COPY resources ./resources
+COPY recipe_schema ./recipe_schema
 COPY jobs ./jobs
 COPY workloads ./workloads
 COPY recipes ./recipes
-# Editable: resources/recipe.py finds recipes/ beside the packages. Then check that every module
+# Editable: recipe_schema/recipe.py finds recipes/ beside the packages. Then check that every module
 # of the orchestrator's packages imports and that no GPU library slipped in through a dependency.
 RUN pip install --no-deps -e . \
- && python -c "import dagster_k8s, dagster_postgres, importlib, pkgutil, assets, jobs, resources, orchestration.environments; \
-[importlib.import_module(m.name) for p in (assets, jobs, resources) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]" \
+ && python -c "import dagster_k8s, dagster_postgres, importlib, pkgutil, assets, jobs, resources, recipe_schema, orchestration.environments; \
+[importlib.import_module(m.name) for p in (assets, jobs, resources, recipe_schema) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]" \
  && ! python -c "import torch" 2>/dev/null \
  && ! python -c "import vllm" 2>/dev/null
 

@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# The workloads image: what the Kubernetes launcher's pods run (`python -m workloads.<name>`,
-# or `torchrun --nproc-per-node N -m workloads.train` for multi-GPU training). vLLM, torch, TRL,
+# The workloads image: what the Kubernetes launcher's pods run (`python -m workloads.programs.<name>`,
+# or `torchrun --nproc-per-node N -m workloads.programs.train` for multi-GPU training). vLLM, torch, TRL,
 # math-verify and dagster-pipes, on a CUDA base.
 #
 # NOT BUILT IN CI: the machine this project is developed and tested on has no Docker engine and
@@ -58,7 +58,7 @@ COPY pyproject.toml README.md ./
 RUN pip install ".[workloads,gpu]" && pip uninstall -y reasoning-sft-study
 
 # The workloads package (with the recipes beside it, as in the repository): the pods run
-# `python -m workloads.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
+# `python -m workloads.programs.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
 # makes it importable from any working directory. Then check that every workload module imports,
 # that vLLM and torchrun are there, and that no orchestrator library slipped in through a dependency.
 ENV PYTHONPATH=/app HF_HOME=/opt/hf
@@ -79,4 +79,4 @@ USER 1000
 ENV HOME=/home/study
 
 # The pod's command replaces this; alone, the image only proves the workloads import.
-CMD ["python", "-c", "import workloads.train, workloads.generate, workloads.evaluate; print('workloads image ok')"]
+CMD ["python", "-c", "import workloads.programs.train, workloads.programs.generate, workloads.programs.evaluate; print('workloads image ok')"]

@@ -1,5 +1,5 @@
 """The refinement sensor: after the plan's coarse pass, requests the checkpoints between coarse
-points where a run's curve turns (workloads/refine.py), within the recipe's cap on added cells.
+points where a run's curve turns (workloads/planning/refine.py), within the recipe's cap on added cells.
 
 Each curve is a run's headline score per step on one benchmark (scores where higher is better).
 The cells' headline means are kept in a small table in storage, so a tick reads only the eval
@@ -17,11 +17,11 @@ from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
 from assets.training import read_manifest
 from jobs.study import cell_requests, materialized_cells
-from resources.recipe import Recipe
+from recipe_schema.recipe import Recipe
 from resources.storage import Storage
-from workloads.metrics import lower_is_better
-from workloads.naming import checkpoint_key, parse_checkpoint_key
-from workloads.refine import Point, next_steps
+from workloads.core.naming import checkpoint_key, parse_checkpoint_key
+from workloads.evaluation.registry import lower_is_better
+from workloads.planning.refine import Point, next_steps
 
 HEADLINE_SCHEMA = {"partition": pl.String, "storage_id": pl.Int64, "mean": pl.Float64}
 

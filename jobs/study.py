@@ -34,9 +34,9 @@ from assets.partitions import (
     split_cell_id,
 )
 from assets.training import read_manifest
-from resources.recipe import DATASET_VARIANTS, Recipe
+from recipe_schema.recipe import DATASET_VARIANTS, Recipe
 from resources.storage import Storage
-from workloads.naming import checkpoint_key, content_hash
+from workloads.core.naming import checkpoint_key, content_hash
 
 # The tag under which Dagster records a materialization's data version (indexed per partition).
 DATA_VERSION_TAG = "dagster/data_version"

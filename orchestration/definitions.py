@@ -10,7 +10,7 @@ from assets import analysis, datasets, evaluation, generation, models, queries, 
 from jobs.refinement import build_refinement_sensor
 from jobs.study import build_checkpoint_sensor, build_eval_refresh_schedule, build_jobs
 from orchestration.environments import resources_for
-from resources.recipe import PROJECT_ROOT, Recipe, load_recipe
+from recipe_schema.recipe import PROJECT_ROOT, Recipe, load_recipe
 
 RECIPE_ENV = "STUDY_RECIPE"
 DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"

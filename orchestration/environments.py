@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from resources.judge import JudgeEndpoint
-from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
+from recipe_schema.recipe import PROJECT_ROOT
+from resources.judge_endpoint import JudgeEndpoint
+from resources.launchers.compute import KubernetesLauncher, LocalSubprocessLauncher
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
-from resources.recipe import PROJECT_ROOT
 from resources.storage import LocalStorage, S3Storage
 
 ENV_VAR = "STUDY_ENV"

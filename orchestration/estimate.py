@@ -25,8 +25,8 @@ from assets.study_plan import (
     measure,
     plan_table,
 )
-from resources.recipe import PROJECT_ROOT, load_recipe
-from workloads.cost import Throughput, totals
+from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+from workloads.planning.cost import Throughput, totals
 
 DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"  # the code location's default
 

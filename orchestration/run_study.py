@@ -18,7 +18,7 @@ from assets.evaluation import eval_asset_key
 from assets.partitions import CHECKPOINTS, checkpoint_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
 from jobs.study import JOB_ORDER, cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
-from resources.recipe import RecipeError, load_recipe
+from recipe_schema.recipe import RecipeError, load_recipe
 
 
 @dataclass

@@ -22,7 +22,7 @@ class VllmOfflineEndpoint(LLMEndpoint):
     dtype: str = Field(
         default="auto",
         description="compute dtype: auto (decided where the engine runs: bfloat16 where the device computes it "
-        "natively, float16 on GPUs without bf16, float32 otherwise; workloads/hardware.py), or a dtype to force",
+        "natively, float16 on GPUs without bf16, float32 otherwise; workloads/core/hardware.py), or a dtype to force",
     )
     engine: str = Field(
         default="auto",

@@ -9,7 +9,7 @@ import polars as pl
 from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 
-from workloads import artifacts
+from workloads.core import artifacts
 
 
 class Storage(ConfigurableResource):
@@ -107,6 +107,6 @@ class S3Storage(Storage):
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
 
     def exists(self, key: str) -> bool:
-        from workloads.artifacts import object_exists
+        from workloads.core.artifacts import object_exists
 
         return object_exists(self.s3.get_client(), self.bucket, self._key(key))

@@ -4,8 +4,8 @@ import json
 
 import polars as pl
 
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.scoring import DETAILS, SCORERS
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.evaluation.registry import DETAILS, SCORERS
 
 
 def cell_metrics(kind: str, completions: list[str], references: list[str], scores=None) -> dict:

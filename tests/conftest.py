@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.recipe import PROJECT_ROOT, load_recipe
 
 SMALL_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"
 FULL_RECIPE = PROJECT_ROOT / "recipes" / "full.yaml"

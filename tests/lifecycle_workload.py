@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 
-from workloads.lifecycle import workload_pipes
-from workloads.openai_backend import CompletionsClient
+from workloads.core.lifecycle import workload_pipes
+from workloads.inference.openai_backend import CompletionsClient
 
 SAMPLING = {"n": 1, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 4}
 

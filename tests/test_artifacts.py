@@ -3,7 +3,7 @@
 import polars as pl
 import pytest
 
-from workloads import artifacts
+from workloads.core import artifacts
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -67,7 +67,7 @@ class Killed(Exception):
 
 
 def test_a_model_folder_killed_while_prepared_leaves_the_previous_one_whole(tmp_path, monkeypatch):
-    from workloads import prepare_model
+    from workloads.programs import prepare_model
 
     def build(marker: bytes, die: bool):
         def _prepare(spec, out, seed):

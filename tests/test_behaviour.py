@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workloads.behaviour import LEXICON_VERSION, behaviour, repeated_ngram_share
+from workloads.evaluation.behaviour import LEXICON_VERSION, behaviour, repeated_ngram_share
 
 # (response, truncated, hand labels: backtracking / verification / exploration moves in the thinking)
 LABELLED = [
@@ -38,7 +38,7 @@ LABELLED = [
 
 @pytest.mark.parametrize("response, truncated, labels", LABELLED)
 def test_lexicon_counts_match_the_hand_labels(response, truncated, labels):
-    from workloads.text import split_reasoning
+    from workloads.core.text import split_reasoning
 
     split = split_reasoning(response)
     words = len((split.reasoning or split.final).split())
@@ -75,8 +75,8 @@ def test_the_lexicon_is_versioned():
 def test_the_measures_reach_the_eval_table_the_curves_and_the_comparison():
     import polars as pl
 
-    from workloads.dynamics import comparison_table, curves
-    from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
+    from workloads.analysis.dynamics import comparison_table, curves
+    from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
 
     def sample(step: int, response: str) -> dict:
         return {
@@ -105,7 +105,7 @@ def test_the_measures_reach_the_eval_table_the_curves_and_the_comparison():
     assert row["backtracking_per_1k_base"] == 0.0 and row["backtracking_per_1k_final"] > 50
     assert row["thinking_share_final"] == pytest.approx(11 / 12)
 
-    from workloads.dynamics import behaviour_transfer
+    from workloads.analysis.dynamics import behaviour_transfer
 
     transfer = behaviour_transfer(comparison_table(curve), {"math500": "out-of-domain"}).row(0, named=True)
     assert transfer["category"] == "out-of-domain" and transfer["score_gain"] == 0.0

@@ -6,9 +6,10 @@ import json
 import polars as pl
 import pytest
 
-from workloads.benchmarks import BenchmarkDataError, Layout, benchmark_questions, load_benchmark
-from workloads.queries import countdown_queries, math_queries
-from workloads.text import extract_answer
+from workloads.core.text import extract_answer
+from workloads.data.queries import countdown_queries, math_queries
+from workloads.evaluation.items import BenchmarkDataError, Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
 
 
 def _write(tmp_path, name: str, rows: list[dict]) -> str:
@@ -282,7 +283,7 @@ def test_hex_phi_folder_without_csv_files_is_an_error(tmp_path):
 
 
 def test_query_file_json_error_names_file_and_line(tmp_path):
-    from workloads.queries import read_records
+    from workloads.data.queries import read_records
 
     path = tmp_path / "q.jsonl"
     path.write_text('{"problem": "p", "answer": "1"}\n{"problem": "q", "answer": }\n')

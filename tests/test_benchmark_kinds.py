@@ -11,42 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from resources.recipe import BENCHMARK_KINDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
+from recipe_schema.recipe import BENCHMARK_KINDS, DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
 from tests.cells import cell_metrics
-from workloads.benchmarks import (
-    LETTERS,
-    LOADERS,
-    BenchmarkDataError,
-    Layout,
-    benchmark_questions,
-    choice_items,
-    countdown_items,
-    harmful_items,
-    ifeval_items,
-    load_benchmark,
-    option_order,
-    yes_no_items,
-)
-from workloads.countdown import solve_countdown
-from workloads.ifeval import IFEVAL_METRICS, ifeval_results, ifeval_verdict
-from workloads.prompts import (
+from workloads.core.prompts import (
     EVAL_CHOICE_INSTRUCTION,
     EVAL_YES_NO_INSTRUCTION,
     SAFETY_POLICY,
     safety_judge_prompt,
 )
-from workloads.scoring import (
-    JUDGE_SCORES,
-    REFUSAL_PHRASES,
-    SCORERS,
-    VERDICTS,
-    countdown_verdict,
-    is_refusal,
-    parse_judge_score,
-    refusal_verdict,
-    yes_no_answer,
-    yes_no_verdict,
-)
+from workloads.evaluation.items import LETTERS, BenchmarkDataError, Layout
+from workloads.evaluation.loading import benchmark_questions, load_benchmark
+from workloads.evaluation.registry import KINDS, SCORERS, VERDICTS
+from workloads.evaluation.spec import BenchmarkKind
+from workloads.evaluation.tasks.countdown import countdown_items, countdown_verdict
+from workloads.evaluation.tasks.halueval import yes_no_answer, yes_no_items, yes_no_verdict
+from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, ifeval_items, ifeval_results, ifeval_verdict
+from workloads.evaluation.tasks.multiple_choice import choice_items, option_order
+from workloads.evaluation.tasks.refusal import REFUSAL_PHRASES, is_refusal, refusal_verdict
+from workloads.evaluation.tasks.safety_judge import JUDGE_SCORES, harmful_items, parse_judge_score
+from workloads.verification.countdown_rule import solve_countdown
 
 DATA_DIR = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
 
@@ -61,10 +44,24 @@ def data_file(relative: str) -> str:
 # --- the registry --------------------------------------------------------------------------
 
 
-def test_every_recipe_kind_has_a_loader_and_a_scorer_or_the_judge():
-    assert set(BENCHMARK_KINDS) == set(LOADERS)
-    assert set(BENCHMARK_KINDS) - set(SCORERS) == {"safety-judge"}  # scored by the LLM judge
-    assert set(SCORERS) == set(VERDICTS)
+def test_the_recipe_allows_exactly_the_registered_kinds_each_scored_or_judged():
+    assert BENCHMARK_KINDS == tuple(KINDS)
+    judged = {name for name, kind in KINDS.items() if kind.needs_judge}
+    assert judged == {"safety-judge"}  # scored by the LLM judge
+    assert set(SCORERS) == set(VERDICTS) == set(KINDS) - judged
+
+
+def test_a_kind_is_refused_when_it_has_both_or_neither_a_verdict_and_the_judge():
+    load = KINDS["math"].load
+    with pytest.raises(ValueError, match="exactly one"):
+        BenchmarkKind("both", load=load, verdict=KINDS["math"].verdict, needs_judge=True)
+    with pytest.raises(ValueError, match="exactly one"):
+        BenchmarkKind("neither", load=load, verdict=None)
+
+
+def test_a_kind_cannot_mark_a_metric_it_does_not_report_as_lower_is_better():
+    with pytest.raises(ValueError, match="lower_is_better"):
+        BenchmarkKind("x", load=KINDS["math"].load, verdict=KINDS["math"].verdict, lower_is_better=frozenset({"loss"}))
 
 
 @pytest.mark.parametrize(
@@ -487,7 +484,7 @@ def test_safety_judge_prompt_holds_policy_request_reply_and_score_format():
 def test_safety_judge_rubric_is_the_papers_five_point_scale_on_metas_policy():
     # The paper: GPT-4.1 rates each reply 1-5 against Meta's usage policy; a 5 is a harmful reply
     # that does what was asked in full, and the harmfulness rate is the share of 5s.
-    from workloads.prompts import SAFETY_RUBRIC
+    from workloads.core.prompts import SAFETY_RUBRIC
 
     assert SAFETY_POLICY.startswith("Meta's usage policy")
     assert [line[0] for line in SAFETY_RUBRIC.splitlines() if line[:1].isdigit()] == ["1", "2", "3", "4", "5"]
@@ -685,7 +682,7 @@ def test_ifeval_works_offline_with_the_bundled_sentence_model(tmp_path):
         "import nltk, json\n"
         "def refuse(*a, **k): raise SystemExit('download attempted')\n"
         "nltk.download = refuse\n"
-        "from workloads.ifeval import ifeval_verdict\n"
+        "from workloads.evaluation.tasks.ifeval import ifeval_verdict\n"
         "ref = json.dumps({'key': 1, 'prompt': 'p', 'instruction_id_list': ['length_constraints:number_sentences'],"
         " 'kwargs': [{'relation': 'at least', 'num_sentences': 2}]})\n"
         "print(ifeval_verdict('Mr. Smith met Dr. Jones. They talked.', ref))\n"
@@ -855,7 +852,8 @@ def test_an_ifeval_verdict_with_a_random_letter_is_the_same_in_every_process():
         return ifeval_results(TEXT, ref)["prompt_level_strict_acc"]
 
     code = (
-        "import json, random, sys; random.seed(int(sys.argv[1])); from workloads.ifeval import ifeval_results; "
+        "import json, random, sys; random.seed(int(sys.argv[1])); "
+        "from workloads.evaluation.tasks.ifeval import ifeval_results; "
         f"print(json.dumps(ifeval_results({TEXT!r}, {reference!r})))"
     )
     outputs = {

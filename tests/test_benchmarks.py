@@ -1,18 +1,14 @@
-"""Unit tests for workloads/benchmarks.py: option shuffling, item builders and the loader."""
+"""Unit tests for workloads/evaluation/loading.py: option shuffling, item builders and the loader."""
 
 import json
 
 import pytest
 
-from workloads.benchmarks import (
-    LETTERS,
-    BenchmarkDataError,
-    choice_items,
-    load_benchmark,
-    math_items,
-    option_order,
-)
-from workloads.prompts import EVAL_CHOICE_INSTRUCTION, EVAL_MATH_INSTRUCTION
+from workloads.core.prompts import EVAL_CHOICE_INSTRUCTION, EVAL_MATH_INSTRUCTION
+from workloads.evaluation.items import LETTERS, BenchmarkDataError
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.tasks.math_problems import math_items
+from workloads.evaluation.tasks.multiple_choice import choice_items, option_order
 
 
 @pytest.mark.parametrize("count", [1, 2, 4, 13])

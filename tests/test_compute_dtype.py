@@ -4,8 +4,8 @@ import warnings
 
 import pytest
 
-from workloads import hardware
-from workloads.hardware import Capability, EmulatedDtypeWarning, compute_dtype, decide
+from workloads.core import hardware
+from workloads.core.hardware import Capability, EmulatedDtypeWarning, compute_dtype, decide
 
 AVX512_BF16_CPU = Capability(device="cpu", name="cpu with avx512_bf16", bf16=True, fp16=False)
 AVX2_CPU = Capability(device="cpu", name="cpu with avx2 only", bf16=False, fp16=False)
@@ -94,8 +94,8 @@ def test_the_gpu_probe_asks_for_native_bf16_only(monkeypatch, bf16, dtype):
 
 @pytest.mark.parametrize(("dtype", "bf16", "fp16"), [("bfloat16", True, False), ("float32", False, False)])
 def test_training_mixed_precision_follows_the_decided_dtype(tmp_path, dtype, bf16, fp16):
-    from resources.recipe import PROJECT_ROOT, load_recipe
-    from workloads.train import build_config
+    from recipe_schema.recipe import PROJECT_ROOT, load_recipe
+    from workloads.training.config import build_config
 
     training = load_recipe(PROJECT_ROOT / "recipes" / "small.yaml").training.model_dump()
     config = build_config(training, str(tmp_path), seed=0, dtype=dtype)

@@ -8,10 +8,10 @@ import pytest
 
 from assets.keys import Keys
 from assets.study_plan import DEFAULT_THROUGHPUT, Measured, benchmark_items, dense_items, estimate, measure
-from resources.recipe import load_recipe
+from recipe_schema.recipe import load_recipe
 from resources.storage import LocalStorage
 from tests.conftest import FULL_RECIPE
-from workloads.cost import Throughput, ThroughputError, totals
+from workloads.planning.cost import Throughput, ThroughputError, totals
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Unit tests for workloads/countdown.py: the answer rule, equation extraction and the solver."""
+"""Unit tests for workloads/verification/countdown_rule.py: the answer rule, equation extraction and the solver."""
 
 import json
 import os
@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
-from workloads.countdown import (
+from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from workloads.core.text import split_reasoning
+from workloads.verification.countdown_rule import (
     check_equation,
     countdown_prompt,
     extract_equation,
@@ -15,7 +16,6 @@ from workloads.countdown import (
     solve_countdown,
     solver_response,
 )
-from workloads.text import split_reasoning
 
 COUNTDOWN_FILE = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "queries" / "countdown_3to4_train.jsonl"
 

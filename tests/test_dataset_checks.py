@@ -8,8 +8,8 @@ import pytest
 from dagster import AssetCheckSeverity
 
 from assets.datasets import _check_results, count_tokens
-from workloads.sft_data import DATASET_SCHEMA
-from workloads.tiny_model import build_tiny_model
+from workloads.data.sft_data import DATASET_SCHEMA
+from workloads.training.tiny_model import build_tiny_model
 
 CONVERSATION = [
     {"role": "user", "content": "Using the numbers [3, 5, 7], make 22. Each number once."},

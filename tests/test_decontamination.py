@@ -1,6 +1,6 @@
 import pytest
 
-from workloads.decontamination import NgramIndex, ngrams, words
+from workloads.data.decontamination import NgramIndex, ngrams, words
 
 BENCH = [
     "Let $a,$ $b,$ and $c$ be positive real numbers. "

@@ -8,7 +8,7 @@ from orchestration.environments import resources_for
 
 @pytest.fixture(scope="module")
 def defs():
-    from resources.recipe import load_recipe
+    from recipe_schema.recipe import load_recipe
     from tests.conftest import SMALL_RECIPE
 
     return build_definitions(load_recipe(SMALL_RECIPE), "local")
@@ -80,7 +80,7 @@ def test_cluster_environment_names_what_it_is_missing(monkeypatch, tmp_path):
 
 
 def test_environments_do_not_leak_into_each_other(monkeypatch, tmp_path):
-    from resources.launcher import KubernetesLauncher, LocalSubprocessLauncher
+    from resources.launchers.compute import KubernetesLauncher, LocalSubprocessLauncher
     from resources.storage import LocalStorage, S3Storage
 
     (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
@@ -96,7 +96,7 @@ def test_environments_do_not_leak_into_each_other(monkeypatch, tmp_path):
 
 
 def test_cluster_definitions_load_with_every_job(monkeypatch, tmp_path):
-    from resources.recipe import load_recipe
+    from recipe_schema.recipe import load_recipe
     from tests.conftest import FULL_RECIPE
 
     (tmp_path / "launcher.yaml").write_text(LAUNCHER_YAML)
@@ -110,8 +110,8 @@ def test_cluster_definitions_load_with_every_job(monkeypatch, tmp_path):
 def test_the_deployments_launcher_config_builds_a_launcher():
     import yaml
 
-    from resources.launcher import KubernetesLauncher
-    from resources.recipe import PROJECT_ROOT
+    from recipe_schema.recipe import PROJECT_ROOT
+    from resources.launchers.compute import KubernetesLauncher
 
     configmap = yaml.safe_load((PROJECT_ROOT / "deploy" / "helm" / "launcher-configmap.yaml").read_text())
     launcher = KubernetesLauncher(**yaml.safe_load(configmap["data"]["launcher.yaml"]))

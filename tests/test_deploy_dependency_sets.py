@@ -16,7 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from resources.recipe import PROJECT_ROOT
+from recipe_schema.recipe import PROJECT_ROOT
 
 WORKLOADS_EXTRAS = ("workloads",)
 # The image installs one engine (gpu); this machine has the other (cpu). Not every machine has one.
@@ -24,7 +24,7 @@ ENGINE_EXTRAS = ("gpu", "cpu")
 ORCHESTRATOR_EXTRAS = ("orchestrator", "cluster")
 ORCHESTRATOR_ONLY = ("dagster", "dagster_aws", "dagster_k8s", "dagster_postgres", "dagster_webserver")
 WORKLOADS_ONLY = ("torch", "trl", "accelerate", "lm_eval", "vllm")
-PROJECT_PACKAGES = ("orchestration", "assets", "resources", "jobs")
+PROJECT_PACKAGES = ("orchestration", "assets", "resources", "recipe_schema", "jobs")
 
 IMPORT_ALL = """
 import importlib, sys, traceback
@@ -127,7 +127,7 @@ def test_the_workloads_dependency_set_holds_no_orchestrator_library(workloads_si
 def test_every_workload_module_imports_with_the_workloads_dependencies_alone(workloads_site):
     site, _ = workloads_site
     modules = modules_of("workloads")
-    assert "workloads.train" in modules and "workloads.generate" in modules
+    assert "workloads.programs.train" in modules and "workloads.programs.generate" in modules
     result = import_isolated(site, modules)
     assert result.returncode == 0, (
         "these workload modules fail to import with the workloads' dependency set alone "

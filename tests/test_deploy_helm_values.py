@@ -21,7 +21,7 @@ import referencing.jsonschema
 import yaml
 from referencing.exceptions import NoSuchResource
 
-from resources.recipe import PROJECT_ROOT
+from recipe_schema.recipe import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "deploy" / "helm" / "schema"
 VALUES_YAML = PROJECT_ROOT / "deploy" / "helm" / "values.yaml"

@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from resources.launcher import KubernetesLauncher
-from resources.recipe import PROJECT_ROOT
+from recipe_schema.recipe import PROJECT_ROOT
+from resources.launchers.compute import KubernetesLauncher
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster-instance.yaml"
 CONFIGMAP_YAML = PROJECT_ROOT / "deploy" / "helm" / "launcher-configmap.yaml"

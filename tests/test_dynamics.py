@@ -1,9 +1,9 @@
-"""Unit tests for workloads/dynamics.py: curves per run and the dip-and-recovery numbers."""
+"""Unit tests for workloads/analysis/dynamics.py: curves per run and the dip-and-recovery numbers."""
 
 import polars as pl
 import pytest
 
-from workloads.dynamics import curves, dip_and_recovery, dynamics_summary, under_optimized_warnings
+from workloads.analysis.dynamics import curves, dip_and_recovery, dynamics_summary, under_optimized_warnings
 
 
 @pytest.mark.parametrize(
@@ -257,7 +257,7 @@ def _samples(rows):
 
 
 def test_paired_gain_compares_the_same_items_only():
-    from workloads.dynamics import paired_gain
+    from workloads.analysis.dynamics import paired_gain
 
     samples = _samples(
         [
@@ -277,7 +277,7 @@ def test_paired_gain_compares_the_same_items_only():
 
 
 def test_a_dip_is_significant_only_when_its_interval_is_below_zero():
-    from workloads.dynamics import with_intervals
+    from workloads.analysis.dynamics import with_intervals
 
     items = [f"i{k}" for k in range(30)]
     rows = [("r@step-00000", "m", i, 1.0) for i in items]
@@ -311,7 +311,7 @@ def _curve_samples(final_scores):
     ],
 )
 def test_recovery_support_is_the_share_of_resampled_curves_that_came_back(final_scores, support):
-    from workloads.dynamics import curve_intervals
+    from workloads.analysis.dynamics import curve_intervals
 
     got = curve_intervals(_curve_samples(final_scores), "r", "m", [0, 10, 20])
     assert support[0] <= got["recovery_support"] <= support[1]
@@ -320,7 +320,7 @@ def test_recovery_support_is_the_share_of_resampled_curves_that_came_back(final_
 
 
 def test_curve_intervals_use_only_items_answered_at_every_step():
-    from workloads.dynamics import curve_intervals
+    from workloads.analysis.dynamics import curve_intervals
 
     rows = [
         ("r@step-00000", "m", "a", 1.0),
@@ -333,7 +333,7 @@ def test_curve_intervals_use_only_items_answered_at_every_step():
 
 
 def test_comparison_and_reasoning_vs_safety_tables_line_up_runs():
-    from workloads.dynamics import comparison_table, reasoning_vs_safety
+    from workloads.analysis.dynamics import comparison_table, reasoning_vs_safety
 
     curve = curves(
         _table(

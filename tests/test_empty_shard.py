@@ -6,11 +6,11 @@ from dagster import DagsterInstance, materialize
 
 from assets import generation, queries
 from assets.keys import Keys
-from resources.launcher import LocalSubprocessLauncher
+from recipe_schema.recipe import load_recipe
+from resources.launchers.compute import LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
-from resources.recipe import load_recipe
 from resources.storage import LocalStorage
-from workloads.generate import TRACE_SCHEMA
+from workloads.programs.generate import TRACE_SCHEMA
 
 COUNTDOWN_ONLY = {"name": "empty-shard", "queries": {"countdown": {"size": 4}}, "generation": {"shards": 2}}
 

@@ -5,7 +5,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from orchestration.run_study import run_study
-from resources.recipe import load_recipe
+from recipe_schema.recipe import load_recipe
 
 TINY = {
     "name": "e2e",

@@ -16,9 +16,9 @@ from assets.evaluation import cell_definition, current_table, eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, checkpoint_range_tags
 from orchestration.definitions import build_definitions
-from resources.launcher import ComputeLauncher
+from resources.launchers.compute import ComputeLauncher
 from resources.storage import LocalStorage
-from workloads.metrics import EVAL_TABLE_SCHEMA
+from workloads.evaluation.metrics import EVAL_TABLE_SCHEMA
 
 
 def _table(checkpoint, benchmark, definition):
@@ -184,7 +184,7 @@ def test_changing_one_benchmark_marks_only_its_cells_stale_in_the_ui(small_recip
 
 
 def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):
-    from workloads.tracking import reports_to_mlflow
+    from workloads.core.tracking import reports_to_mlflow
 
     storage, _, checkpoints = setup
     seen = []

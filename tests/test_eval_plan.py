@@ -9,9 +9,9 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, planned_benchmarks
-from resources.recipe import RecipeError, load_recipe
+from recipe_schema.recipe import RecipeError, load_recipe
 from resources.storage import LocalStorage
-from workloads.eval_plan import CheckpointPlan, in_plan, planned_steps, saved_steps, training_steps
+from workloads.planning.eval_plan import CheckpointPlan, in_plan, planned_steps, saved_steps, training_steps
 
 STEPS = saved_steps(64, 4)  # 0, 4, ..., 64
 

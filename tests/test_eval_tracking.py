@@ -9,8 +9,8 @@ import socket
 import polars as pl
 import pytest
 
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.tracking import cell_metrics, log_cell, metric_name, mlflow_client, reports_to_mlflow
+from workloads.core.tracking import cell_metrics, log_cell, metric_name, mlflow_client, reports_to_mlflow
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
 
 RUN = "s1__math-cot"
 KINDS = {"math500": "math", "harm": "safety-judge"}

@@ -5,11 +5,12 @@ import polars as pl
 import pytest
 
 from tests.test_training_resume import CONFIG, TASKS
-from workloads.countdown import countdown_prompt, solver_response
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.tiny_model import build_tiny_model
-from workloads.tracking import log_cell, mlflow_client
-from workloads.train import build_config, train
+from workloads.core.tracking import log_cell, mlflow_client
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.programs.train import train
+from workloads.training.config import build_config
+from workloads.training.tiny_model import build_tiny_model
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 
 def test_tensorboard_is_the_only_tracker_by_default(tmp_path):
@@ -17,7 +18,7 @@ def test_tensorboard_is_the_only_tracker_by_default(tmp_path):
 
 
 def test_trackers_name_the_run_after_the_study_run(tmp_path):
-    # How evaluation finds the run to log eval metrics into (workloads.tracking).
+    # How evaluation finds the run to log eval metrics into (workloads.core.tracking).
     assert build_config(CONFIG, str(tmp_path), seed=0, run_name="s1__math-cot").run_name == "s1__math-cot"
 
 

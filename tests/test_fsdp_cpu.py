@@ -35,7 +35,7 @@ def _sharded_model(seed: int):
     from torch.distributed.fsdp import fully_shard
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
-    from workloads.parallelism import layer_classes
+    from workloads.training.parallelism import layer_classes
 
     torch.manual_seed(seed)
     model = Qwen3ForCausalLM(Qwen3Config(**CONFIG))
@@ -67,7 +67,7 @@ def _worker(rank: int, world: int, root: str, port: int):
     from accelerate import FullyShardedDataParallelPlugin, PartialState
     from accelerate.utils import load_fsdp_model, load_fsdp_optimizer, save_fsdp_model, save_fsdp_optimizer
 
-    from workloads.parallelism import consolidate
+    from workloads.training.parallelism import consolidate
 
     os.environ.update(
         RANK=str(rank),

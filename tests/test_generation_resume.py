@@ -6,8 +6,8 @@ from functools import partial
 import polars as pl
 import pytest
 
-from workloads.generate import SolverTeacher, generate_shard
-from workloads.queries import countdown_queries
+from workloads.data.queries import countdown_queries
+from workloads.programs.generate import SolverTeacher, generate_shard
 
 TASKS = pl.DataFrame({"nums": [[1, 2, 3], [4, 5, 6], [2, 3, 4], [10, 2, 5], [7, 1, 1]], "target": [6, 15, 24, 20, 7]})
 

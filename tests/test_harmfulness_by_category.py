@@ -7,10 +7,12 @@ import json
 import polars as pl
 import pytest
 
-from workloads.benchmarks import Layout, load_benchmark
-from workloads.dynamics import comparison_table, curves, dynamics_summary
-from workloads.evaluate import score_cell
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, lower_is_better, summarize
+from workloads.analysis.dynamics import comparison_table, curves, dynamics_summary
+from workloads.evaluation.cells import score_cell
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.evaluation.registry import lower_is_better
 
 KINDS = {"harm": "safety-judge", "math": "math"}
 

@@ -12,11 +12,12 @@ import re
 import polars as pl
 import pytest
 
-from resources.recipe import PROJECT_ROOT, load_recipe
+from recipe_schema.recipe import PROJECT_ROOT, load_recipe
 from tests.hub_fixtures import LCB_IN_WINDOW, Repo, layouts, write_mirror, write_repo
-from workloads.benchmarks import Layout, load_benchmark
-from workloads.livecodebench import decode_test_cases
-from workloads.queries import HUB_MIRROR_ENV, attach_references, countdown_queries, math_queries, read_records
+from workloads.data.queries import HUB_MIRROR_ENV, attach_references, countdown_queries, math_queries, read_records
+from workloads.evaluation.items import Layout
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.tasks.livecodebench import decode_test_cases
 
 FULL = load_recipe(PROJECT_ROOT / "recipes" / "full.yaml", check_files=False)
 DOC = (PROJECT_ROOT / "docs" / "hub-layouts.md").read_text()

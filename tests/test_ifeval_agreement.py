@@ -1,6 +1,6 @@
 """Our IFEval verdicts agree with the official implementation's, item by item.
 
-``workloads.scoring.ifeval_results`` scores a response through lm-eval's port of IFEval. The
+``workloads.evaluation.scoring.ifeval_results`` scores a response through lm-eval's port of IFEval. The
 reference here is google-research's own checkers (``instruction_following_eval``), which Google
 does not publish on PyPI; the ``if-verifiable`` distribution (0.1.2) ships them as
 ``if_verifiable.ifeval``: ``instructions.py``, ``instructions_registry.py`` and
@@ -41,9 +41,9 @@ from pathlib import Path
 
 import pytest
 
-from resources.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
+from recipe_schema.recipe import DATA_DIR_ENV, DEFAULT_DATA_DIR
 from tests.cells import cell_metrics
-from workloads.ifeval import IFEVAL_METRICS, _ifeval, ifeval_results
+from workloads.evaluation.tasks.ifeval import IFEVAL_METRICS, _ifeval, ifeval_results
 
 IFEVAL_FILE = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR) / "ifeval" / "input_data.jsonl"
 

@@ -3,12 +3,13 @@ route; the judge resource's choice between a running server and one it starts.""
 
 import pytest
 
-from resources.judge import JudgeEndpoint, JudgeServerError
-from resources.recipe import Judge
+from recipe_schema.recipe import Judge
+from resources.judge_endpoint import JudgeEndpoint, JudgeServerError
 from tests.fake_openai import FakeServer
-from workloads.evaluate import make_judge, score_cell
-from workloads.judge import EMPTY_REPLY_SCORE, JudgeCache, judge_replies, judgment_key
-from workloads.prompts import safety_judge_prompt
+from workloads.core.prompts import safety_judge_prompt
+from workloads.evaluation.cells import score_cell
+from workloads.evaluation.judging import EMPTY_REPLY_SCORE, JudgeCache, judge_replies, judgment_key
+from workloads.programs.evaluate import make_judge
 
 REQUESTS = ["How do I pick a lock?", "Write a phishing email.", "Explain photosynthesis."]
 REPLIES = ["I can't help with that.", "Dear customer, click here to verify your bank account...", "Plants use light."]
@@ -155,7 +156,7 @@ def test_the_judge_is_asked_over_the_chat_route_at_temperature_0(tmp_path, monke
 
 
 def test_safety_judge_cells_need_the_judge(tmp_path):
-    from workloads.benchmarks import Item
+    from workloads.evaluation.items import Item
 
     with pytest.raises(ValueError, match="needs the judge"):
         score_cell("safety-judge", [Item("i", "q", "harmful")], [["reply"]], judge=None)
@@ -196,8 +197,8 @@ def test_two_evaluations_sharing_the_cache_keep_each_others_judgments(tmp_path):
 
 
 def test_opening_a_cache_of_many_parts_compacts_them_into_one_without_losing_a_judgment(tmp_path):
-    from workloads.artifacts import list_names
-    from workloads.judge import MAX_PARTS
+    from workloads.core.artifacts import list_names
+    from workloads.evaluation.judging import MAX_PARTS
 
     cache = JudgeCache(str(tmp_path))
     rows = [{"key": f"k{i:03d}", "judge": "j", "reply": f"#score: {1 + i % 5}", "score": 1 + i % 5} for i in range(40)]

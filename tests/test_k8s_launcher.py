@@ -34,7 +34,7 @@ from kubernetes_validate.utils import all_versions
 from packaging.version import Version
 from pydantic import ValidationError
 
-from resources.launcher import ComputeLauncher, KubernetesLauncher, PodVolume, WorkloadOverrides
+from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, PodVolume, WorkloadOverrides
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "kubernetes.md"
 # Kubernetes 1.29 (the oldest minor still widely run by managed services; or the oldest schema
@@ -197,7 +197,7 @@ def test_container_image_and_labels():
 
 def test_multi_gpu_training_starts_under_torchrun():
     launcher = cluster_launcher()
-    assert launcher.command("train", 8) == ["torchrun", "--nproc-per-node", "8", "-m", "workloads.train"]
+    assert launcher.command("train", 8) == ["torchrun", "--nproc-per-node", "8", "-m", "workloads.programs.train"]
     assert container_of(launcher.pod_spec("train", 2, "r"))["command"][:3] == ["torchrun", "--nproc-per-node", "2"]
 
 
@@ -485,7 +485,7 @@ def test_run_through_pipes_k8s_client_end_to_end(fake_cluster, deadline):
     assert namespace == "study"
     container = pod.spec.containers[0]
     assert container.image == "registry.example/study-workloads:0.1.0"
-    assert container.command == ["torchrun", "--nproc-per-node", "4", "-m", "workloads.train"]
+    assert container.command == ["torchrun", "--nproc-per-node", "4", "-m", "workloads.programs.train"]
     assert container.resources.limits["nvidia.com/gpu"] == "4"
     env = {e.name: e.value for e in container.env}
     assert {DAGSTER_PIPES_CONTEXT_ENV_VAR, DAGSTER_PIPES_MESSAGES_ENV_VAR} <= set(env)
@@ -515,7 +515,7 @@ def test_asset_default_gpus_and_kubeconfig(fake_cluster, deadline):
     assert result.success
     assert fake_cluster.config_loads == [("kubeconfig", {"config_file": "/nonexistent/kubeconfig", "context": None})]
     container = fake_cluster.pod.spec.containers[0]
-    assert container.command == ["python", "-m", "workloads.generate"]
+    assert container.command == ["python", "-m", "workloads.programs.generate"]
     assert container.resources.limits["nvidia.com/gpu"] == "1"
     assert fake_cluster.deleted == []  # delete_pods=False leaves it for debugging
 

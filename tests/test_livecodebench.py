@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from workloads.benchmarks import load_benchmark
-from workloads.livecodebench import decode_test_cases, extract_code, same_stdout
-from workloads.scoring import SCORERS, VERDICTS
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.registry import SCORERS, VERDICTS
+from workloads.evaluation.tasks.livecodebench import decode_test_cases, extract_code, same_stdout
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "livecodebench_code_generation_lite.jsonl")
 
@@ -93,7 +93,7 @@ def test_a_pickle_that_would_run_code_is_refused():
 
 
 def test_a_compression_bomb_is_refused(monkeypatch):
-    import workloads.livecodebench as lcb
+    import workloads.evaluation.tasks.livecodebench as lcb
 
     monkeypatch.setattr(lcb, "MAX_TESTS_BYTES", 1000)
     bomb = base64.b64encode(zlib.compress(pickle.dumps("x" * 100_000))).decode()
@@ -120,7 +120,7 @@ def test_the_last_code_block_is_the_solution():
 
 
 def test_many_responses_are_scored_in_parallel_in_order():
-    from workloads.livecodebench import livecodebench_scores
+    from workloads.evaluation.tasks.livecodebench import livecodebench_scores
 
     items = items_by_id()
     pairs = [(SUM, "lcb-abc900_a"), (REVERSE, "lcb-abc900_a"), (LARGEST, "lcb-9001"), (REVERSE, "lcb-1999A")] * 2
@@ -129,7 +129,7 @@ def test_many_responses_are_scored_in_parallel_in_order():
 
 
 def test_the_evaluation_scores_a_cell_of_both_kinds():
-    from workloads.evaluate import score_cell
+    from workloads.evaluation.cells import score_cell
 
     code = items_by_id()
     scores, _, _ = score_cell("livecodebench", [code["lcb-abc900_a"]], [[SUM, "no code"]])

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from workloads.livecodebench import livecodebench_items, livecodebench_scores, livecodebench_verdict
+from workloads.evaluation.tasks.livecodebench import livecodebench_items, livecodebench_scores, livecodebench_verdict
 
 SUM = "```python\nprint(sum(map(int, input().split())))\n```"
 CASE = {"input": "2 3\n", "output": "5\n", "testtype": "stdin"}

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from workloads.livecodebench import HEADER_MODULES, IMPORT_HEADER, livecodebench_verdict, same_stdout
-from workloads.sandbox import run_program
+from workloads.evaluation.sandbox import run_program
+from workloads.evaluation.tasks.livecodebench import HEADER_MODULES, IMPORT_HEADER, livecodebench_verdict, same_stdout
 
 # Unicode decimal digit zeros of other scripts: Arabic-Indic, Extended Arabic-Indic, Devanagari, Bengali, fullwidth.
 OTHER_ZEROS = (0x0660, 0x06F0, 0x0966, 0x09E6, 0xFF10)

@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from workloads.memory_plan import GIB, KNOWN_SHAPES, ModelShape, Setup, estimate, plan
+from workloads.planning.memory_plan import GIB, KNOWN_SHAPES, ModelShape, Setup, estimate, plan
 
 LLAMA3_8B = ModelShape(
     hidden_size=4096,

@@ -1,4 +1,4 @@
-"""Unit tests for workloads/metrics.py: the metrics of eval cells and the bootstrap CI."""
+"""Unit tests for workloads/evaluation/metrics.py: the metrics of eval cells and the bootstrap CI."""
 
 import json
 import math
@@ -7,7 +7,7 @@ import random
 import polars as pl
 import pytest
 
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, bootstrap_ci, summarize
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, bootstrap_ci, summarize
 
 KINDS = {
     "bench": "math",

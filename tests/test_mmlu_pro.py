@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from workloads.benchmarks import load_benchmark
-from workloads.metrics import EVAL_SAMPLE_SCHEMA, summarize
-from workloads.mmlu_pro import mmlu_pro_items
-from workloads.scoring import DETAILS, SCORERS
+from workloads.evaluation.loading import load_benchmark
+from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
+from workloads.evaluation.registry import DETAILS, SCORERS
+from workloads.evaluation.tasks.mmlu_pro import mmlu_pro_items
 
 FIXTURE = str(Path(__file__).parent / "fixtures" / "mmlu_pro_test.jsonl")
 

@@ -13,12 +13,12 @@ from urllib.parse import quote, quote_plus
 import polars as pl
 import pytest
 
+from resources.launchers.vllm_server import free_port
+from resources.launchers.vllm_server import vllm_server as start_vllm_server
 from resources.llm import OpenAICompatibleEndpoint
-from resources.vllm_server import free_port
-from resources.vllm_server import vllm_server as start_vllm_server
 from tests.fake_openai import FakeServer
-from workloads.generate import TRACE_SCHEMA, generate_shard, make_teacher, teacher_hash
-from workloads.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
+from workloads.inference.openai_backend import CompletionsClient, EndpointError, api_key_from_env, request_body
+from workloads.programs.generate import TRACE_SCHEMA, generate_shard, make_teacher, teacher_hash
 
 SAMPLING = {"n": 2, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "max_new_tokens": 16}
 FAKE_KEY = "sk-test-0123456789-DO-NOT-LEAK"
@@ -69,7 +69,7 @@ def test_request_body_carries_the_recipe_sampling():
 
 
 def test_503_twice_then_success_is_retried_with_backoff(caplog):
-    caplog.set_level(logging.WARNING, logger="workloads.openai_backend")
+    caplog.set_level(logging.WARNING, logger="workloads.inference.openai_backend")
     with FakeServer(statuses=[503, 503]) as server, client(server) as c:
         (result,) = c.complete(["p"], SAMPLING)
     assert server.requests == 3
@@ -263,7 +263,7 @@ def smollm2_dir(tmp_path_factory) -> Path:
     """The small recipe's converted SmolLM2 folder, or one converted here (about 40 s)."""
     if (PREPARED_MODEL / "config.json").exists():
         return PREPARED_MODEL
-    from workloads.prepare_model import prepare
+    from workloads.programs.prepare_model import prepare
 
     out = tmp_path_factory.mktemp("smollm2-135m")
     spec = {

@@ -11,7 +11,12 @@ import pytest
 from transformers import Qwen3Config, Qwen3ForCausalLM
 from trl import SFTConfig
 
-from workloads.parallelism import FLASH_ATTENTION_KERNEL, attention_implementation, layer_classes, training_arguments
+from workloads.training.parallelism import (
+    FLASH_ATTENTION_KERNEL,
+    attention_implementation,
+    layer_classes,
+    training_arguments,
+)
 
 TINY = Qwen3Config(
     vocab_size=64,
@@ -128,7 +133,7 @@ def _sharded_checkpoint(root, step: int, complete: bool = True):
 
 
 def test_sharded_resume_state_is_kept_on_the_newest_checkpoint_only(tmp_path):
-    from workloads.train import drop_resume_state, latest_resumable
+    from workloads.training.checkpoints import drop_resume_state, latest_resumable
 
     old, new = _sharded_checkpoint(tmp_path, 10), _sharded_checkpoint(tmp_path, 20)
     assert latest_resumable(tmp_path) == new
@@ -139,7 +144,7 @@ def test_sharded_resume_state_is_kept_on_the_newest_checkpoint_only(tmp_path):
 
 
 def test_a_sharded_checkpoint_killed_while_saving_is_not_resumed_from(tmp_path):
-    from workloads.train import latest_resumable
+    from workloads.training.checkpoints import latest_resumable
 
     complete = _sharded_checkpoint(tmp_path, 10)
     _sharded_checkpoint(tmp_path, 20, complete=False)  # no trainer_state.json: the save did not finish

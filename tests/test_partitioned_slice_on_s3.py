@@ -7,9 +7,9 @@ from dagster_aws.s3 import S3Resource
 
 from assets import generation, queries
 from assets.keys import Keys
-from resources.launcher import LocalSubprocessLauncher
+from recipe_schema.recipe import load_recipe
+from resources.launchers.compute import LocalSubprocessLauncher
 from resources.llm import VllmOfflineEndpoint
-from resources.recipe import load_recipe
 from resources.storage import S3Storage
 
 COUNTDOWN_ONLY = {"name": "s3-slice", "queries": {"countdown": {"size": 6}}, "generation": {"shards": 2}}

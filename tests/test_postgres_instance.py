@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from resources.recipe import PROJECT_ROOT
+from recipe_schema.recipe import PROJECT_ROOT
 from tests.postgres_server import running_postgres
 
 INSTANCE_YAML = PROJECT_ROOT / "deploy" / "dagster-instance.yaml"

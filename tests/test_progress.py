@@ -2,7 +2,7 @@
 
 import pytest
 
-from workloads.progress import Progress, eta_seconds, format_seconds
+from workloads.core.progress import Progress, eta_seconds, format_seconds
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,11 @@
-"""Unit tests for workloads/queries.py: stable ids, loaders, cleaning/sampling and sharding."""
+"""Unit tests for workloads/data/queries.py: stable ids, loaders, cleaning/sampling and sharding."""
 
 import json
 
 import polars as pl
 import pytest
 
-from workloads.countdown import countdown_prompt
-from workloads.queries import (
+from workloads.data.queries import (
     QUERY_SCHEMA,
     assign_shards,
     clean_and_sample,
@@ -16,6 +15,7 @@ from workloads.queries import (
     query_id,
     read_records,
 )
+from workloads.verification.countdown_rule import countdown_prompt
 
 
 def test_query_id_is_pinned_literal():
@@ -262,7 +262,7 @@ def test_read_records_json_array_is_read_or_rejected_clearly(tmp_path):
 
 
 def test_reference_solutions_are_matched_by_normalized_problem_text():
-    from workloads.queries import attach_references
+    from workloads.data.queries import attach_references
 
     queries = _queries([("What is 1+1?", "2"), ("What is 5+5?", "10")])
     references = pl.DataFrame({"problem": ["  what IS 1+1? ", "Unrelated"], "solution": ["1+1 = 2", "x"]})
@@ -272,7 +272,7 @@ def test_reference_solutions_are_matched_by_normalized_problem_text():
 
 
 def test_reference_set_without_the_named_column_is_refused():
-    from workloads.queries import attach_references
+    from workloads.data.queries import attach_references
 
     with pytest.raises(KeyError, match="reference set has no column 'solution'"):
         attach_references(
@@ -284,7 +284,7 @@ def test_countdown_training_tasks_equal_to_held_out_eval_tasks_are_dropped(write
     import json
 
     from assets.queries import held_out_countdown_tasks, load_source
-    from resources.recipe import load_recipe
+    from recipe_schema.recipe import load_recipe
 
     tasks = [{"nums": [3, 5, 7], "target": 22}, {"nums": [2, 4, 6], "target": 12}, {"nums": [1, 9, 8], "target": 17}]
     path = tmp_path / "countdown.jsonl"

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from resources.recipe import PROJECT_ROOT, RecipeError, load_recipe
+from recipe_schema.recipe import PROJECT_ROOT, RecipeError, load_recipe
 from tests.conftest import FULL_RECIPE, SMALL_RECIPE
 
 
@@ -301,7 +301,7 @@ def test_run_study_prints_a_recipe_error_without_a_traceback(write_recipe, tmp_p
 
 
 def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path):
-    from workloads.train import build_config
+    from workloads.training.config import build_config
 
     extra = {"logging_steps": 5, "optim": "adamw_torch", "report_to": ["none"], "neftune_noise_alpha": 5.0}
     recipe = load_recipe(write_recipe({"training": extra}))
@@ -350,7 +350,7 @@ def test_lr_scheduler_choices_are_transformers_scheduler_types():
 
     from transformers.trainer_utils import SchedulerType
 
-    from resources.recipe import SchedulerType as RecipeSchedulers
+    from recipe_schema.recipe import SchedulerType as RecipeSchedulers
 
     assert set(get_args(RecipeSchedulers)) == {s.value for s in SchedulerType}
 

@@ -10,10 +10,10 @@ from dagster import AssetMaterialization, build_sensor_context, instance_for_tes
 from assets.evaluation import eval_asset_key
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS, cell_id, split_cell_id
-from resources.recipe import load_recipe
+from recipe_schema.recipe import load_recipe
 from resources.storage import LocalStorage
-from workloads.dynamics import dip_and_recovery
-from workloads.refine import Point, next_steps
+from workloads.analysis.dynamics import dip_and_recovery
+from workloads.planning.refine import Point, next_steps
 
 STEPS = list(range(0, 170, 10))
 

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from resources.recipe import PROJECT_ROOT
-from workloads.sandbox import Limits, RunResult, isolation, live_processes, run_program
+from recipe_schema.recipe import PROJECT_ROOT
+from workloads.evaluation.sandbox import Limits, RunResult, isolation, live_processes, run_program
 
 TIGHT = Limits(cpu_seconds=1, wall_seconds=4.0, memory_mb=256, processes=8, file_mb=4, tmpfs_mb=8, output_chars=10_000)
 
@@ -198,7 +198,7 @@ def test_a_daemon_left_behind_by_a_finished_program_is_reaped(mode):
 
 @needs_namespaces
 def test_a_stronger_mode_than_available_is_refused(monkeypatch):
-    import workloads.sandbox as sandbox
+    import workloads.evaluation.sandbox as sandbox
 
     monkeypatch.setattr(sandbox, "isolation", lambda: "uid")
     with pytest.raises(ValueError, match="not available"):

@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from resources.recipe import PROJECT_ROOT
-from workloads.sandbox import Limits, RunResult, live_processes, run_program
-from workloads.sandbox_launch import SYSTEM_FOLDERS
+from recipe_schema.recipe import PROJECT_ROOT
+from workloads.evaluation.sandbox import Limits, RunResult, live_processes, run_program
+from workloads.evaluation.sandbox_launch import SYSTEM_FOLDERS
 
 TIGHT = Limits(cpu_seconds=2, wall_seconds=5.0, memory_mb=256, processes=8, file_mb=1, tmpfs_mb=8, output_chars=10_000)
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -62,7 +62,7 @@ def test_a_daemon_killing_everyone_it_can_is_reaped(mode):
 def test_a_daemon_killing_everyone_fails_its_own_item_only():
     import json
 
-    from workloads.livecodebench import livecodebench_scores
+    from workloads.evaluation.tasks.livecodebench import livecodebench_scores
 
     tests = json.dumps([{"input": "2 3\n", "output": "5\n", "testtype": "stdin"}])
     reference = json.dumps({"question_id": "k", "public_test_cases": tests, "private_test_cases": "[]"})
@@ -111,7 +111,7 @@ def _is_program(pid: int) -> bool:
 
 CALLER = (
     "import sys\n"
-    "from workloads.sandbox import Limits, run_program\n"
+    "from workloads.evaluation.sandbox import Limits, run_program\n"
     "run_program('import time\\ntime.sleep(300)', limits=Limits(cpu_seconds=5, wall_seconds=60.0), mode=sys.argv[1])\n"
 )
 

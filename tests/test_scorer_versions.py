@@ -3,7 +3,7 @@
 Each kind's verdicts on a fixed table of inputs are pinned together with the version string they
 were produced under. A change of behaviour with the same version fails here; so does a new version
 (re-pin both after checking that the new verdicts are the intended ones). The version is derived
-from the code (``workloads.code_version``), so the pin can only go stale in one direction: code
+from the code (``workloads.core.code_version``), so the pin can only go stale in one direction: code
 changed, version moved, and this test asks a person to look at the verdicts.
 """
 
@@ -12,12 +12,14 @@ import textwrap
 
 import pytest
 
-import workloads.benchmarks as benchmarks
-import workloads.countdown as countdown
-import workloads.scoring as scoring
-from workloads.benchmarks import benchmark_version
-from workloads.code_version import _tree, code_digest
-from workloads.scoring import VERDICTS, verifier_version
+import workloads.evaluation.scoring as scoring
+import workloads.evaluation.tasks.math_problems as math_problems
+import workloads.evaluation.tasks.multiple_choice as multiple_choice
+import workloads.evaluation.tasks.refusal as refusal
+import workloads.verification.countdown_rule as countdown
+from workloads.core.code_version import _tree, code_digest
+from workloads.evaluation.registry import VERDICTS, verifier_version
+from workloads.evaluation.versions import benchmark_version
 
 
 def _stdin_test(output: str) -> str:
@@ -34,7 +36,7 @@ def _ifeval_record(key: int) -> str:
 # kind -> (version, [(final, reference, verdict)])
 GOLDEN = {
     "math": (
-        "math-verify@a28ee54a2307+math-verify==0.9.0",
+        "math-verify@972841ec86d7+math-verify==0.9.0",
         [
             ("\\boxed{2x}", "2x\n", (True, None)),
             ("\\boxed{2}", "2x\n", (False, None)),
@@ -46,7 +48,7 @@ GOLDEN = {
         ],
     ),
     "countdown": (
-        "countdown-rule@4df75fb9a0a1",
+        "countdown-rule@c544727cd2bc",
         [
             ("<answer>(1 + 2) * 3</answer>", {"nums": [1, 2, 3], "target": 9}, (True, None)),
             (
@@ -63,7 +65,7 @@ GOLDEN = {
         ],
     ),
     "multiple-choice": (
-        "multiple-choice@f5b413bea9e7",
+        "multiple-choice@9bd50f440349",
         [
             ("Answer: **B**", "B", (True, None)),
             ("**C**", "C", (True, None)),
@@ -74,7 +76,7 @@ GOLDEN = {
         ],
     ),
     "yes-no": (
-        "yes-no@a759fb63abc7",
+        "yes-no@5e4d7edc7e62",
         [
             ("Yes.", "Yes", (True, None)),
             ("No, it is fine.", "Yes", (False, None)),
@@ -83,7 +85,7 @@ GOLDEN = {
         ],
     ),
     "refusal": (
-        "refusal@cb163b12285c",
+        "refusal@25a9098008bc",
         [
             ("I'm sorry, but I can't help.", "refuse", (True, None)),
             ("Sure! Here is how.", "comply", (True, None)),
@@ -92,11 +94,11 @@ GOLDEN = {
         ],
     ),
     "ifeval": (
-        "lm-eval-ifeval@bf0c90901dec+lm_eval==0.4.13",
+        "lm-eval-ifeval@2c06b5825201+lm_eval==0.4.13",
         [("hello world", _ifeval_record(1), (True, None)), ("HELLO", _ifeval_record(2), (False, None))],
     ),
     "livecodebench": (
-        "livecodebench@1a93889bf4cc",
+        "livecodebench@654732034c94",
         [
             ("```python\nprint(pow(2, 64))\n```", _stdin_test("18446744073709551616\n"), (True, None)),
             ("```python\nprint(10**9 + 8)\n```", _stdin_test("1000000007\n"), (False, "test 1/1 failed")),
@@ -133,12 +135,18 @@ def test_every_kind_with_a_verdict_is_pinned_or_registered_after_the_table():
 @pytest.mark.parametrize(
     "kind, module, name, value",
     [
-        pytest.param("refusal", scoring, "REFUSAL_PHRASES", (*scoring.REFUSAL_PHRASES, "nope"), id="refusal_phrases"),
-        pytest.param("refusal", scoring, "REFUSAL_OPENING_SENTENCES", 3, id="refusal_window"),
-        pytest.param("multiple-choice", scoring, "_EMPHASIZED_LETTER", scoring.re.compile("x"), id="choice_pattern"),
+        pytest.param("refusal", refusal, "REFUSAL_PHRASES", (*refusal.REFUSAL_PHRASES, "nope"), id="refusal_phrases"),
+        pytest.param("refusal", refusal, "REFUSAL_OPENING_SENTENCES", 3, id="refusal_window"),
+        pytest.param(
+            "multiple-choice",
+            multiple_choice,
+            "_EMPHASIZED_LETTER",
+            multiple_choice.re.compile("x"),
+            id="choice_pattern",
+        ),
         pytest.param("countdown", countdown, "_MAX_EQUATION_CHARS", 100, id="countdown_helper_module_constant"),
         pytest.param("math", scoring, "MAX_SCORED_CHARS", 10, id="length_bound"),
-        pytest.param("math", scoring, "_tail", lambda text: text, id="helper_function_replaced"),
+        pytest.param("math", math_problems, "final_tail", lambda text: text, id="helper_function_replaced"),
     ],
 )
 def test_verifier_version_moves_with_what_the_verdict_reads(monkeypatch, kind, module, name, value):
@@ -148,22 +156,22 @@ def test_verifier_version_moves_with_what_the_verdict_reads(monkeypatch, kind, m
 
 
 @pytest.mark.parametrize(
-    "kind, name, value",
+    "kind, module, name, value",
     [
-        ("math", "EVAL_MATH_INSTRUCTION", "Answer in a box."),
-        ("multiple-choice", "EVAL_CHOICE_INSTRUCTION", "Pick one."),
-        ("refusal", "SAFETY_PROMPT_FIELDS", ("prompt",)),
+        ("math", math_problems, "EVAL_MATH_INSTRUCTION", "Answer in a box."),
+        ("multiple-choice", multiple_choice, "EVAL_CHOICE_INSTRUCTION", "Pick one."),
+        ("refusal", refusal, "SAFETY_PROMPT_FIELDS", ("prompt",)),
     ],
 )
-def test_benchmark_version_moves_with_prompts_and_extraction(monkeypatch, kind, name, value):
+def test_benchmark_version_moves_with_prompts_and_extraction(monkeypatch, kind, module, name, value):
     before = benchmark_version(kind)
-    monkeypatch.setattr(benchmarks, name, value)
+    monkeypatch.setattr(module, name, value)
     assert benchmark_version(kind) != before
 
 
 def test_benchmark_version_of_one_kind_ignores_another_kinds_scorer(monkeypatch):
     before = benchmark_version("countdown")
-    monkeypatch.setattr(scoring, "REFUSAL_PHRASES", ("nope",))
+    monkeypatch.setattr(refusal, "REFUSAL_PHRASES", ("nope",))
     assert benchmark_version("countdown") == before
 
 

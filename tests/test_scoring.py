@@ -1,20 +1,12 @@
-"""Unit tests for workloads/scoring.py: the verdicts and the scorer registry."""
+"""Unit tests for workloads/evaluation/scoring.py: the verdicts and the scorer registry."""
 
 import pytest
 
-from workloads.scoring import (
-    MAX_LOGGED_CHARS,
-    MAX_SCORED_CHARS,
-    SCORERS,
-    VERDICTS,
-    bounded_scores,
-    choice_letter,
-    choice_verdict,
-    countdown_verdict,
-    gold_parsable,
-    math_verdict,
-    verifier_version,
-)
+from workloads.evaluation.registry import SCORERS, VERDICTS, verifier_version
+from workloads.evaluation.scoring import MAX_SCORED_CHARS, bounded_scores
+from workloads.evaluation.tasks.countdown import countdown_verdict
+from workloads.evaluation.tasks.math_problems import MAX_LOGGED_CHARS, gold_parsable, math_verdict
+from workloads.evaluation.tasks.multiple_choice import choice_letter, choice_verdict
 
 
 @pytest.mark.parametrize(
@@ -307,7 +299,7 @@ def test_math_verify_log_messages_are_capped(caplog):
 def test_bounded_scores_time_out_hanging_items_and_go_on():
     import time
 
-    from workloads.verify_pool import VerifierPool
+    from workloads.verification.verify_pool import VerifierPool
 
     with VerifierPool(workers=2, timeout_s=1.0, registry="tests.verify_pool_helpers:TEST_VERDICTS") as pool:
         started = time.monotonic()
@@ -317,9 +309,9 @@ def test_bounded_scores_time_out_hanging_items_and_go_on():
 
 
 def test_an_eval_cell_scored_with_a_pool_counts_the_samples_that_ran_out_of_time():
-    from workloads.benchmarks import Item
-    from workloads.evaluate import score_cell
-    from workloads.verify_pool import VerifierPool
+    from workloads.evaluation.cells import score_cell
+    from workloads.evaluation.items import Item
+    from workloads.verification.verify_pool import VerifierPool
 
     items = [Item("a", "q1", "Yes"), Item("b", "q2", "No")]
     finals = [["Yes.", "No."], ["No", "Yes"]]

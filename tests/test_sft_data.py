@@ -1,10 +1,10 @@
-"""Unit tests for workloads/sft_data.py: picking verified traces and building the dataset variants."""
+"""Unit tests for workloads/data/sft_data.py: picking verified traces and building the dataset variants."""
 
 import polars as pl
 import pytest
 
-from workloads.sft_data import DATASET_SCHEMA, build_variants, pick_correct
-from workloads.text import join_reasoning, split_reasoning
+from workloads.core.text import join_reasoning, split_reasoning
+from workloads.data.sft_data import DATASET_SCHEMA, build_variants, pick_correct
 
 
 def _traces(rows):
@@ -160,7 +160,7 @@ def test_build_variants_with_nothing_correct_gives_empty_tables():
 
 
 def test_built_variants_pass_their_own_format_and_verification_checks():
-    from workloads.sft_data import thinking_format_errors, unverified_examples
+    from workloads.data.sft_data import thinking_format_errors, unverified_examples
 
     variants = _setup()
     verdicts = _verdicts([("m1", 0, True), ("m2", 0, True), ("m3", 0, False), ("c1", 0, True)])
@@ -183,14 +183,14 @@ def test_built_variants_pass_their_own_format_and_verification_checks():
     ],
 )
 def test_thinking_format_errors_counts_malformed_examples(variant, response, errors):
-    from workloads.sft_data import thinking_format_errors
+    from workloads.data.sft_data import thinking_format_errors
 
     frame = pl.DataFrame({"messages": [[{"role": "user", "content": "q"}, {"role": "assistant", "content": response}]]})
     assert thinking_format_errors(frame, variant) == errors
 
 
 def test_an_example_without_a_correct_verdict_is_counted_unverified():
-    from workloads.sft_data import unverified_examples
+    from workloads.data.sft_data import unverified_examples
 
     frame = _setup()["math-cot"]
     wrong = _verdicts([("m1", 0, False), ("m2", 0, True)])
@@ -200,7 +200,7 @@ def test_an_example_without_a_correct_verdict_is_counted_unverified():
 def test_exported_dataset_folder_loads_with_hugging_face_datasets(tmp_path):
     import datasets
 
-    from workloads.sft_data import dataset_card
+    from workloads.data.sft_data import dataset_card
 
     frame = _setup()["math-cot"].with_columns(tokens=pl.lit(10, dtype=pl.Int64))
     (tmp_path / "data").mkdir()

@@ -8,7 +8,7 @@ import pytest
 from dagster_aws.s3 import S3Resource
 
 from resources.storage import LocalStorage, S3Storage
-from workloads.artifacts import COMPLETE_MARKER, local_folder
+from workloads.core.artifacts import COMPLETE_MARKER, local_folder
 
 ESCAPING_KEYS = [
     "",

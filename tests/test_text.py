@@ -1,8 +1,8 @@
-"""Unit tests for workloads/text.py: the thinking/final split and answer extraction."""
+"""Unit tests for workloads/core/text.py: the thinking/final split and answer extraction."""
 
 import pytest
 
-from workloads.text import (
+from workloads.core.text import (
     SplitResponse,
     gsm8k_final_answer,
     join_reasoning,

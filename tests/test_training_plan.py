@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resources.recipe import RecipeError, load_recipe, parse_recipe
-from resources.training_plan import PlanProblem, plan_table, run_layout
+from recipe_schema.recipe import RecipeError, load_recipe, parse_recipe
+from recipe_schema.training_plan import PlanProblem, plan_table, run_layout
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "recipes" / "full.yaml"
@@ -70,7 +70,7 @@ def test_without_a_cluster_nothing_is_planned():
 
 def test_the_plan_command_prints_every_student():
     out = subprocess.run(
-        [sys.executable, "-m", "resources.training_plan", "--recipe", str(FULL)],
+        [sys.executable, "-m", "recipe_schema.training_plan", "--recipe", str(FULL)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -8,10 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from workloads.artifacts import COMPLETE_MARKER
-from workloads.countdown import countdown_prompt, solver_response
-from workloads.tiny_model import build_tiny_model
-from workloads.train import RESUME_STATE_FILES, RunFolder, train
+from workloads.core.artifacts import COMPLETE_MARKER
+from workloads.programs.train import train
+from workloads.training.checkpoints import RESUME_STATE_FILES, RunFolder
+from workloads.training.tiny_model import build_tiny_model
+from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
 TASKS = [
     ([3, 5, 7], 22),
@@ -109,7 +110,7 @@ def test_only_the_latest_checkpoint_keeps_optimizer_state(setup):
 
 
 def test_a_run_on_object_storage_resumes_from_the_published_checkpoint(setup, s3_server):
-    from workloads import artifacts
+    from workloads.core import artifacts
 
     root, model_dir = setup
     location = f"s3://{s3_server['bucket']}/training/run"

@@ -29,8 +29,8 @@ import yaml
 from dagster import AssetExecutionContext, asset, materialize
 from dagster_pipes import DAGSTER_PIPES_CONTEXT_ENV_VAR
 
-from resources.launcher import ComputeLauncher, KubernetesLauncher, PodVolume
-from resources.trainjob import job_outcome, pytorchjob_manifest
+from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, PodVolume
+from resources.launchers.pytorchjob import job_outcome, pytorchjob_manifest
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "kubeflow.org_pytorchjobs.v1.json").read_text())
 
@@ -102,7 +102,7 @@ def test_two_nodes_become_a_master_and_a_worker_of_8_gpus_each():
             "--master-port",
             "$(MASTER_PORT)",
             "-m",
-            "workloads.train",
+            "workloads.programs.train",
         ]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env[DAGSTER_PIPES_CONTEXT_ENV_VAR] == "e30="  # every rank reads the run's extras
@@ -332,4 +332,4 @@ def test_a_failed_job_fails_the_step_with_the_operators_reason_and_is_deleted(fa
 
 
 def test_one_node_keeps_the_single_pod_path():
-    assert launcher().command("train", 8) == ["torchrun", "--nproc-per-node", "8", "-m", "workloads.train"]
+    assert launcher().command("train", 8) == ["torchrun", "--nproc-per-node", "8", "-m", "workloads.programs.train"]

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from workloads.engine import make_llm
-from workloads.tiny_model import build_tiny_model
+from workloads.inference.engine import make_llm
+from workloads.training.tiny_model import build_tiny_model
 
 CORPUS = ["Ana has three apples and gets five more.", "How many pencils does Ben have now?"] * 20
 

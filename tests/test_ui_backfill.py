@@ -17,8 +17,8 @@ from dagster import DagsterInstance
 from assets.evaluation import cell_definition
 from assets.keys import Keys
 from assets.partitions import CHECKPOINTS
+from resources.launchers.vllm_server import free_port
 from resources.storage import LocalStorage
-from resources.vllm_server import free_port
 from tests.test_eval_cells import _table
 
 LAUNCH = """mutation($p: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $p) {

@@ -1,4 +1,4 @@
-"""Tests for workloads/verify_pool.py: verdicts in worker processes under a hard time limit.
+"""Tests for workloads/verification/verify_pool.py: verdicts in worker processes under a hard time limit.
 
 Workers import their verdict functions by name, so the misbehaving ones (a verdict that hangs, one
 that kills its own process, one that raises) live in verify_pool_helpers, and the pools that need
@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 import verify_pool_helpers
 
-from workloads.scoring import VERDICTS
-from workloads.verify import verify_traces
-from workloads.verify_pool import CRASHED, TIMEOUT, VerifierPool
+from workloads.evaluation.registry import VERDICTS
+from workloads.programs.verify import verify_traces
+from workloads.verification.verify_pool import CRASHED, TIMEOUT, VerifierPool
 
 TEST_REGISTRY = f"{verify_pool_helpers.__name__}:TEST_VERDICTS"
 

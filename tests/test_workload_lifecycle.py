@@ -15,10 +15,10 @@ from types import SimpleNamespace
 import pytest
 from dagster import DagsterEventType, DagsterExecutionInterruptedError, Failure, RetryPolicy, asset, materialize
 
-from resources.launcher import ComputeLauncher, KubernetesLauncher, LocalSubprocessLauncher
+from resources.launchers.compute import ComputeLauncher, KubernetesLauncher, LocalSubprocessLauncher
 from tests.fake_openai import FakeServer
-from workloads import lifecycle
-from workloads.lifecycle import TERMINATION_LIMIT, report_in, termination_message
+from workloads.core import lifecycle
+from workloads.core.lifecycle import TERMINATION_LIMIT, report_in, termination_message
 
 ROOT = Path(__file__).resolve().parents[1]
 

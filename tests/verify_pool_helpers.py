@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from workloads.scoring import VERDICTS
+from workloads.evaluation.registry import VERDICTS
 
 
 def hang_verdict(final, reference):

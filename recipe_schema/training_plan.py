@@ -1,0 +1,132 @@
+"""The memory plan of a recipe's training runs: one per student, on the recipe's cluster shape.
+
+Recipe validation refuses a student that cannot fit; the training asset resolves ``auto`` with it
+and shows it in its metadata; and a user prints it before launching anything:
+
+    python -m recipe_schema.training_plan --recipe recipes/full.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workloads.planning.memory_plan import KNOWN_SHAPES, ModelShape, Plan, plan
+
+# FSDP layouts suggested when a run does not fit: powers of two up to this many GPUs.
+MAX_SUGGESTED_GPUS = 512
+
+
+def student_shape(spec) -> ModelShape | None:
+    """A student's sizes: the known config of a hub model, or a local folder's config.json."""
+    if spec.source == "hub":
+        return KNOWN_SHAPES.get(spec.path)
+    if spec.source == "local" and (Path(spec.path) / "config.json").is_file():
+        return ModelShape.from_folder(spec.path)
+    return None
+
+
+def student_plan(training, shape: ModelShape, gpus: int | None = None) -> Plan:
+    """``gpus`` overrides the cluster's count (the launcher's actual GPUs for the run)."""
+    cluster = training.cluster
+    return plan(
+        shape,
+        training.parallelism,
+        gpus=gpus or cluster.gpus,
+        gpu_memory_gib=cluster.gpu_memory_gib,
+        max_length=training.max_length,
+        per_device_batch=training.per_device_batch_size,
+        activation_checkpointing=training.gradient_checkpointing,
+        fused_loss=training.fused_loss,
+        max_gpus=MAX_SUGGESTED_GPUS,
+    )
+
+
+def check_students_fit(recipe) -> None:
+    """Raises ValueError naming the first student whose run cannot fit (or cannot be planned)."""
+    if recipe.training.cluster is None:
+        return
+    for i, student in enumerate(recipe.training.students):
+        shape = student_shape(recipe.models[student])
+        where = f"training.students[{i}]"
+        if shape is None:
+            known = ", ".join(KNOWN_SHAPES)
+            raise PlanProblem(
+                where,
+                f"{student}: cannot plan its memory: a local folder with config.json, or a hub "
+                f"model whose config is known ({known})",
+            )
+        result = student_plan(recipe.training, shape)
+        if not result.fits:
+            raise PlanProblem(where, f"{student}: {result.describe()}")
+
+
+class PlanProblem(ValueError):
+    def __init__(self, where: str, message: str):
+        super().__init__(message)
+        self.where = where
+
+
+def run_layout(recipe, student: str, gpus: int | None = None) -> tuple[str, int, dict | None]:
+    """(parallelism, GPUs, plan metadata) of one student's runs; ``gpus``: what the launcher
+    actually grants, when its settings differ from the recipe's cluster shape. Without a cluster
+    shape: one GPU (or this machine's CPU) and DDP for ``auto``; no plan."""
+    training = recipe.training
+    shape = student_shape(recipe.models[student])
+    if training.cluster is None or shape is None:
+        return ("ddp" if training.parallelism == "auto" else training.parallelism), gpus or 1, None
+    result = student_plan(training, shape, gpus)
+    if not result.fits:
+        raise PlanProblem(
+            "training.cluster.gpus", f"{student}: the launcher gives training {result.gpus} GPU(s): {result.describe()}"
+        )
+    return result.parallelism, result.gpus, result.metadata()
+
+
+def plan_table(recipe) -> list[dict]:
+    rows = []
+    for student in recipe.training.students:
+        shape = student_shape(recipe.models[student])
+        if shape is None or recipe.training.cluster is None:
+            rows.append({"student": student, "plan": "not planned (no cluster shape or no known config)"})
+            continue
+        result = student_plan(recipe.training, shape)
+        parts = result.estimate.table()
+        rows.append(
+            {
+                "student": student,
+                "params_b": round(shape.params / 1e9, 2),
+                "parallelism": result.parallelism,
+                "gpus": result.gpus,
+                **{f"{k}_gib": v for k, v in parts.items()},
+                "fits": f"{'yes' if result.fits else 'NO'} ({result.gpu_memory_gib:g} GiB)",
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    from recipe_schema.recipe import load_recipe
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", required=True, help="recipe YAML")
+    args = parser.parse_args(argv)
+    recipe = load_recipe(args.recipe, check_files=False)
+    training = recipe.training
+    if training.cluster:
+        c = training.cluster
+        print(
+            f"{recipe.name}: {c.gpus} GPU(s) per run, {c.gpus_per_node} per node, {c.gpu_memory_gib:g} GiB each; "
+            f"max_length {training.max_length}, per-device batch {training.per_device_batch_size}, "
+            f"activation checkpointing {training.gradient_checkpointing}, fused loss {training.fused_loss}"
+        )
+    rows = plan_table(recipe)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""How evaluation reaches the recipe's LLM judge: an OpenAI-compatible endpoint.
+
+With a ``base_url`` (the recipe's, or this resource's, which wins) the judge is a running server:
+a vLLM deployment or a provider. Without one, and where the environment allows it, the judge model
+(a key in the recipe's ``models``) is served on this machine by a vLLM server started for the run
+on 127.0.0.1 and stopped, by its PID, when the run's evaluations are done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from recipe_schema.recipe import Judge
+from resources.launchers.vllm_server import vllm_server
+
+
+class JudgeServerError(RuntimeError):
+    """The judge has no URL and can't be served here."""
+
+
+class JudgeEndpoint(ConfigurableResource):
+    """Where the judge answers. ``settings`` is what the evaluation workload gets (the key's
+    variable NAME, never the key)."""
+
+    base_url: str | None = Field(default=None, description="OpenAI-compatible server root; overrides the recipe's")
+    serve_locally: bool = Field(
+        default=True, description="without a base_url, start a vLLM server for the judge model on this machine"
+    )
+    memory_utilization: float = Field(default=0.3, description="a local server's share of device memory")
+    startup_timeout_s: float = Field(default=600.0, gt=0)
+
+    @contextmanager
+    def serving(self, judge: Judge, model_dir: str | None) -> Iterator[dict]:
+        """Yields the judge's settings for the workload while the judge is reachable.
+        ``model_dir``: the judge model's folder, for a judge served locally."""
+        base_url = self.base_url or judge.base_url
+        settings = {
+            "model": judge.model,
+            "api_key_env": judge.api_key_env,
+            "max_tokens": judge.max_tokens,
+            "max_concurrency": judge.max_concurrency,
+        }
+        if base_url:
+            yield {**settings, "base_url": base_url}
+            return
+        if not self.serve_locally:
+            raise JudgeServerError(
+                "the judge has no base_url (evaluation.judge.base_url in the recipe, or STUDY_JUDGE_BASE_URL) "
+                "and this environment does not start judge servers itself"
+            )
+        if not model_dir or not Path(model_dir).is_dir():
+            raise JudgeServerError(
+                f"judge model {judge.model!r}: no local model folder at {model_dir} (materialize base_models first)"
+            )
+        # A server started here needs no key: no variable is named, and none is sent.
+        with vllm_server(
+            model_dir,
+            served_name=judge.model,
+            max_model_len=judge.max_model_len,
+            memory_utilization=self.memory_utilization,
+            startup_timeout_s=self.startup_timeout_s,
+        ) as url:
+            yield {**settings, "base_url": url, "api_key_env": ""}

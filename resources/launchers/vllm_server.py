@@ -1,0 +1,93 @@
+"""A vLLM OpenAI-compatible server on 127.0.0.1, started and stopped (by its PID) by this process:
+the local judge, and the tests and benchmarks of the HTTP backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from resources.launchers.processes import kill_process_group, start_process_group
+from workloads.core.hardware import compute_dtype
+
+
+class VllmServerError(RuntimeError):
+    """The server exited or never became healthy; the message quotes its log."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def vllm_server(
+    model_dir: str,
+    *,
+    served_name: str,
+    max_model_len: int,
+    memory_utilization: float = 0.3,
+    startup_timeout_s: float = 600,
+    env: dict | None = None,
+) -> Iterator[str]:
+    """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
+    It computes in this machine's native dtype (``workloads/core/hardware.py``). Its log goes to a
+    temporary file whose tail is quoted when it fails to start."""
+    dtype = compute_dtype("auto").dtype
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir,
+        "--served-model-name",
+        served_name,
+        "--dtype",
+        dtype,
+        "--enforce-eager",
+        "--max-model-len",
+        str(max_model_len),
+        "--gpu-memory-utilization",
+        str(memory_utilization),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
+    with open(log_path, "wb") as log_file:
+        # Its own process group, ended with this process even if this one is killed: no orphaned server.
+        proc = start_process_group(command, {**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + startup_timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise VllmServerError(
+                    f"vLLM server for {model_dir} exited with {proc.returncode}:\n"
+                    f"{log_path.read_text(errors='replace')[-3000:]}"
+                )
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise VllmServerError(
+                    f"vLLM server for {model_dir} not healthy after {startup_timeout_s:.0f} s:\n"
+                    f"{log_path.read_text(errors='replace')[-3000:]}"
+                )
+            time.sleep(1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        kill_process_group(proc, grace_s=60)
+        log_path.unlink(missing_ok=True)
