@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -111,7 +112,8 @@ def _is_program(pid: int) -> bool:
 
 CALLER = (
     "import sys\n"
-    "from workloads.evaluation.sandbox import Limits, run_program\n"
+    "from workloads.evaluation.sandbox import Limits, isolation, run_program\n"
+    "print(isolation(), flush=True)  # probed (that starts a program of its own): what follows is the run\n"
     "run_program('import time\\ntime.sleep(300)', limits=Limits(cpu_seconds=5, wall_seconds=60.0), mode=sys.argv[1])\n"
 )
 
@@ -120,8 +122,15 @@ CALLER = (
 @pytest.mark.parametrize("mode", ["namespaces", "uid", "rlimits"])
 @pytest.mark.parametrize("how", ["SIGKILL-caller", "SIGTERM-group"])
 def test_programs_die_with_the_process_that_started_them(mode, how):
-    caller = subprocess.Popen([sys.executable, "-c", CALLER, mode], cwd=PROJECT_ROOT, start_new_session=True)
+    # The killed caller cannot remove its run's folders: they go in one of the test's own.
+    folder = tempfile.mkdtemp(prefix="sandbox-caller-")
+    os.chmod(folder, 0o755)  # the uid mode's program reaches its working folder through it
+    env = {**os.environ, "TMPDIR": folder}
+    caller = subprocess.Popen(
+        [sys.executable, "-c", CALLER, mode], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, start_new_session=True
+    )
     try:
+        assert caller.stdout.readline().strip(), "the caller did not start"
         deadline, started = time.monotonic() + 20, []
         while not started and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -142,6 +151,8 @@ def test_programs_die_with_the_process_that_started_them(mode, how):
         if caller.poll() is None:
             caller.kill()
             caller.wait()
+        caller.stdout.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 IPC_CREATE = 0o1000
