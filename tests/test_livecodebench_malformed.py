@@ -70,7 +70,7 @@ WRONG_VALUES = (None, 0, 1.5, True, "", [], {}, [None], {"input": 1}, ["x"])
 def test_any_field_replaced_by_a_wrong_type_never_raises():
     rng = random.Random(3)
     valid = {"question_id": "m", "public_test_cases": [dict(CASE)], "private_test_cases": "[]", "func_name": None}
-    for _ in range(60):
+    for _ in range(30):
         ref = copy.deepcopy(valid)
         target = rng.choice(["question_id", "public_test_cases", "private_test_cases", "func_name", "case"])
         if target == "case":
