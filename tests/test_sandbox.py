@@ -102,10 +102,25 @@ def test_writes_outside_the_private_folder_do_not_land(tmp_path):
     assert not any(os.path.exists(t) for t in targets)
 
 
+def _listing(folder: str) -> str:
+    """A program that prints a folder's entries, or [] where the folder is absent."""
+    return f"import os\ntry:\n    print(os.listdir({folder!r}))\nexcept FileNotFoundError:\n    print([])\n"
+
+
 @needs_namespaces
-def test_the_project_folder_is_hidden():
-    result = run(f"import os\nprint(os.listdir({str(PROJECT_ROOT)!r}))")
-    assert result.stdout.strip() == "[]"
+def test_the_project_folder_is_hidden_wherever_it_is_cloned():
+    # Absent (outside the system folders, e.g. under /tmp) or empty (under one): no file of it is readable.
+    probe = str(PROJECT_ROOT / "pyproject.toml")
+    result = run(_listing(str(PROJECT_ROOT)) + f"print(os.path.exists({probe!r}))")
+    assert result.stdout.split() == ["[]", "False"]
+
+
+@needs_namespaces
+def test_a_hidden_folder_inside_a_visible_system_folder_is_empty():
+    result = run_program(
+        _listing("/usr/share") + "print(bool(os.listdir('/usr/bin')))", "", TIGHT, hidden=("/usr/share",)
+    )
+    assert result.stdout.split() == ["[]", "True"]
 
 
 @needs_namespaces

@@ -22,6 +22,11 @@ from workloads.evaluation.registry import VERDICTS, verifier_version
 from workloads.evaluation.versions import benchmark_version
 
 
+def _stdin_test(output: str) -> str:
+    test = {"input": "", "output": output, "testtype": "stdin"}
+    return json.dumps({"question_id": "pin", "public_test_cases": json.dumps([test]), "private_test_cases": "[]"})
+
+
 def _ifeval_record(key: int) -> str:
     return json.dumps(
         {"key": key, "prompt": "p", "instruction_id_list": ["change_case:english_lowercase"], "kwargs": [{}]}
@@ -92,6 +97,16 @@ GOLDEN = {
         "lm-eval-ifeval@2c06b5825201+lm_eval==0.4.13",
         [("hello world", _ifeval_record(1), (True, None)), ("HELLO", _ifeval_record(2), (False, None))],
     ),
+    "livecodebench": (
+        "livecodebench@654732034c94",
+        [
+            ("```python\nprint(pow(2, 64))\n```", _stdin_test("18446744073709551616\n"), (True, None)),
+            ("```python\nprint(10**9 + 8)\n```", _stdin_test("1000000007\n"), (False, "test 1/1 failed")),
+            ("```python\nprint()\nprint(bisect_left([1, 5], 5))\nexit()\n```", _stdin_test("1\n"), (True, None)),
+            ("no code", _stdin_test("1"), (False, "no code block")),
+            ("```python\nprint(1)\n```", "{}", (None, "reference unreadable: 'question_id'")),
+        ],
+    ),
 }
 
 
@@ -113,7 +128,7 @@ def test_scorer_behaviour_is_pinned_with_its_version(kind):
 
 
 def test_every_kind_with_a_verdict_is_pinned_or_registered_after_the_table():
-    # Kinds added later (MMLU-Pro, LiveCodeBench) pin themselves in their own test files.
+    # Kinds added later (MMLU-Pro) pin themselves in their own test files.
     assert set(GOLDEN) <= set(VERDICTS)
 
 

@@ -25,22 +25,34 @@ import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from decimal import Decimal
 
 from workloads.evaluation.items import DEFAULT_LAYOUT, BenchmarkDataError, Item, Layout
 from workloads.evaluation.sandbox import Limits, run_program
 from workloads.evaluation.spec import BenchmarkKind
 
-VERSION = "lcb-exec-1"
 # The per-test limits: LiveCodeBench's own harness allows about 6 s per test.
 TEST_LIMITS = Limits(cpu_seconds=6, wall_seconds=12.0, memory_mb=1024, processes=8, file_mb=64)
 # Decompressed test cases larger than this are refused (a compression bomb, not a benchmark).
 MAX_TESTS_BYTES = 512 << 20
-# Names a solution may use without importing them, as LeetCode's and LiveCodeBench's harnesses allow.
+TEST_TYPES = ("stdin", "functional")
+# The program header of LiveCodeBench's harness: every name of these modules (as ``from m import *``),
+# then the built-ins restored over them (``math.pow`` would otherwise replace ``pow``), then typing's
+# names, then the modules themselves; ``exit`` comes from ``sys`` (``python -S`` has no site ``exit``).
+HEADER_MODULES = (
+    "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics",
+    "itertools", "functools", "operator", "io", "sys", "json",
+)  # fmt: skip
+RECURSION_LIMIT = 50_000
 IMPORT_HEADER = (
-    "import bisect, collections, functools, heapq, itertools, math, re, string, sys\n"
-    "from collections import *\nfrom functools import *\nfrom heapq import *\nfrom itertools import *\n"
-    "from math import *\nfrom typing import *\nsys.setrecursionlimit(1 << 16)\n"
+    "".join(f"from {module} import *\n" for module in (*HEADER_MODULES, "builtins", "typing"))
+    + "".join(f"import {module}\n" for module in HEADER_MODULES)
+    + f"sys.setrecursionlimit({RECURSION_LIMIT})\n"
 )
+# Off by default, as in LiveCodeBench: printed numbers are compared by their exact value. A relative
+# and absolute tolerance (AtCoder allows 1e-9 on real-valued answers) applies to real-valued
+# expected tokens only, never to integers.
+FLOAT_TOLERANCE: float | None = None
 
 STDIN_INSTRUCTION = (
     "Write a Python 3 program that reads the input from standard input and writes the answer to standard output. "
@@ -63,24 +75,64 @@ class _DataOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"test cases may hold plain data only, not {module}.{name}")
 
 
-def decode_test_cases(raw: str, where: str) -> list[dict]:
-    """A test-case field as the hub stores it: a JSON list, or base64(zlib(pickle(JSON string)))."""
-    try:
-        cases = json.loads(raw)
-    except json.JSONDecodeError:
-        try:
-            inflater = zlib.decompressobj()
-            data = inflater.decompress(base64.b64decode(raw), MAX_TESTS_BYTES)
-            if inflater.unconsumed_tail:
-                raise ValueError(f"{where}: test cases exceed {MAX_TESTS_BYTES >> 20} MiB once decompressed")
-            cases = _DataOnly(io.BytesIO(data)).load()
-        except (ValueError, zlib.error, pickle.UnpicklingError, EOFError) as err:
-            raise ValueError(f"{where}: test cases are neither JSON nor base64/zlib/pickle: {err}") from err
-        if isinstance(cases, (str, bytes)):
-            cases = json.loads(cases)
-    if not isinstance(cases, list) or not all(isinstance(c, dict) and {"input", "output"} <= set(c) for c in cases):
-        raise ValueError(f"{where}: test cases are not a list of {{input, output, testtype}}")
+def decode_test_cases(raw: str | list, where: str) -> list[dict]:
+    """A test-case field as the hub stores it: a JSON list, or base64(zlib(pickle(JSON string))),
+    or the list itself. Every case must hold a string input and output and a known test type."""
+    if isinstance(raw, list):
+        cases = raw
+    elif not isinstance(raw, str):
+        raise ValueError(f"{where}: test cases are a {type(raw).__name__}, not a string or a list")
+    else:
+        cases = _decode(raw, where)
+    if not isinstance(cases, list):
+        raise ValueError(f"{where}: test cases are a {type(cases).__name__}, not a list")
+    for number, case in enumerate(cases, 1):
+        if not isinstance(case, dict) or not {"input", "output"} <= set(case):
+            raise ValueError(f"{where}: test case {number} is not a {{input, output, testtype}} object")
+        wrong = [k for k in ("input", "output") if not _is_text(case[k])]
+        if wrong or case.get("testtype", "stdin") not in TEST_TYPES:
+            raise ValueError(f"{where}: test case {number}: {wrong} not UTF-8 strings or an unknown testtype")
+        if case.get("testtype") == "functional":
+            try:
+                json.loads(case["output"])
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: test case {number}: the expected result is not JSON: {err}") from err
     return cases
+
+
+def _is_text(value) -> bool:
+    try:
+        return isinstance(value, str) and bool(value.encode() or True)
+    except UnicodeEncodeError:  # lone surrogates, which JSON allows
+        return False
+
+
+def _decode(raw: str, where: str):
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        pass
+    try:
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(base64.b64decode(raw), MAX_TESTS_BYTES)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"{where}: test cases exceed {MAX_TESTS_BYTES >> 20} MiB once decompressed")
+        cases = _DataOnly(io.BytesIO(data)).load()
+        return json.loads(cases) if isinstance(cases, (str, bytes)) else cases
+    except (ValueError, zlib.error, pickle.UnpicklingError, EOFError) as err:
+        raise ValueError(f"{where}: test cases are neither JSON nor base64/zlib/pickle: {err}") from err
+
+
+def _func_name(metadata) -> str | None:
+    """``metadata.func_name``, or None where the metadata is not a JSON object naming one (its
+    functional tests are then unjudgeable, not a failed load)."""
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata or "{}")
+        except json.JSONDecodeError:
+            return None
+    name = metadata.get("func_name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def release_date(record: dict, where: str) -> date:
@@ -106,13 +158,11 @@ def livecodebench_items(records: list[dict], where: str, seed: int = 0, layout: 
         missing = [f for f in REQUIRED_FIELDS if f not in rec]
         if missing:
             raise BenchmarkDataError(f"{where}: not a LiveCodeBench record, missing {missing}; fields: {sorted(rec)}")
-        metadata = rec.get("metadata") or "{}"
-        metadata = json.loads(metadata) if isinstance(metadata, str) else metadata
         reference = {
             "question_id": str(rec["question_id"]),
             "public_test_cases": rec["public_test_cases"],
             "private_test_cases": rec["private_test_cases"],
-            "func_name": metadata.get("func_name"),
+            "func_name": _func_name(rec.get("metadata")),
         }
         prompt = livecodebench_prompt(str(rec["question_content"]), str(rec.get("starter_code") or ""))
         items.append(Item(f"lcb-{rec['question_id']}", prompt, json.dumps(reference)))
@@ -128,23 +178,48 @@ def extract_code(final: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def _same_token(got: str, want: str) -> bool:
-    if got == want:
+# A plain ASCII decimal numeral (what Decimal() also accepts, less other digits, underscores,
+# inf and nan, which are compared as text).
+_NUMERAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _same_number(got: str, want: str, float_tolerance: float | None) -> bool:
+    """Tokens that differ as text: equal only as numbers of the same kind. An integer answer needs
+    an integer printed, of exactly its value; a real-valued one is compared by exact decimal value
+    (``0.50`` is ``0.5``), or within ``float_tolerance`` when one is given."""
+    if not (_NUMERAL.fullmatch(got) and _NUMERAL.fullmatch(want)):
+        return False
+    if _INTEGER.fullmatch(want):
+        return bool(_INTEGER.fullmatch(got)) and Decimal(got) == Decimal(want)
+    if Decimal(got) == Decimal(want):
         return True
+    if float_tolerance is None:
+        return False
     try:
-        return math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-9)
-    except ValueError:
+        return math.isclose(float(got), float(want), rel_tol=float_tolerance, abs_tol=float_tolerance)
+    except OverflowError:
         return False
 
 
-def same_stdout(got: str, want: str) -> bool:
-    """Line by line, whitespace-normalised, numbers compared as numbers; trailing blank lines ignored."""
-    got_lines, want_lines = got.rstrip().splitlines(), want.rstrip().splitlines()
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.strip().split("\n")]
+
+
+def same_stdout(got: str, want: str, float_tolerance: float | None = None) -> bool:
+    """LiveCodeBench's rule: the whole output stripped (leading and trailing blank lines ignored),
+    split into lines, each stripped; as many lines as expected, each equal as text or, token by
+    token, as numbers (:func:`_same_number`). A line that differs as text and holds a word fails."""
+    got_lines, want_lines = _lines(got), _lines(want)
     if len(got_lines) != len(want_lines):
         return False
     for g, w in zip(got_lines, want_lines, strict=True):
+        if g == w:
+            continue
         g_tokens, w_tokens = g.split(), w.split()
-        if len(g_tokens) != len(w_tokens) or not all(map(_same_token, g_tokens, w_tokens)):
+        if len(g_tokens) != len(w_tokens):
+            return False
+        if not all(_same_number(a, b, float_tolerance) for a, b in zip(g_tokens, w_tokens, strict=True)):
             return False
     return True
 
@@ -160,8 +235,6 @@ def _call_driver(func_name: str) -> str:
 
 def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tuple[bool, str | None]:
     functional = case.get("testtype") == "functional"
-    if functional and not func_name:
-        return False, "functional test without metadata.func_name"
     program = IMPORT_HEADER + code + (_call_driver(func_name) if functional else "")
     result = run_program(program, case["input"], limits)
     if result.status != "ok":
@@ -172,23 +245,30 @@ def _passes(code: str, case: dict, func_name: str | None, limits: Limits) -> tup
             return bool(lines) and json.loads(lines[-1]) == json.loads(case["output"]), None
         except json.JSONDecodeError:
             return False, "result is not JSON"
-    return same_stdout(result.stdout, case["output"]), None
+    return same_stdout(result.stdout, case["output"], FLOAT_TOLERANCE), None
 
 
 def livecodebench_verdict(final: str, reference: str, limits: Limits = TEST_LIMITS) -> tuple[bool | None, str | None]:
     try:
         ref = json.loads(reference)
-        where = f"LiveCodeBench {ref['question_id']}"
+        where = f"LiveCodeBench {ref['question_id']}"  # a reference that is not an object: TypeError
         cases = decode_test_cases(ref["public_test_cases"], where) + decode_test_cases(ref["private_test_cases"], where)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         return None, f"reference unreadable: {err}"
     if not cases:
         return None, "problem without tests"
+    func_name = ref.get("func_name")
+    if any(c.get("testtype") == "functional" for c in cases) and not (
+        isinstance(func_name, str) and func_name.isidentifier()
+    ):
+        return None, f"reference unreadable: functional tests need a method name, not {func_name!r}"
     code = extract_code(final)
     if code is None:
         return False, "no code block"
+    if not _is_text(code):
+        return False, "code is not UTF-8 text"
     for number, case in enumerate(cases):
-        passed, why = _passes(code, case, ref.get("func_name"), limits)
+        passed, why = _passes(code, case, func_name, limits)
         if not passed:
             return False, f"test {number + 1}/{len(cases)} failed" + (f": {why}" if why else "")
     return True, None
