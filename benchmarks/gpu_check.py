@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="a tiny model and short sequences, on the CPU")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak for MFU (default: datasheet table)")
-    parser.add_argument("--budget-seconds", type=float, help="stop starting measurements after this (450; tiny 300)")
+    parser.add_argument("--budget-seconds", type=float, help="stop starting measurements after this (450; tiny 600)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # one measurement, in a process of its own
     args = parser.parse_args(argv)
     if args.measure:
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.tiny and not torch.cuda.is_available():
         parser.error("no CUDA device here: the full check needs one (--tiny runs the same code on the CPU)")
     started = time.monotonic()
-    budget = args.budget_seconds or (300.0 if args.tiny else 450.0)
+    budget = args.budget_seconds or (600.0 if args.tiny else 450.0)
     device, peak, results = check(TINY_PLAN if args.tiny else GPU_PLAN, budget, args.peak_tflops)
     print(report(device, peak, results))
     print(f"{time.monotonic() - started:.0f} s in all")
