@@ -93,7 +93,7 @@ def test_tiny_run_prints_one_table_of_positive_figures():
         assert row["peak GiB"] == row["reserved GiB"] == "—"  # no GPU memory on a CPU
         if kind == "train":
             tflops, mfu, plan = (_number(row[k]) for k in ("TFLOP/s", "MFU %", "plan GiB"))
-            assert tflops > 0 and plan > 2  # the plan counts 2 GiB of CUDA context and workspaces
+            assert tflops > 0 and plan >= 2  # the plan counts 2 GiB of CUDA context and workspaces
             assert mfu == pytest.approx(100 * tflops / peak, rel=0.01)
             assert "liger off" in row["setup"] and "MULTI_CPU" in row["setup"]
         else:
