@@ -1,6 +1,6 @@
 """The study's training and generation paths measured on one GPU, in one call, offline (docs/gpu-check.md).
 
-    python -m benchmarks.gpu_check [--peak-tflops T] [--budget-seconds 450]   # CUDA: about 6 min on one H100
+    python -m benchmarks.gpu_check [--peak-tflops T] [--budget-seconds 450]   # CUDA: ends within 8 min
     python -m benchmarks.gpu_check --tiny                                       # the same code on the CPU
 
 Prints one table: for randomly initialised Qwen3-shaped students (0.6B and 1.7B) at 4k to 16k tokens per
