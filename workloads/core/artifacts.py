@@ -13,8 +13,10 @@ import io
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 COMPLETE_MARKER = "_COMPLETE"
 # What a tokenizer needs from a model folder (for ``local_folder(..., only=TOKENIZER_FILES)``).
@@ -71,6 +73,8 @@ def write_bytes(location: str, data: bytes) -> None:
 
 
 def read_parquet(location: str) -> pl.DataFrame:
+    import polars as pl  # imported where used: the GPU check runs the training path on a machine without polars
+
     return pl.read_parquet(io.BytesIO(read_bytes(location))) if is_remote(location) else pl.read_parquet(location)
 
 

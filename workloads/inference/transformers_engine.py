@@ -35,6 +35,8 @@ class TransformersLLM:
         self.torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype)).eval()
+        if torch.cuda.is_available():  # the device the process was given (CUDA_VISIBLE_DEVICES), else the CPU
+            self.model.to("cuda")
         eos = self.model.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id
@@ -67,8 +69,9 @@ class TransformersLLM:
         torch = self.torch
         width = max(len(ids) for ids in batch)
         # Left padding: every prompt ends where generation starts.
-        input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in batch])
-        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
+        device = self.model.device
+        input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in batch], device=device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
         sampled = params.temperature > 0
         with torch.inference_mode():
             out = self.model.generate(
