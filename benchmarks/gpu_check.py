@@ -34,7 +34,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
-from workloads.memory_plan import GIB, KNOWN_SHAPES, ModelShape, Setup, estimate
+from workloads.planning.memory_plan import GIB, KNOWN_SHAPES, ModelShape, Setup, estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "full.yaml"
@@ -94,7 +94,7 @@ def synthetic_text(rng: random.Random, words: int) -> str:
 
 def build_tokenizer(folder: Path) -> Path:
     """A byte-level BPE tokenizer with the study chat template, trained offline in a second."""
-    from workloads.tiny_model import build_tiny_model
+    from workloads.training.tiny_model import build_tiny_model
 
     rng = random.Random(0)
     return build_tiny_model(folder, [synthetic_text(rng, 200) for _ in range(200)])
@@ -111,7 +111,7 @@ def qwen3_config(shape: ModelShape, tokenizer):
 def load_tokenizer(folder: str):
     from transformers import AutoTokenizer
 
-    from workloads.chat import ensure_chat_template
+    from workloads.core.chat import ensure_chat_template
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     ensure_chat_template(tokenizer)
@@ -158,9 +158,9 @@ def measure_training(spec: dict) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTTrainer
 
-    from workloads.hardware import compute_dtype
-    from workloads.parallelism import attention_implementation, layer_classes
-    from workloads.train import build_config
+    from workloads.core.hardware import compute_dtype
+    from workloads.training.config import build_config
+    from workloads.training.parallelism import attention_implementation, layer_classes
 
     shape, seq_len = SHAPES[spec["model"]], spec["seq_len"]
     on_gpu = torch.cuda.is_available()
@@ -221,8 +221,8 @@ def measure_generation(spec: dict) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from workloads.hardware import compute_dtype
-    from workloads.transformers_engine import MAX_BATCH_SEQUENCES, TransformersLLM
+    from workloads.core.hardware import compute_dtype
+    from workloads.inference.transformers_engine import MAX_BATCH_SEQUENCES, TransformersLLM
 
     on_gpu = torch.cuda.is_available()
     tokenizer = load_tokenizer(spec["tokenizer"])
