@@ -97,6 +97,9 @@ def extract_answer(value: object, answer_format: str) -> str | None:
         value = value[0] if len(value) else None
         if value is None:
             return None
+    # A gold answer is text or a number; a list or mapping here is a layout mistake, not an answer.
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise TypeError(f"expected a text or number answer, got {type(value).__name__}: {str(value)[:80]!r}")
     text = str(value)
     if answer_format == "gsm8k":
         text = gsm8k_final_answer(text) or ""

@@ -7,6 +7,7 @@ field, items with the same id."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -19,14 +20,41 @@ from workloads.evaluation.registry import kind_of
 from workloads.evaluation.tasks.livecodebench import in_window
 
 
+def _text(path: Path) -> str:
+    """A file's text; bytes that are not UTF-8 are an error naming the file, the line and the byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise BenchmarkDataError(f"{path}, line {line}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+
+
+def _not_a_record(record: object, where: str) -> BenchmarkDataError:
+    shown = json.dumps(record, default=str)[:80]
+    return BenchmarkDataError(f"{where}: a record must be an object of fields, not {shown}")
+
+
+def _mappings(records: list, where: str, unit: str = "row") -> list[dict]:
+    """Records that are field mappings; a list, a string or a number where a record belongs is an
+    error naming its row."""
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise _not_a_record(record, f"{where}, {unit} {number}")
+    return records
+
+
 def _json_lines(path: Path) -> list[dict]:
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(_text(path).splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as err:
                 raise BenchmarkDataError(f"{path}, line {number}: not valid JSON ({err.msg})") from None
+            if not isinstance(record, dict):
+                raise _not_a_record(record, f"{path}, line {number}")
+            records.append(record)
     return records
 
 
@@ -39,7 +67,7 @@ def _headerless_csv_records(location: str) -> list[dict]:
         raise BenchmarkDataError(f"{location}: no .csv files in the folder")
     records = []
     for file in files:
-        with file.open(newline="", encoding="utf-8") as handle:
+        with io.StringIO(_text(file), newline="") as handle:
             for number, row in enumerate(csv.reader(handle), 1):
                 cells = [cell for cell in row if cell.strip()]
                 if len(cells) > 1:
@@ -56,21 +84,24 @@ def _records(location: str, hub_config: str | None, hub_split: str, layout: Layo
     if not layout.csv_header:
         return _headerless_csv_records(location)
     if location.startswith("hub:") or location.endswith(".parquet"):
-        return read_records(location, hub_split=hub_split, hub_config=hub_config).to_dicts()
+        return _mappings(read_records(location, hub_split=hub_split, hub_config=hub_config).to_dicts(), location)
     path = Path(location)
     if not path.exists():
         raise FileNotFoundError(f"benchmark file not found: {path}")
     if path.suffix == ".jsonl":
         return _json_lines(path)
     if path.suffix == ".csv":  # every cell as text, as written
-        return pl.read_csv(path, infer_schema=False).to_dicts()
+        try:
+            return pl.read_csv(io.StringIO(_text(path)), infer_schema=False).to_dicts()
+        except pl.exceptions.PolarsError as err:
+            raise BenchmarkDataError(f"{path}: not a CSV table ({err})") from None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(_text(path))
     except json.JSONDecodeError as err:
         raise BenchmarkDataError(f"{path}, line {err.lineno}: not valid JSON ({err.msg})") from None
     if not isinstance(data, list):
         raise BenchmarkDataError(f"{path}: expected a JSON list of records")
-    return data
+    return _mappings(data, str(path), unit="record")
 
 
 # The text of an item that a training query could copy, by the field names of each layout.
