@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from recipe_schema.recipe import PROJECT_ROOT
+from recipe_schema.data_files import PROJECT_ROOT
 from workloads.evaluation.sandbox import Limits, RunResult, live_processes, run_program
 from workloads.evaluation.sandbox_launch import SYSTEM_FOLDERS
 
