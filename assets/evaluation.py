@@ -34,7 +34,7 @@ from recipe_schema.recipe import Recipe
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, pace_summary, with_dtype
-from resources.storage import Storage
+from resources.storage import CorruptTable, Storage
 from workloads.core.naming import content_hash, parse_checkpoint_key
 from workloads.core.prompts import SAFETY_JUDGE_TEMPLATE, SAFETY_POLICY, SAFETY_RUBRIC
 from workloads.evaluation.registry import kind_of
@@ -82,10 +82,11 @@ def cell_definition(recipe: Recipe, benchmark: str) -> str:
 def current_table(
     storage: Storage, keys: Keys, checkpoint: str, benchmark: str, definition: str
 ) -> pl.DataFrame | None:
-    """The cell's table if it was computed under ``definition``; None when the cell is due."""
+    """The cell's table if it was computed under ``definition``; None when the cell is due, and when
+    its stored table is damaged (a damaged table is computed again, not a reason to stop)."""
     try:
         table = storage.read_table(keys.eval_table(checkpoint, benchmark))
-    except FileNotFoundError:
+    except (FileNotFoundError, CorruptTable):
         return None
     return table if table.height > 0 and set(table["definition"].to_list()) == {definition} else None
 

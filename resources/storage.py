@@ -6,10 +6,26 @@ import io
 from pathlib import Path
 
 import polars as pl
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from dagster_aws.s3 import S3Resource
 
 from workloads.core import artifacts
+
+
+class CorruptTable(Failure):
+    """A stored table that cannot be read: the step fails at once, naming the file (a retry reads the
+    same bytes). A reader that can recompute the table catches it instead."""
+
+    def __init__(self, error: artifacts.CorruptArtifact):
+        super().__init__(description=str(error), allow_retries=False)
+        self.error = error
+
+
+def corrupt_is_final(read, *args):
+    try:
+        return read(*args)
+    except artifacts.CorruptArtifact as err:
+        raise CorruptTable(err) from None
 
 
 class Storage(ConfigurableResource):
@@ -55,7 +71,7 @@ class LocalStorage(Storage):
         path = Path(self.uri(key))
         if not path.exists():
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {path})")
-        return pl.read_parquet(path)
+        return corrupt_is_final(artifacts.parquet_table, str(path), str(path))
 
     def read_bytes(self, key: str) -> bytes:
         path = Path(self.uri(key))
@@ -102,9 +118,10 @@ class S3Storage(Storage):
 
     def read_table(self, key: str) -> pl.DataFrame:
         try:
-            return pl.read_parquet(io.BytesIO(self.read_bytes(key)))
+            data = self.read_bytes(key)
         except FileNotFoundError:
             raise FileNotFoundError(f"table {key!r} has not been materialized yet (expected {self.uri(key)})") from None
+        return corrupt_is_final(artifacts.parquet_table, data, self.uri(key))
 
     def exists(self, key: str) -> bool:
         return artifacts.object_exists(self.s3.get_client(), self.bucket, self._key(key))

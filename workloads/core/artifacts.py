@@ -10,6 +10,7 @@ half-uploaded checkpoint for a finished one.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -72,10 +73,54 @@ def write_bytes(location: str, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def read_parquet(location: str) -> pl.DataFrame:
+class CorruptArtifact(ValueError):
+    """A stored artifact that exists but cannot be read as what it is: running again reads the same
+    bytes, so it is not retried (``retryable``); the message names the file and how to recover."""
+
+    retryable = False
+
+
+def parquet_table(source: str | bytes, location: str) -> pl.DataFrame:
+    """A parquet table from a path or its bytes; unreadable bytes are a :class:`CorruptArtifact`
+    naming ``location``."""
     import polars as pl  # imported where used: the GPU check runs the training path on a machine without polars
 
-    return pl.read_parquet(io.BytesIO(read_bytes(location))) if is_remote(location) else pl.read_parquet(location)
+    try:
+        return pl.read_parquet(io.BytesIO(source) if isinstance(source, bytes) else source)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CorruptArtifact(
+            f"{location}: not a readable parquet table ({str(err).splitlines()[0]}); it is damaged or was cut "
+            "short: delete it and materialize its asset again"
+        ) from None
+
+
+def read_parquet(location: str) -> pl.DataFrame:
+    return parquet_table(read_bytes(location) if is_remote(location) else location, location)
+
+
+def check_safetensors(folder: Path) -> None:
+    """Every ``*.safetensors`` file in a model folder is whole: its header parses and its size is
+    the header's size plus the data the header describes. A damaged file is named here, before an
+    engine start fails on it with a message that names nothing."""
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        size = file.stat().st_size
+        try:
+            with file.open("rb") as handle:
+                header_size = int.from_bytes(handle.read(8), "little")
+                if not 0 < header_size <= size - 8:
+                    raise ValueError(f"header of {header_size} bytes in a file of {size}")
+                header = json.loads(handle.read(header_size))
+            ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+            expected = 8 + header_size + max(ends, default=0)
+            if size != expected:
+                raise ValueError(f"{size} bytes where the header describes {expected}")
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise CorruptArtifact(
+                f"{file}: not a whole safetensors file ({err}); it is damaged or was cut short: "
+                "materialize the model or checkpoint again"
+            ) from None
 
 
 def write_parquet(table: pl.DataFrame, location: str) -> None:

@@ -5,7 +5,9 @@ dtype the hardware computes natively (``workloads/core/hardware.py``)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from workloads.core.artifacts import check_safetensors
 from workloads.core.hardware import choose_engine, compute_dtype, probe
 from workloads.core.naming import content_hash
 from workloads.inference.transformers_engine import TransformersLLM
@@ -16,6 +18,8 @@ def make_llm(settings: dict) -> tuple[object, dict]:
     and what to record with its results: the engine, the compute dtype and why, the thread layout."""
     if settings.get("backend") != "vllm-offline":
         raise ValueError(f"unsupported generation backend {settings.get('backend')!r}")
+    # A damaged weights file is named here; the engine's own start would fail without naming it.
+    check_safetensors(Path(settings["model"]))
     capability = probe()
     decision = compute_dtype(settings.get("dtype", "auto"), capability)
     engine, engine_reason = choose_engine(settings.get("engine", "auto"))

@@ -17,6 +17,7 @@ from pathlib import Path
 from dagster_pipes import PipesDefaultContextLoader, PipesEnvVarParamsLoader
 
 from workloads.core.artifacts import (
+    check_safetensors,
     local_folder,
     read_parquet,
 )
@@ -56,6 +57,7 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
         raise ValueError(f"dataset {inputs.dataset} is empty: nothing to train {run} on")
     dataset = Dataset.from_list([{"messages": m} for m in table["messages"].to_list()])
     model_dir = local_folder(inputs.model_dir, scratch / "base")
+    check_safetensors(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
