@@ -19,6 +19,7 @@ from assets.partitions import CHECKPOINTS, checkpoint_range_tags, planned_benchm
 from jobs.jobs import JOB_ORDER
 from jobs.planning import cell_runs
 from orchestration.definitions import DEFAULT_RECIPE, build_definitions
+from orchestration.instance import owner_tags, prepared_instance
 from recipe_schema.errors import RecipeError
 from recipe_schema.loading import load_recipe
 
@@ -86,14 +87,18 @@ def run_study(
     results are; ``timings`` collects (run, seconds, pace) of each run."""
     recipe = load_recipe(recipe_path)
     defs = build_definitions(recipe, env)
-    instance = instance or DagsterInstance.get()
+    instance = instance or prepared_instance()
     for job_name in JOB_ORDER:
         job = defs.resolve_job_def(job_name)
         for label, partition, tags, selection in runs_for(job_name, recipe, instance):
             started = time.time()
             print(f"--> {label}", flush=True)
             result = job.execute_in_process(
-                instance=instance, partition_key=partition, tags=tags, asset_selection=selection, raise_on_error=False
+                instance=instance,
+                partition_key=partition,
+                tags={**tags, **owner_tags()},
+                asset_selection=selection,
+                raise_on_error=False,
             )
             if not result.success:
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
