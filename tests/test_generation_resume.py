@@ -107,3 +107,21 @@ def test_new_parts_never_replace_kept_ones(tmp_path):
         "part-00002.parquet",
         "part-00003.parquet",
     ]
+
+
+def test_the_pace_counts_only_what_this_run_generated(tmp_path):
+    queries = countdown_queries(TASKS, source="countdown")
+    first = {}
+    generate_shard(
+        queries.head(2), tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash", tally=first
+    )
+    second = {}
+    traces, resumed = generate_shard(
+        queries, tmp_path, lambda: SolverTeacher("hash"), chunk_size=2, log=print, chash="hash", tally=second
+    )
+    reused = traces.filter(pl.col("query_id").is_in(queries.head(2)["query_id"].implode()))
+    assert resumed == 2 and first["generated_tokens"] == int(reused["completion_tokens"].sum())
+    assert second["generated_tokens"] == int(traces["completion_tokens"].sum()) - first["generated_tokens"]
+    finished = {}
+    generate_shard(queries, tmp_path, lambda: None, chunk_size=2, log=print, chash="hash", tally=finished)
+    assert finished.get("generated_tokens", 0) == 0

@@ -281,11 +281,12 @@ def reusable_parts(parts: str, queries: pl.DataFrame, chash: str, log) -> tuple[
 
 
 def generate_shard(
-    queries: pl.DataFrame, parts: str | Path, make_teacher, chunk_size: int, log, *, chash: str
+    queries: pl.DataFrame, parts: str | Path, make_teacher, chunk_size: int, log, *, chash: str, tally=None
 ) -> tuple[pl.DataFrame, int]:
     """Generate every query of ``queries`` not already in a reusable part file under ``parts``
     (a local folder or an S3 prefix; see ``reusable_parts``). ``chash``: the teacher and sampling
-    hash the rows must carry. Returns (all traces, queries resumed)."""
+    hash the rows must carry. Returns (all traces, queries resumed); ``tally`` (a dict), where
+    given, counts the ``generated_tokens`` of this call alone, reused parts not included."""
     parts = str(parts).rstrip("/")
     existing, done = reusable_parts(parts, queries, chash, log)
     todo = queries.filter(~pl.col("query_id").is_in(done["query_id"].unique().implode()))
@@ -302,7 +303,10 @@ def generate_shard(
         chunk = todo.slice(start, chunk_size)
         part = pl.DataFrame(teacher.generate(chunk), schema=TRACE_SCHEMA)
         write_parquet(part, f"{parts}/part-{first + start // chunk_size:05d}.parquet")
-        progress.update(chunk.height, tokens=int(part["completion_tokens"].sum()))
+        tokens = int(part["completion_tokens"].sum())
+        progress.update(chunk.height, tokens=tokens)
+        if tally is not None:
+            tally["generated_tokens"] = tally.get("generated_tokens", 0) + tokens
     _, traces = reusable_parts(parts, queries, chash, log)
     return traces.sort("query_id", "sample_idx"), resumed
 
@@ -314,6 +318,7 @@ def main() -> None:
         queries = read_parquet(inputs.queries_path)
         all_traces = []
         resumed_total = 0
+        tally = {"generated_tokens": 0}
         engines = {}  # what each model teacher ran on, for the asset's metadata
         for source, group in queries.group_by("source", maintain_order=True):
             source = source[0]
@@ -331,6 +336,7 @@ def main() -> None:
                 inputs.chunk_size,
                 pipes.log.info,
                 chash=teacher_hash(job, inputs.sampling),
+                tally=tally,
             )
             all_traces.append(traces)
             resumed_total += resumed
@@ -344,7 +350,11 @@ def main() -> None:
                 "queries_resumed": resumed_total,
                 "completion_tokens": int(table["completion_tokens"].sum()),
                 "generation_seconds": round(seconds, 1),
-                "tokens_per_second": round(int(table["completion_tokens"].sum()) / seconds, 1) if seconds else None,
+                "generated_tokens": tally["generated_tokens"],
+                # The pace of what this run generated: tokens of reused parts cost it nothing.
+                "tokens_per_second": round(tally["generated_tokens"] / seconds, 1)
+                if seconds and tally["generated_tokens"]
+                else None,
                 **engines,
             }
         )
