@@ -29,7 +29,7 @@ from workloads.core.progress import make_step_logger
 from workloads.core.tracking import run_location
 from workloads.programs.inputs import TrainInputs
 from workloads.training.checkpoints import RunFolder, make_checkpoint_callback
-from workloads.training.config import build_config
+from workloads.training.config import build_config, within_max_length
 from workloads.training.parallelism import (
     attention_implementation,
     layer_classes,
@@ -55,13 +55,13 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
     table = read_parquet(inputs.dataset_path)
     if table.height == 0:
         raise ValueError(f"dataset {inputs.dataset} is empty: nothing to train {run} on")
-    dataset = Dataset.from_list([{"messages": m} for m in table["messages"].to_list()])
     model_dir = local_folder(inputs.model_dir, scratch / "base")
     check_safetensors(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    conversations = table["messages"].to_list()
     implementation = attention_implementation(torch.cuda.is_available())
     attention = {"attn_implementation": implementation} if implementation else {}
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="float32", **attention)
@@ -80,6 +80,13 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
         dtype=decision.dtype,
         run_name=run,
     )
+    # Padding-free batches leave max_length to this program (build_config): longer examples are dropped.
+    limit = cfg.get("max_length") if args.max_length is None else None
+    fits = within_max_length(conversations, tokenizer, limit)
+    dropped = fits.count(False)
+    if dropped:
+        log(f"{dropped} of {len(fits)} examples are longer than max_length {limit} tokens: left out, not cut")
+    dataset = Dataset.from_list([{"messages": m} for m, fit in zip(conversations, fits, strict=True) if fit])
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -99,7 +106,8 @@ def _train(extras: dict, announce, log, scratch: Path) -> dict:
     folder.publish_logs()
     return {
         "run": run,
-        "examples": table.height,
+        "examples": table.height - dropped,
+        "examples_over_max_length": dropped,
         "steps": trainer.state.global_step,
         "final_train_loss": round(float(result.training_loss), 4),
         "tokens_seen": tokens,

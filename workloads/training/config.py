@@ -72,6 +72,10 @@ def build_config(
         fused_loss=cfg.get("fused_loss", True),
     )
     arguments = {**defaults, **parallel, **sft_arguments(cfg)}
+    if arguments.get("padding_free") and not arguments.get("packing"):
+        # TRL does not cut padding-free batches to max_length (it refuses the setting); the training
+        # program drops the longer examples itself (within_max_length), so none is silently cut.
+        arguments["max_length"] = None
     if parallel.get("fsdp"):
         arguments["gradient_checkpointing"] = False  # FSDP checkpoints each unit itself (fsdp_config)
     return SFTConfig(
@@ -85,3 +89,16 @@ def build_config(
         use_cpu=not torch.cuda.is_available(),
         run_name=run_name,
     )
+
+
+def within_max_length(conversations: list, tokenizer, max_length: int | None) -> list[bool]:
+    """Whether each conversation fits ``max_length`` tokens under the tokenizer's chat template
+    (the length training sees). Where padding-free training leaves max_length to the program,
+    the longer examples are dropped and counted rather than cut short."""
+    if max_length is None:
+        return [True] * len(conversations)
+    fits = []
+    for messages in conversations:
+        ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+        fits.append(len(ids) <= max_length)
+    return fits
