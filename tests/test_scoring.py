@@ -308,10 +308,18 @@ def test_bounded_scores_time_out_hanging_items_and_go_on():
         assert bounded_scores("yes-no", ["Yes", "Yes"], ["Yes", "No"], pool=pool) == ([1.0, 0.0], 0)
 
 
-def test_an_eval_cell_scored_with_a_pool_counts_the_samples_that_ran_out_of_time():
+def test_an_eval_cell_scored_with_a_pool_counts_the_samples_that_ran_out_of_time(monkeypatch):
+    import workloads.evaluation.registry as registry
+    from tests.verify_pool_helpers import hang_verdict
     from workloads.evaluation.cells import score_cell
     from workloads.evaluation.items import Item
+    from workloads.evaluation.spec import BenchmarkKind
     from workloads.verification.verify_pool import VerifierPool
+
+    # A kind whose verdict never returns, registered for this test only (the pool's workers read
+    # their verdicts from the test registry by name).
+    hang = BenchmarkKind("hang", load=registry.KINDS["yes-no"].load, verdict=hang_verdict)
+    monkeypatch.setitem(registry.KINDS, "hang", hang)
 
     items = [Item("a", "q1", "Yes"), Item("b", "q2", "No")]
     finals = [["Yes.", "No."], ["No", "Yes"]]
