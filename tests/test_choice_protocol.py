@@ -49,7 +49,7 @@ def _verdict(kind: str, final: str, answer: str, count: int):
 OPENERS = ("", "So ", "Therefore, ", "Thus the final ", "After checking each option, the correct ", "\n")
 ANSWER_WORDS = ("answer", "Answer", "ANSWER")
 STATING = (" is ", " is: ", ": ", " : ", " is option ", ": choice ", " is\n", ":\n\n")
-WRAPPERS = ("{x}", "({x})", "[{x}]", "**{x}**", "**({x})**")
+WRAPPERS = ("{x}", "({x})", "[{x}]", "**{x}**", "**({x})**", "$({x})$", "$\\text{{{x}}}$", "$\\textbf{{({x})}}$")
 CLOSERS = ("", ".", ")", " because the others fail.", "\n\nDone.", " (the others are wrong)")
 # "answer" before a letter without "is" or a colon, or with a negation: no statement of the letter.
 NOT_STATING = (" ", " (", " - ", " to ", " was ", " is not ", " isn't ", ", ", " for ", " from ")

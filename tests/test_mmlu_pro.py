@@ -92,12 +92,14 @@ def _ref(answer: str, options: int | None = 10, category: str = "math") -> str:
 # MMLU-Pro's verdicts pinned with their version (see tests/test_scorer_versions.py). The version
 # moved from mmlu-pro@976b6baee3ec when extraction learned the option count, stated forms only,
 # and the reference harness's order (the first "answer is (X)", then the first "Answer: X").
-MMLU_PRO_VERSION = "mmlu-pro@099d63159e4b"
+MMLU_PRO_VERSION = "mmlu-pro@2efa898835c6"
 MMLU_PRO_CASES = [
     ("The answer is (C).", _ref("C"), (True, None)),
     ("\\boxed{B}", _ref("B", options=4), (True, None)),
     ("\\boxed{E}", _ref("B", options=4), (False, "no option letter")),
     ("Answer: K", _ref("A"), (False, "no option letter")),
+    ("Answer: I think it is B", _ref("I"), (False, "no option letter")),
+    ("The answer is $\\textbf{(G)}$", _ref("G"), (True, None)),
     ("The original answer H is incorrect.", _ref("H"), (False, "no option letter")),
     ("The answer is (B).\n\nQuestion: Next?\nThe answer is (C).", _ref("B"), (True, None)),
     ("Answer: C\nSo the answer is (D).", _ref("D"), (True, None)),

@@ -61,7 +61,7 @@ GOLDEN = {
         ],
     ),
     "multiple-choice": (
-        "multiple-choice@b3346ada19bd",
+        "multiple-choice@c0742e80adce",
         [
             ("Answer: **B**", "B", (True, None)),
             ("**C**", "C", (True, None)),
@@ -75,6 +75,7 @@ GOLDEN = {
             ("The answer is (B).\n\nThe answer is (C).", '{"answer": "B", "options": 4}', (True, None)),
             ("\\boxed{A} \\boxed{B}", "B", (False, None)),
             ("The answer is I because", '{"answer": "I", "options": 10}', (True, None)),
+            ("The answer is $\\text{(C)}$.", '{"answer": "C", "options": 4}', (True, None)),
             (
                 "\\boxed{B}",
                 '{"answer": "E", "options": 4}',

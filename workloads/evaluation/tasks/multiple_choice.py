@@ -89,7 +89,8 @@ _LETTER = r"(?!I\s+(?!" + _NOT_AFTER_PRONOUN + r")[a-z]|I')(?P<letter>[A-Z])(?![
 # Only a phrase that states an answer counts: "answer" followed by "is" or a colon ("The answer is
 # (B)", "Answer: B", "The final answer is: option B"). "answer" alone before a letter does not
 # ("The original answer H is incorrect" says nothing about H being chosen).
-_OPTION_WORD = r"(?:(?i:option|choice)\s*)?[(\[]?\s*"
+# Before the letter: "option"/"choice", and LaTeX wrapping ("$(B)$", "$\\text{B}$").
+_OPTION_WORD = r"(?:(?i:option|choice)\s*)?(?:\$\s*)?(?:\\text(?:bf)?\{\s*)?[(\[]?\s*"
 _FORMS = {
     "answer-is": re.compile(r"\b(?i:answer)\s+(?i:is)\s*:?\s*" + _OPTION_WORD + _LETTER),
     "answer-colon": re.compile(r"\b(?i:answer)\s*:\s*" + _OPTION_WORD + _LETTER),
