@@ -126,3 +126,19 @@ def test_items_carry_their_option_count_and_only_those_letters_are_read():
         assert ref["options"] == len(shown) and shown == list("ABCDEFGHIJ"[: len(shown)])
         beyond = "ABCDEFGHIJK"[ref["options"]]
         assert VERDICTS["mmlu-pro"](f"The answer is ({beyond}).", item.reference) == (False, "no option letter")
+
+
+def test_trailing_padding_options_are_not_options():
+    record = {
+        "question_id": 5,
+        "question": "q",
+        "options": ["x", "y", "N/A", "z", " N/A", "N/A"],
+        "answer": "B",
+        "answer_index": 1,
+        "category": "math",
+    }
+    [item] = mmlu_pro_items([record], "mmlu.jsonl")
+    assert json.loads(item.reference)["options"] == 4 and "D. z" in item.prompt and "E. " not in item.prompt
+    assert VERDICTS["mmlu-pro"]("The answer is (E).", item.reference) == (False, "no option letter")
+    with pytest.raises(ValueError, match="outside its 4 options"):
+        mmlu_pro_items([{**record, "answer": "E", "answer_index": 4}], "mmlu.jsonl")

@@ -4,7 +4,8 @@ and per-category results.
 A record has ``question_id``, ``question``, ``options`` (a list of up to 10 option texts),
 ``answer`` (the correct letter, A-J), ``answer_index`` (its 0-based position), ``cot_content``,
 ``category`` (one of :data:`CATEGORIES`) and ``src``. Options are shown in the hub's order, as the
-benchmark's own protocol does (it does not permute them); the seed picks the items only. The
+benchmark's own protocol does (it does not permute them), without trailing "N/A" padding (which
+its harness drops); the seed picks the items only. The
 reference is ``{"answer": letter, "options": count, "category": category}`` as JSON; a cell reports
 the accuracy of each category beside the headline.
 
@@ -29,6 +30,8 @@ from workloads.evaluation.tasks.multiple_choice import (
 )
 
 LETTERS = "ABCDEFGHIJ"
+# What pads a question with fewer options to 10, where a copy of the dataset does so.
+PADDING = "N/A"
 CATEGORIES = (
     "biology",
     "business",
@@ -64,6 +67,8 @@ def mmlu_pro_items(records: list[dict], where: str, seed: int = 0, layout: Layou
         if missing:
             raise BenchmarkDataError(f"{where}: not an MMLU-Pro record, missing {missing}; fields: {sorted(rec)}")
         qid, options, answer = rec["question_id"], list(rec["options"]), str(rec["answer"]).strip()
+        while options and str(options[-1]).strip() == PADDING:  # not options: the harness drops them too
+            options.pop()
         if not 1 <= len(options) <= len(LETTERS):
             raise BenchmarkDataError(f"{where}: question {qid}: {len(options)} options (1 to {len(LETTERS)} allowed)")
         index = rec.get("answer_index")
