@@ -155,14 +155,23 @@ def test_a_letter_mentioned_without_a_statement_does_not_hide_the_stated_one(kin
 # --- first or last -----------------------------------------------------------------------------
 
 
-def test_both_kinds_take_the_first_stated_answer_as_their_reference_harnesses_do():
-    assert CHOICE_PROTOCOL.pick == MMLU_PRO_PROTOCOL.pick == "first"
+STATED = ("answer-is", "answer-colon", "boxed")
+
+
+def _picking(protocol: ChoiceProtocol, pick: str) -> ChoiceProtocol:
+    return ChoiceProtocol(tuple((form, pick if form in STATED else p) for form, p in protocol.forms))
+
+
+@pytest.mark.parametrize("kind", sorted(PROTOCOLS))
+def test_both_kinds_take_the_first_stated_answer_as_their_reference_harnesses_do(kind):
+    picks = dict(PROTOCOLS[kind].forms)
+    assert {picks[form] for form in STATED} == {"first"}
 
 
 @pytest.mark.parametrize("pick", ["first", "last"])
 @pytest.mark.parametrize("kind", sorted(PROTOCOLS))
 def test_of_several_stated_answers_the_protocols_pick_counts(kind, pick):
-    protocol = PROTOCOLS[kind]._replace(pick=pick)
+    protocol = _picking(PROTOCOLS[kind], pick)
     rng = random.Random(4)
     for _ in range(1000):
         count = rng.choice(COUNTS)
@@ -196,8 +205,24 @@ def test_a_more_trusted_form_wins_wherever_it_stands(kind):
         boxed, stated = rng.sample(LETTERS[:count], 2)
         parts = [f"\\boxed{{{boxed}}}", stating(rng, stated)]
         text = "\n".join(rng.sample(parts, 2))
-        trusted = boxed if protocol.forms.index("boxed") < protocol.forms.index("answer-is") else stated
+        order = [form for form, _ in protocol.forms]
+        trusted = boxed if order.index("boxed") < order.index("answer-is") else stated
         assert choice_letter(text, LETTERS[:count], protocol) == trusted, text
+
+
+@pytest.mark.parametrize("kind", sorted(PROTOCOLS))
+def test_without_a_statement_the_last_letter_alone_in_bold_counts_and_any_statement_beats_it(kind):
+    # A response weighing the options in bold ends on its pick, as the harnesses' own fallback
+    # (the last letter standing) assumes.
+    rng = random.Random(8)
+    for _ in range(500):
+        count = rng.choice(COUNTS)
+        weighed = [rng.choice(LETTERS[:count]) for _ in range(rng.randint(2, 5))]
+        text = " ".join(f"**{x}**{rng.choice(['', ':', ' seems off,'])} reason." for x in weighed)
+        assert choice_letter(text, LETTERS[:count], PROTOCOLS[kind]) == weighed[-1], text
+        stated = rng.choice(LETTERS[:count])
+        with_statement = rng.choice([stating(rng, stated) + "\n" + text, text + "\n" + stating(rng, stated)])
+        assert choice_letter(with_statement, LETTERS[:count], PROTOCOLS[kind]) == stated, with_statement
 
 
 def test_mmlu_pro_reads_answer_is_before_answer_colon_as_its_harness_does():
@@ -215,7 +240,7 @@ def test_the_first_statement_is_read_within_a_bounded_head():
     filler = ("x " * 40 + "\n") * (3 * MAX_SCORED_CHARS // 80)
     assert choice_letter("The answer is (B).\n" + filler, "ABCD") == "B"
     assert choice_letter(filler + "The answer is (B).", "ABCD") is None
-    last = ChoiceProtocol(("answer-is",), "last")
+    last = ChoiceProtocol((("answer-is", "last"),))
     assert choice_letter("The answer is (B).\n" + filler, "ABCD", last) is None
     assert choice_letter(filler + "The answer is (B).", "ABCD", last) == "B"
 

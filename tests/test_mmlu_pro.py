@@ -92,7 +92,7 @@ def _ref(answer: str, options: int | None = 10, category: str = "math") -> str:
 # MMLU-Pro's verdicts pinned with their version (see tests/test_scorer_versions.py). The version
 # moved from mmlu-pro@976b6baee3ec when extraction learned the option count, stated forms only,
 # and the reference harness's order (the first "answer is (X)", then the first "Answer: X").
-MMLU_PRO_VERSION = "mmlu-pro@2efa898835c6"
+MMLU_PRO_VERSION = "mmlu-pro@63f43f3c9ffb"
 MMLU_PRO_CASES = [
     ("The answer is (C).", _ref("C"), (True, None)),
     ("\\boxed{B}", _ref("B", options=4), (True, None)),
@@ -104,6 +104,7 @@ MMLU_PRO_CASES = [
     ("The answer is (B).\n\nQuestion: Next?\nThe answer is (C).", _ref("B"), (True, None)),
     ("Answer: C\nSo the answer is (D).", _ref("D"), (True, None)),
     ("\\boxed{A} but the answer is (F)", _ref("F"), (True, None)),
+    ("**A** is tempting, **E** holds.", _ref("E"), (True, None)),
     ("\\boxed{J}", _ref("J", options=None), (True, None)),  # a reference from before option counts: A-J
     ("\\boxed{J}", _ref("J", options=9), (None, f"reference is not an MMLU-Pro answer: {_ref('J', options=9)!r}")),
     ("x", "B", (None, "reference is not an MMLU-Pro answer: 'B'")),

@@ -61,7 +61,7 @@ GOLDEN = {
         ],
     ),
     "multiple-choice": (
-        "multiple-choice@c0742e80adce",
+        "multiple-choice@2aa8e0ba7e0e",
         [
             ("Answer: **B**", "B", (True, None)),
             ("**C**", "C", (True, None)),
@@ -76,6 +76,7 @@ GOLDEN = {
             ("\\boxed{A} \\boxed{B}", "B", (False, None)),
             ("The answer is I because", '{"answer": "I", "options": 10}', (True, None)),
             ("The answer is $\\text{(C)}$.", '{"answer": "C", "options": 4}', (True, None)),
+            ("**A**: no. **C**: yes.", '{"answer": "C", "options": 4}', (True, None)),
             (
                 "\\boxed{B}",
                 '{"answer": "E", "options": 4}',
@@ -146,14 +147,14 @@ def test_every_kind_with_a_verdict_is_pinned_or_registered_after_the_table():
             "multiple-choice",
             multiple_choice,
             "CHOICE_PROTOCOL",
-            multiple_choice.CHOICE_PROTOCOL._replace(pick="last"),
+            multiple_choice.ChoiceProtocol((("boxed", "last"), *multiple_choice.CHOICE_PROTOCOL.forms[1:])),
             id="choice_first_or_last",
         ),
         pytest.param(
             "mmlu-pro",
             mmlu_pro,
             "MMLU_PRO_PROTOCOL",
-            mmlu_pro.MMLU_PRO_PROTOCOL._replace(forms=("boxed", "answer-is", "answer-colon")),
+            multiple_choice.ChoiceProtocol((("boxed", "first"), ("answer-is", "first"), ("answer-colon", "first"))),
             id="mmlu_pro_precedence",
         ),
         pytest.param(

@@ -11,7 +11,7 @@ the accuracy of each category beside the headline.
 
 The letter is read as MMLU-Pro's reference harness reads it: the first "answer is (X)", else the
 first "Answer: X", then (where the harness falls back to the last letter standing anywhere) the
-first boxed letter, letter alone in bold, or leading "X." (``MMLU_PRO_PROTOCOL``). Its generation
+first boxed letter, the last letter alone in bold, or a leading "X." (``MMLU_PRO_PROTOCOL``). Its generation
 stops at "Question:" (the harness's stop sequence; a recipe sets it as the benchmark's ``stop``).
 """
 
@@ -49,8 +49,17 @@ CATEGORIES = (
     "psychology",
 )
 
-# The reference harness's order: "answer is (X)" before "Answer: X", the first of each.
-MMLU_PRO_PROTOCOL = ChoiceProtocol(("answer-is", "answer-colon", "boxed", "emphasized", "leading"), "first")
+# The reference harness's order: "answer is (X)" before "Answer: X", the first of each; its last
+# resort, the last capital A-J standing anywhere, is replaced by the forms that state a letter.
+MMLU_PRO_PROTOCOL = ChoiceProtocol(
+    (
+        ("answer-is", "first"),
+        ("answer-colon", "first"),
+        ("boxed", "first"),
+        ("emphasized", "last"),
+        ("leading", "first"),
+    )
+)
 
 
 def category_metric(category: str) -> str:

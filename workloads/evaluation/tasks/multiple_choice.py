@@ -107,23 +107,28 @@ _EMPHASIS = re.compile(r"\*{1,3}|_{2,3}")
 
 class ChoiceProtocol(NamedTuple):
     """How a kind reads the chosen letter: the forms of statement, most trusted first (a later form
-    is read only when no earlier one names an option), and which statement of a form counts when a
-    response makes several. ``first`` is what the reference harnesses do: a model's answer to the
-    question comes before anything it writes after it (a base model goes on to invent and answer new
-    questions); ``last`` would favour self-corrections."""
+    is read only when no earlier one names an option), each with which of its matches counts when a
+    response has several (``first`` or ``last``). A stated answer counts first, as the reference
+    harnesses take it: a model's answer to the question comes before anything it writes after it
+    (a base model goes on to invent and answer new questions); ``last`` would favour
+    self-corrections. A letter alone in bold is no statement, only a fallback: the last counts, as
+    the harnesses' own fallback takes the last letter (a response that weighs the options in bold
+    ends on the one it picks)."""
 
-    forms: tuple[str, ...]
-    pick: Literal["first", "last"]
+    forms: tuple[tuple[str, Literal["first", "last"]], ...]
 
+
+_STATED_FIRST = (("answer-is", "first"), ("answer-colon", "first"))
+_FALLBACKS = (("emphasized", "last"), ("leading", "first"))
 
 # GPQA's baseline harness and OpenAI's simple-evals take the first "answer is (X)" / "Answer: X";
-# this study's prompt asks for a boxed letter, so a boxed letter is trusted above both.
-CHOICE_PROTOCOL = ChoiceProtocol(("boxed", "answer-is", "answer-colon", "emphasized", "leading"), "first")
+# this study's prompt asks for a boxed letter, so the first boxed letter is trusted above both.
+CHOICE_PROTOCOL = ChoiceProtocol((("boxed", "first"), *_STATED_FIRST, *_FALLBACKS))
 
 
 def scored_text(final: str, pick: str) -> str:
     """The bounded part of a final text a verdict reads: the first whole lines within
-    ``MAX_SCORED_CHARS`` when the first statement counts, else the last (``final_tail``)."""
+    ``MAX_SCORED_CHARS`` when the first answer counts, else the last (``final_tail``)."""
     if pick == "last":
         return final_tail(final)
     if len(final) <= MAX_SCORED_CHARS:
@@ -136,16 +141,16 @@ def scored_text(final: str, pick: str) -> str:
 def choice_letter(final: str, options: str = LETTERS, protocol: ChoiceProtocol = CHOICE_PROTOCOL) -> str | None:
     """The chosen option among ``options`` (the item's letters), read by ``protocol``; None when the
     response states none of them. A statement naming a letter outside the options is not an answer."""
-    text = scored_text(final, protocol.pick)
+    text = scored_text(final, protocol.forms[0][1])  # bounded where the most trusted form is read
     plain = _EMPHASIS.sub("", text)
-    for form in protocol.forms:
+    for form, pick in protocol.forms:
         found = [
             m.group("letter")
             for m in _FORMS[form].finditer(plain if form in _READ_WITHOUT_EMPHASIS else text)
             if m.group("letter") in options
         ]
         if found:
-            return found[0] if protocol.pick == "first" else found[-1]
+            return found[0] if pick == "first" else found[-1]
     return None
 
 
