@@ -5,14 +5,15 @@ A record has ``question_id``, ``question``, ``options`` (a list of up to 10 opti
 ``answer`` (the correct letter, A-J), ``answer_index`` (its 0-based position), ``cot_content``,
 ``category`` (one of :data:`CATEGORIES`) and ``src``. Options are shown in the hub's order, as the
 benchmark's own protocol does (it does not permute them), without trailing "N/A" padding (which
-its harness drops); the seed picks the items only. The
-reference is ``{"answer": letter, "options": count, "category": category}`` as JSON; a cell reports
-the accuracy of each category beside the headline.
+its harness drops); the seed picks the items only. The reference is ``{"answer": letter,
+"options": count, "category": category}`` as JSON; a cell reports the accuracy of each category
+beside the headline.
 
 The letter is read as MMLU-Pro's reference harness reads it: the first "answer is (X)", else the
 first "Answer: X", then (where the harness falls back to the last letter standing anywhere) the
-first boxed letter, the last letter alone in bold, or a leading "X." (``MMLU_PRO_PROTOCOL``). Its generation
-stops at "Question:" (the harness's stop sequence; a recipe sets it as the benchmark's ``stop``).
+first boxed letter, the last letter alone in bold, or a leading "X." (``MMLU_PRO_PROTOCOL``). Its
+generation stops at "Question:" (the harness's stop sequence; a recipe sets it as the benchmark's
+``stop``).
 """
 
 from __future__ import annotations
