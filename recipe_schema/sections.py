@@ -156,6 +156,11 @@ class Benchmark(Section):
     max_new_tokens: Tokens | None = Field(
         None, description="this benchmark's generation budget; default evaluation.sampling's"
     )
+    stop: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="stop sequences of its protocol: a response ends before the first of them (mmlu-pro: "
+        "'Question:', where a base model goes on to invent the next question, as MMLU-Pro's harness stops)",
+    )
     released_from: str | None = Field(
         None,
         pattern=r"^\d{4}-\d{2}-\d{2}$",

@@ -757,7 +757,8 @@ def test_gpqa_options_in_a_seeded_stable_order(seed):
     in_file = ["Photon", "Gluon", "W boson", "Graviton"]
     assert list(options) == list(LETTERS[:4])
     assert list(options.values()) == [in_file[i] for i in option_order(question, 4, seed)]
-    assert options[item.reference] == "Photon"
+    assert options[json.loads(item.reference)["answer"]] == "Photon"
+    assert json.loads(item.reference)["options"] == 4
     assert item.prompt.startswith(question + "\n\n") and item.prompt.endswith(EVAL_CHOICE_INSTRUCTION)
     assert choice_items([GPQA_RECORD], "gpqa", seed) == [item]
 
@@ -777,7 +778,7 @@ def test_gpqa_file_loads_and_gives_questions_for_decontamination(tmp_path):
     path = tmp_path / "gpqa.jsonl"
     path.write_text(json.dumps(GPQA_RECORD))
     [item] = load_benchmark(str(path), "multiple-choice", limit=None, seed=0)
-    assert _shown_options(item.prompt)[item.reference] == "Photon"
+    assert _shown_options(item.prompt)[json.loads(item.reference)["answer"]] == "Photon"
     assert benchmark_questions(str(path)) == [GPQA_RECORD["Question"]]
 
 

@@ -52,7 +52,7 @@ def test_choice_items_reference_is_the_correct_letter(record, seed):
     options = _options(item.prompt)
     assert sorted(options.values()) == ["Lille", "Lyon", "Nice", "Paris"]
     assert list(options) == list(LETTERS[:4])
-    assert options[item.reference] == "Paris"
+    assert options[json.loads(item.reference)["answer"]] == "Paris"
     assert item.prompt.startswith("Capital of France?\n\n")
     assert item.prompt.endswith(EVAL_CHOICE_INSTRUCTION)
     shown = [
@@ -147,7 +147,7 @@ def test_load_benchmark_reads_a_json_list_of_choice_records(tmp_path):
     items = load_benchmark(str(path), "multiple-choice", limit=None, seed=0)
     by_question = {i.prompt.split("\n")[0]: i for i in items}
     assert set(by_question) == {"Capital of France?", "2 + 2?"}
-    assert _options(by_question["2 + 2?"].prompt)[by_question["2 + 2?"].reference] == "4"
+    assert _options(by_question["2 + 2?"].prompt)[json.loads(by_question["2 + 2?"].reference)["answer"]] == "4"
     assert sorted(_options(by_question["2 + 2?"].prompt).values()) == ["4", "5"]
 
 

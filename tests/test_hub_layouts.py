@@ -76,7 +76,7 @@ def test_full_recipe_benchmark_loads_from_its_hub_layout(name, mirror, monkeypat
     assert items and all(i.prompt.strip() for i in items)
     valid = {
         "math": lambda r: bool(r),
-        "multiple-choice": lambda r: re.fullmatch("[A-Z]", r),
+        "multiple-choice": lambda r: re.fullmatch("[A-Z]", json.loads(r)["answer"]),
         "yes-no": lambda r: r in ("Yes", "No"),
         "refusal": lambda r: r in ("comply", "refuse"),
         "safety-judge": lambda r: r in ("harmful", "benign"),
@@ -94,8 +94,8 @@ def test_mmlu_pro_reads_the_test_split_with_every_option_in_the_hub_order(mirror
     assert set(items) == {"mmlu-pro-70", "mmlu-pro-71", "mmlu-pro-72"}  # not the validation split's 0-2
     assert "J. 19" in items["mmlu-pro-70"].prompt and "J. " not in items["mmlu-pro-71"].prompt
     assert [json.loads(items[f"mmlu-pro-{q}"].reference) for q in (70, 71)] == [
-        {"answer": "D", "category": "math"},
-        {"answer": "H", "category": "law"},
+        {"answer": "D", "options": 10, "category": "math"},
+        {"answer": "H", "options": 9, "category": "law"},
     ]
 
 

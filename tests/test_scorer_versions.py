@@ -14,6 +14,7 @@ import pytest
 
 import workloads.evaluation.scoring as scoring
 import workloads.evaluation.tasks.math_problems as math_problems
+import workloads.evaluation.tasks.mmlu_pro as mmlu_pro
 import workloads.evaluation.tasks.multiple_choice as multiple_choice
 import workloads.evaluation.tasks.refusal as refusal
 import workloads.verification.countdown_rule as countdown
@@ -65,7 +66,7 @@ GOLDEN = {
         ],
     ),
     "multiple-choice": (
-        "multiple-choice@9bd50f440349",
+        "multiple-choice@2aa8e0ba7e0e",
         [
             ("Answer: **B**", "B", (True, None)),
             ("**C**", "C", (True, None)),
@@ -73,6 +74,19 @@ GOLDEN = {
             ("Answer: I think it is B", "I", (False, "no option letter")),
             ("\\boxed{D}", "D", (True, None)),
             ("nothing", "A", (False, "no option letter")),
+            # Moved with the option count, the stated forms and the first statement counting:
+            ("\\boxed{E}", '{"answer": "B", "options": 4}', (False, "no option letter")),
+            ("The original answer C is wrong.", '{"answer": "C", "options": 4}', (False, "no option letter")),
+            ("The answer is (B).\n\nThe answer is (C).", '{"answer": "B", "options": 4}', (True, None)),
+            ("\\boxed{A} \\boxed{B}", "B", (False, None)),
+            ("The answer is I because", '{"answer": "I", "options": 10}', (True, None)),
+            ("The answer is $\\text{(C)}$.", '{"answer": "C", "options": 4}', (True, None)),
+            ("**A**: no. **C**: yes.", '{"answer": "C", "options": 4}', (True, None)),
+            (
+                "\\boxed{B}",
+                '{"answer": "E", "options": 4}',
+                (None, "reference is not an option letter: " + repr('{"answer": "E", "options": 4}')),
+            ),
         ],
     ),
     "yes-no": (
@@ -140,9 +154,30 @@ def test_every_kind_with_a_verdict_is_pinned_or_registered_after_the_table():
         pytest.param(
             "multiple-choice",
             multiple_choice,
-            "_EMPHASIZED_LETTER",
-            multiple_choice.re.compile("x"),
+            "_FORMS",
+            {**multiple_choice._FORMS, "emphasized": multiple_choice.re.compile("x")},
             id="choice_pattern",
+        ),
+        pytest.param(
+            "multiple-choice",
+            multiple_choice,
+            "CHOICE_PROTOCOL",
+            multiple_choice.ChoiceProtocol((("boxed", "last"), *multiple_choice.CHOICE_PROTOCOL.forms[1:])),
+            id="choice_first_or_last",
+        ),
+        pytest.param(
+            "mmlu-pro",
+            mmlu_pro,
+            "MMLU_PRO_PROTOCOL",
+            multiple_choice.ChoiceProtocol((("boxed", "first"), ("answer-is", "first"), ("answer-colon", "first"))),
+            id="mmlu_pro_precedence",
+        ),
+        pytest.param(
+            "mmlu-pro",
+            multiple_choice,
+            "_FORMS",
+            {**multiple_choice._FORMS, "answer-is": multiple_choice.re.compile("x")},
+            id="shared_choice_pattern",
         ),
         pytest.param("countdown", countdown, "_MAX_EQUATION_CHARS", 100, id="countdown_helper_module_constant"),
         pytest.param("math", scoring, "MAX_SCORED_CHARS", 10, id="length_bound"),

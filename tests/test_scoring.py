@@ -6,7 +6,7 @@ from workloads.evaluation.registry import SCORERS, VERDICTS, verifier_version
 from workloads.evaluation.scoring import MAX_SCORED_CHARS, bounded_scores
 from workloads.evaluation.tasks.countdown import countdown_verdict
 from workloads.evaluation.tasks.math_problems import MAX_LOGGED_CHARS, gold_parsable, math_verdict
-from workloads.evaluation.tasks.multiple_choice import choice_letter, choice_verdict
+from workloads.evaluation.tasks.multiple_choice import choice_letter, choice_reference, choice_verdict
 
 
 @pytest.mark.parametrize(
@@ -73,8 +73,16 @@ def test_math_verdict_errors(final, gold, expected):
         pytest.param("\\boxed{C}", "B", (False, None), id="boxed_wrong_letter"),
         pytest.param("The answer is (B).", "B", (True, None), id="answer_is_letter"),
         pytest.param("Answer: B", "B", (True, None), id="answer_colon_letter"),
-        pytest.param("\\boxed{A} \\boxed{B}", "B", (True, None), id="last_boxed_letter_counts"),
-        pytest.param("\\boxed{B} \\boxed{A}", "B", (False, None), id="last_boxed_letter_counts_wrong"),
+        pytest.param("\\boxed{A} \\boxed{B}", "B", (False, None), id="first_boxed_letter_counts_wrong"),
+        pytest.param("\\boxed{B} \\boxed{A}", "B", (True, None), id="first_boxed_letter_counts"),
+        pytest.param("\\boxed{B}", choice_reference("B", 4), (True, None), id="reference_with_option_count"),
+        pytest.param("\\boxed{E}", choice_reference("B", 4), (False, "no option letter"), id="letter_beyond_options"),
+        pytest.param(
+            "The original answer C is wrong. Answer: B",
+            choice_reference("B", 4),
+            (True, None),
+            id="answer_x_states_nothing",
+        ),
         pytest.param("The answer is A. Final: \\boxed{B}", "B", (True, None), id="boxed_beats_stated"),
         pytest.param("B. Paris", "B", (True, None), id="leading_letter_with_period"),
         pytest.param("(B) Paris", "B", (True, None), id="leading_letter_in_parens"),
@@ -271,10 +279,12 @@ def test_scorers_read_only_a_bounded_tail_of_a_runaway_final(kind, reference):
         "countdown": "<answer>1 + 2</answer>",
     }[kind]
     head = ("x " * 40 + "\n") * (3 * MAX_SCORED_CHARS // 80)
-    assert VERDICTS[kind](head + answer, reference)[0] is True
+    # Where the first stated answer counts (multiple choice), the bounded part read is the head.
+    reads_first = kind == "multiple-choice"
+    assert VERDICTS[kind](head + answer, reference)[0] is not reads_first
     if kind != "countdown":  # Countdown's extraction is linear and needs no cut
-        # An answer before the bound is not read: what is scored is a bounded tail.
-        assert VERDICTS[kind](answer + "\n" + head, reference)[0] is False
+        # An answer beyond the bound is not read: what is scored is a bounded tail (or head).
+        assert VERDICTS[kind](answer + "\n" + head, reference)[0] is reads_first
 
 
 @pytest.mark.parametrize("inner", ["\\frac{1}{1+", "1+", "(", "x \\cdot "])

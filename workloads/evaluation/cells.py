@@ -74,7 +74,7 @@ def evaluate_cell(
         render_prompt(tokenizer, [{"role": "user", "content": item.prompt}], thinking_prompt="chat-template")
         for item in items
     ]
-    cell_sampling = {**sampling, "max_new_tokens": cell.max_new_tokens or sampling["max_new_tokens"]}
+    cell_sampling = {**sampling, "max_new_tokens": cell.max_new_tokens or sampling["max_new_tokens"], "stop": cell.stop}
     outputs = llm.generate(prompts, sampling_params(cell_sampling, n=cell.n), use_tqdm=False)
     splits = [[split_reasoning(c.text) for c in out.outputs] for out in outputs]
     scores, details, counts = score_cell(cell.kind, items, [[s.final for s in per] for per in splits], judge, pool)

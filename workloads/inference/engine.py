@@ -59,6 +59,7 @@ def sampling_params(sampling: dict, *, n: int | None = None):
         top_k=sampling["top_k"],
         min_p=sampling["min_p"],
         max_tokens=sampling["max_new_tokens"],
+        stop=list(sampling.get("stop") or ()),
     )
 
 

@@ -87,6 +87,7 @@ class EvalCell(BaseModel):
     hub_config: str | None
     hub_split: str
     max_new_tokens: int | None
+    stop: tuple[str, ...] = ()  # the protocol's stop sequences, passed to the engine (none before they existed)
     released_from: str | None
     released_until: str | None
     answer_field: str | None
