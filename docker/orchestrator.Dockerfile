@@ -17,7 +17,10 @@
 # dagster-postgres, matplotlib), resolved from pyproject.toml like every other environment. Not
 # the `workloads` extra: torch, TRL and the IFEval libraries stay in the workloads image.
 
-FROM python:3.11-slim
+# Any Debian/Ubuntu base with Python 3.11 or 3.12 and its venv module: scripts/build_images.sh
+# passes a Debian base it makes with debootstrap where no registry can be reached.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -27,14 +30,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 # Versions come from pyproject.toml's ranges (and pip's own latest release), not from `==` pins here.
 # hadolint ignore=DL3013
-RUN python -m venv "$VIRTUAL_ENV" && pip install --upgrade pip
+# Index settings and a CA bundle come in as build secrets (scripts/build_images.sh).
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    python3 -m venv "$VIRTUAL_ENV" && PIP_CONFIG_FILE=/run/secrets/pip_conf pip install --upgrade pip
 
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
 COPY pyproject.toml README.md ./
 # hadolint ignore=DL3013
-RUN pip install ".[orchestrator,cluster]" && pip uninstall -y reasoning-sft-study
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    PIP_CONFIG_FILE=/run/secrets/pip_conf pip install ".[orchestrator,cluster]" && pip uninstall -y reasoning-sft-study
 
 COPY workspace.yaml ./
 COPY orchestration ./orchestration
