@@ -28,9 +28,9 @@ ENV PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# Index settings and a CA bundle come in as build secrets (scripts/build_images.sh).
 # Versions come from pyproject.toml's ranges (and pip's own latest release), not from `==` pins here.
 # hadolint ignore=DL3013
-# Index settings and a CA bundle come in as build secrets (scripts/build_images.sh).
 RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
     python3 -m venv "$VIRTUAL_ENV" && PIP_CONFIG_FILE=/run/secrets/pip_conf pip install --upgrade pip
 
