@@ -1,6 +1,7 @@
 """The container launcher's command lines, mounts, environment and Pipes bootstrap (pure functions),
 and one launch through its Pipes session with the container replaced by a local process."""
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -104,9 +105,18 @@ def test_docker_api_kwargs():
 def test_environment_forwards_only_named_set_variables_and_pipes_wins():
     launcher = ContainerLauncher(image="i", env={"A": "1"}, forward_env=["HF_TOKEN", "UNSET"])
     env = launcher.container_env({"DAGSTER_PIPES_CONTEXT": "ctx"}, {"HF_TOKEN": "t", "SECRET": "s", "UNSET": ""})
-    assert env == {"PYTHONUNBUFFERED": "1", "HF_TOKEN": "t", "A": "1", "DAGSTER_PIPES_CONTEXT": "ctx"}
+    assert env == {"PYTHONUNBUFFERED": "1", "HOME": "/tmp", "HF_TOKEN": "t", "A": "1", "DAGSTER_PIPES_CONTEXT": "ctx"}
+    assert "HOME" not in ContainerLauncher(image="i", user=None).container_env({}, {})
     with pytest.raises(ValidationError, match="set by the Pipes session"):
         ContainerLauncher(image="i", env={"DAGSTER_PIPES_MESSAGES": "x"})
+
+
+def test_the_workload_runs_as_this_user_unless_told_otherwise():
+    assert ContainerLauncher(image="i").container_user() == f"{os.getuid()}:{os.getgid()}"
+    assert ContainerLauncher(image="i", user="1000:1000").container_user() == "1000:1000"
+    assert ContainerLauncher(image="i", user=None).container_user() is None
+    _, run, _ = run_commands("buildah", "img", "n", ["python"], {}, [], user="5:6")
+    assert run[4:6] == ["--user", "5:6"]
 
 
 def test_a_one_machine_launcher_has_the_gpus_it_was_given():
@@ -145,7 +155,7 @@ def test_a_launch_bootstraps_pipes_through_the_mounted_folder(tmp_path, monkeypa
     (tmp_path / "in.txt").write_text("hello")
     seen = {}
 
-    def local_commands(runtime, image, name, command, env, mounts, gpu_devices=None, shm_size=None):
+    def local_commands(runtime, image, name, command, env, mounts, gpu_devices=None, shm_size=None, user=None):
         seen.update(mounts=mounts, env=env, command=command)
         return None, ["env", *[f"{k}={v}" for k, v in env.items()], sys.executable, str(script)], None
 

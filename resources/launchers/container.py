@@ -123,24 +123,34 @@ def run_commands(
     mounts: list[tuple[str, str, bool]],
     gpu_devices: str | None = None,
     shm_size: str | None = None,
+    user: str | None = None,
 ) -> tuple[list[str] | None, list[str], list[str] | None]:
     """(prepare, run, clean up) command lines of one workload's container; prepare and clean up are
     None where ``run`` creates and removes the container itself."""
+    as_user = ["--user", user] if user else []
     if runtime == "buildah":
         gpu_flags(runtime, gpu_devices)  # refuses GPUs
-        run = ["buildah", "run", "--isolation", "chroot", *env_flags(env), *volume_flags(mounts), name, "--", *command]
-        return ["buildah", "from", "--pull-never", "--quiet", "--name", name, image], run, ["buildah", "rm", name]
+        run = ["buildah", "run", "--isolation", "chroot", *as_user, *env_flags(env), *volume_flags(mounts), name]
+        prepare = ["buildah", "from", "--pull-never", "--quiet", "--name", name, image]
+        return prepare, [*run, "--", *command], ["buildah", "rm", name]
     if runtime in ("docker", "podman"):
         shm = ["--shm-size", shm_size] if shm_size and not gpu_devices else []
-        run = [runtime, "run", "--rm", "--name", name, "--network", "host", *shm, *gpu_flags(runtime, gpu_devices)]
-        return None, [*run, *env_flags(env), *volume_flags(mounts), image, *command], None
+        run = [runtime, "run", "--rm", "--name", name, "--network", "host", *as_user, *shm]
+        return (
+            None,
+            [*run, *gpu_flags(runtime, gpu_devices), *env_flags(env), *volume_flags(mounts), image, *command],
+            None,
+        )
     raise ValueError(f"runtime {runtime!r} has no command line here (docker-api talks to the Docker API)")
 
 
-def docker_api_kwargs(mounts: list[tuple[str, str, bool]], gpu_devices: str | None, shm_size: str | None) -> dict:
+def docker_api_kwargs(
+    mounts: list[tuple[str, str, bool]], gpu_devices: str | None, shm_size: str | None, user: str | None = None
+) -> dict:
     """``container_kwargs`` of ``PipesDockerClient.run`` (docker-py's ``containers.create``)."""
     kwargs: dict = {
         "network_mode": "host",
+        **({"user": user} if user else {}),
         "volumes": {host: {"bind": inside, "mode": "ro" if ro else "rw"} for host, inside, ro in mounts},
     }
     if gpu_devices:
@@ -172,6 +182,11 @@ class ContainerLauncher(ComputeLauncher):
         default=list(DEFAULT_FORWARD_ENV), description="names of this process's variables passed on when set"
     )
     gpu_devices: str | None = Field(default=None, description="'all' or device ids '0,1'; none: no GPUs")
+    user: str | None = Field(
+        default="host",
+        description="uid:gid of the workload: 'host' (default) is this process's, so what it writes to the mounted "
+        "storage is this user's; null: the image's user",
+    )
     shm_size: str | None = Field(
         default="8g", description="/dev/shm size without GPUs (with GPUs: the host's, through --ipc host)"
     )
@@ -195,7 +210,12 @@ class ContainerLauncher(ComputeLauncher):
     def container_env(self, bootstrap: dict[str, str], environ: dict[str, str] | None = None) -> dict[str, str]:
         environ = os.environ if environ is None else environ
         forwarded = {name: environ[name] for name in self.forward_env if environ.get(name)}
-        return {"PYTHONUNBUFFERED": "1", **forwarded, **self.env, **bootstrap}
+        # Another uid than the image's cannot write the image user's home: caches go to /tmp.
+        home = {"HOME": "/tmp"} if self.user else {}
+        return {"PYTHONUNBUFFERED": "1", **home, **forwarded, **self.env, **bootstrap}
+
+    def container_user(self) -> str | None:
+        return f"{os.getuid()}:{os.getgid()}" if self.user == "host" else self.user
 
     def gpus_for(self, workload: str, gpus: int | None = None) -> int:
         """The container's GPUs, whatever the asset asks: a one-machine launcher has what it has."""
@@ -217,7 +237,15 @@ class ContainerLauncher(ComputeLauncher):
                 mounts = bind_mounts({**self.mounts, pipes_dir: False})
                 env = self.container_env(session.get_bootstrap_env_vars())
                 prepare, run, cleanup = run_commands(
-                    self.runtime, self.image, name, command, env, mounts, self.gpu_devices, self.shm_size
+                    self.runtime,
+                    self.image,
+                    name,
+                    command,
+                    env,
+                    mounts,
+                    self.gpu_devices,
+                    self.shm_size,
+                    self.container_user(),
                 )
                 context.log.info(f"launching {workload} in {self.runtime} container {name}: {' '.join(command)}")
                 returncode = self._run_container(context, prepare, run, cleanup)
@@ -250,7 +278,9 @@ class ContainerLauncher(ComputeLauncher):
                 extras=extras,
                 command=command,
                 env=env,
-                container_kwargs=docker_api_kwargs(bind_mounts(self.mounts), self.gpu_devices, self.shm_size),
+                container_kwargs=docker_api_kwargs(
+                    bind_mounts(self.mounts), self.gpu_devices, self.shm_size, self.container_user()
+                ),
             )
         except (DagsterExecutionInterruptedError, KeyboardInterrupt) as interrupt:
             raise interrupted(interrupt) from None
