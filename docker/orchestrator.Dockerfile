@@ -5,10 +5,8 @@
 # Kubernetes run launcher starts; the workloads themselves run in the workloads image's pods.
 # No GPU libraries: no torch, vLLM, TRL or accelerate.
 #
-# NOT BUILT IN CI: the machine this project is developed and tested on has no Docker engine, so
-# this file has never been built. Treat it as a starting point to check on your own builder.
-#
-# Build from the repository root with only tracked files as the context (no .venv, no .study):
+# Build with scripts/build_images.sh (docker, podman or buildah; docs/images.md). CI does not
+# build it. By hand, from the repository root with only tracked files as the context:
 #   git archive HEAD | docker build -f docker/orchestrator.Dockerfile -t <registry>/orchestrator:<tag> -
 #
 # What gets installed: the project's base dependencies (what both sides import: polars,

@@ -4,11 +4,9 @@
 # or `torchrun --nproc-per-node N -m workloads.train` for multi-GPU training). vLLM, torch, TRL,
 # math-verify and dagster-pipes, on a CUDA base.
 #
-# NOT BUILT IN CI: the machine this project is developed and tested on has no Docker engine and
-# no GPU, so this file has never been built or run. Treat it as a starting point to check on
-# your own builder.
-#
-# Build from the repository root with only tracked files as the context (no .venv, no .study):
+# Build with scripts/build_images.sh (docker, podman or buildah; docs/images.md has the commands,
+# sizes and times, and what was run in the images). CI does not build it (too long). By hand,
+# from the repository root with only tracked files as the context (no .venv, no .study):
 #   git archive HEAD | docker build -f docker/workloads.Dockerfile -t <registry>/workloads:<tag> -
 #
 # What gets installed: the project's base dependencies with its `workloads` and `gpu` extras
