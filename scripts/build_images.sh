@@ -147,7 +147,10 @@ build() {
 
 for target in "${targets[@]}"; do
   case $target in
-    base) build_debian_base ;;
+    base)
+      start=$SECONDS
+      build_debian_base
+      echo "base: $LOCAL_BASE ready in $((SECONDS - start)) s, size $(image_size "$LOCAL_BASE")" ;;
     workloads-cpu)
       build "$PREFIX/workloads:cpu" docker/workloads.Dockerfile --build-arg VARIANT=cpu \
         --build-arg "BASE_IMAGE=$(resolve_base "${BASE_IMAGE:-python:3.11-slim}")" \
