@@ -47,9 +47,11 @@ COPY resources ./resources
 COPY jobs ./jobs
 COPY workloads ./workloads
 COPY recipes ./recipes
-# Editable: resources/recipe.py finds recipes/ beside the packages. Then check that every module
+# Editable: resources/recipe.py finds recipes/ beside the packages (its build backend comes from the
+# index, so the index settings are mounted here too). Then check that every module
 # of the orchestrator's packages imports and that no GPU library slipped in through a dependency.
-RUN pip install --no-deps -e . \
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    PIP_CONFIG_FILE=/run/secrets/pip_conf pip install --no-deps -e . \
  && python -c "import dagster_k8s, dagster_postgres, importlib, pkgutil, assets, jobs, resources, orchestration.environments; \
 [importlib.import_module(m.name) for p in (assets, jobs, resources) for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.')]" \
  && ! python -c "import torch" 2>/dev/null \
