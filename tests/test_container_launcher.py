@@ -171,3 +171,22 @@ def test_a_launch_bootstraps_pipes_through_the_mounted_folder(tmp_path, monkeypa
     assert seen["command"] == ["python", "-m", "workloads.verify"]
     messages = decode_param(seen["env"]["DAGSTER_PIPES_MESSAGES"])
     assert (str(Path(messages["path"]).parent), str(Path(messages["path"]).parent), False) in seen["mounts"]
+
+
+def test_the_local_environment_switches_to_the_container_launcher(tmp_path, monkeypatch):
+    from orchestration.environments import resources_for
+    from resources.launcher import LocalSubprocessLauncher
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("STUDY_STORAGE_DIR", str(tmp_path / "storage"))
+    monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("STUDY_LAUNCHER", raising=False)
+    assert isinstance(resources_for("local")["launcher"], LocalSubprocessLauncher)
+    monkeypatch.setenv("STUDY_LAUNCHER", "container")
+    launcher = resources_for("local")["launcher"]
+    assert isinstance(launcher, ContainerLauncher) and launcher.runtime == "buildah"
+    assert launcher.mounts == {str(tmp_path / "storage"): False, str(tmp_path / "data"): True}
+    assert launcher.env == {"STUDY_DATA_DIR": str(tmp_path / "data")}
+    monkeypatch.setenv("STUDY_LAUNCHER", "kubernetes")
+    with pytest.raises(ValueError, match="one of subprocess, container"):
+        resources_for("local")
