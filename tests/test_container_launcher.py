@@ -38,20 +38,20 @@ def test_the_command_is_the_pods():
     assert workload_command("generate", 0) == ["python", "-m", "workloads.programs.generate"]
     assert workload_command("train", 1, "python3") == ["python3", "-m", "workloads.programs.train"]
     assert workload_command("train", 2) == ["torchrun", "--nproc-per-node", "2", "-m", "workloads.programs.train"]
-    with pytest.raises(ValueError, match="not a module name"):
+    with pytest.raises(ValueError, match="not a program"):
         workload_command("../evil", 0)
 
 
 def test_buildah_makes_runs_and_removes_a_working_container():
     prepare, run, cleanup = run_commands(
-        "buildah", "img:cpu", "study-x", ["python", "-m", "workloads.verify"], ENV, MOUNTS
+        "buildah", "img:cpu", "study-x", ["python", "-m", "workloads.programs.verify"], ENV, MOUNTS
     )
     assert prepare == ["buildah", "from", "--pull-never", "--quiet", "--name", "study-x", "img:cpu"]
     assert run == [
         "buildah", "run", "--isolation", "chroot",
         "--env", "PYTHONUNBUFFERED=1", "--env", "DAGSTER_PIPES_CONTEXT=abc",
         "--volume", "/data/storage:/data/storage:rw", "--volume", "/data/sets:/data/sets:ro",
-        "study-x", "--", "python", "-m", "workloads.verify",
+        "study-x", "--", "python", "-m", "workloads.programs.verify",
     ]  # fmt: skip
     assert cleanup == ["buildah", "rm", "study-x"]
 
@@ -168,7 +168,7 @@ def test_a_launch_bootstraps_pipes_through_the_mounted_folder(tmp_path, monkeypa
         if expected:
             metadata = result.get_asset_materialization_events()[0].materialization.metadata
             assert metadata["read"].value == "hello" and metadata["forwarded"].value == "1"
-    assert seen["command"] == ["python", "-m", "workloads.verify"]
+    assert seen["command"] == ["python", "-m", "workloads.programs.verify"]
     messages = decode_param(seen["env"]["DAGSTER_PIPES_MESSAGES"])
     assert (str(Path(messages["path"]).parent), str(Path(messages["path"]).parent), False) in seen["mounts"]
 
