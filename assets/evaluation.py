@@ -196,6 +196,7 @@ def build(recipe: Recipe) -> list:
                     judge_cache=storage.uri(keys.judge_cache()),
                     # Eval metrics go into the training run's tracker where training reports to MLflow.
                     report_to=recipe.training.model_extra.get("report_to"),
+                    tensorboard_dir=storage.uri(f"{keys.run_dir(parse_checkpoint_key(checkpoint)[0])}/runs"),
                 )
                 gpus = inputs.endpoint.get("tensor_parallel_size", 0)
                 invocation = launcher.run(context, inputs.program, inputs.to_extras(), gpus=gpus)

@@ -186,7 +186,7 @@ def test_changing_one_benchmark_marks_only_its_cells_stale_in_the_ui(small_recip
 def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):
     from workloads.core.tracking import reports_to_mlflow
 
-    storage, _, checkpoints = setup
+    storage, keys, checkpoints = setup
     seen = []
 
     class TrackingLauncher(RecordingLauncher):
@@ -194,6 +194,8 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
 
         def run(self, context, workload, extras, *, gpus=None):
             seen.append(extras["report_to"])
+            # TensorBoard's eval curves go into the checkpoint's training run's own log folder.
+            assert extras["tensorboard_dir"] == storage.uri(f"{keys.run_dir(small_recipe.runs[0])}/runs")
             report = super().run(context, workload, extras, gpus=gpus).report
             if reports_to_mlflow(extras["report_to"]):
                 report = {**report, "mlflow_run": f"mlflow run of {extras['checkpoint']}"}
