@@ -30,6 +30,7 @@ from assets.metadata import preview
 from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
+from assets.tables import typed_table
 from recipe_schema.recipe import Recipe
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import ComputeLauncher
@@ -101,6 +102,19 @@ def workload_report(invocation, checkpoint: str) -> dict:
 
 
 EVAL_PREFIX = "eval_cells"
+# The headline table in the UI: a benchmark's score and its health at each checkpoint, sortable.
+HEADLINE = {
+    "checkpoint": "<run>@step-NNNNN (step 0: the untrained student)",
+    "mean": "the metric's value",
+    "ci_low": "bootstrap 95% CI, low end",
+    "ci_high": "bootstrap 95% CI, high end",
+    "mean_tokens": "mean response length in tokens",
+    "truncation_rate": "share of responses cut at the token budget",
+    "unclosed_thinking_rate": "share of responses whose </think> never closed",
+    "unjudgeable": "samples the scorer or judge could not judge",
+}
+HEADLINE_COLUMNS = ["checkpoint", "metric", "mean", "ci_low", "ci_high", "items", "samples", *list(HEADLINE)[4:]]
+HEADLINE_ROWS = 500  # a study's checkpoints x headline metrics, well under the UI's limits
 
 
 def eval_asset_key(benchmark: str) -> AssetKey:
@@ -228,7 +242,9 @@ def build(recipe: Recipe) -> list:
                     **({"mlflow_runs": MetadataValue.json(tracked)} if tracked and computed else {}),
                     "workloads": MetadataValue.json({c: workloads[c] for c in computed}),
                     **pace_summary(workloads[c] for c in computed),
-                    "headline_metrics": preview(headline, rows=50),
+                    "headline_metrics": typed_table(
+                        headline.select(HEADLINE_COLUMNS).sort("checkpoint"), rows=HEADLINE_ROWS, descriptions=HEADLINE
+                    ),
                     "eval_table": preview(table.drop("definition"), rows=100),
                 },
             )

@@ -212,3 +212,19 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
         expected = {small_recipe.runs[0]: f"mlflow run of {checkpoints[-1]}"} if report_to else None
         cell = metadata["truthfulqa-mc1"]
         assert (cell["mlflow_runs"].value if "mlflow_runs" in cell else None) == expected
+
+
+def test_headline_results_are_a_typed_table_with_a_row_per_checkpoint_and_metric(small_recipe, setup):
+    from dagster import TableMetadataValue
+
+    storage, _, checkpoints = setup
+    _, _, metadata = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    headline = metadata["math500"]["headline_metrics"]
+    assert isinstance(headline, TableMetadataValue)
+    types = {column.name: column.type for column in headline.schema.columns}
+    assert types["checkpoint"] == "string" and types["metric"] == "string"
+    assert types["mean"] == types["ci_low"] == types["truncation_rate"] == "float"
+    assert types["items"] == types["unjudgeable"] == "int"
+    assert [(r.data["checkpoint"], r.data["metric"], r.data["mean"]) for r in headline.records] == [
+        (c, "pass@1", 0.5) for c in checkpoints
+    ]
