@@ -10,6 +10,7 @@ from assets.keys import Keys, read_manifest
 from assets.metadata import png_markdown, preview, pyplot
 from assets.partitions import BASE_STEP, CHECKPOINTS, run_partitions
 from assets.policies import WORKLOAD_RETRIES
+from assets.versions import training_version
 from recipe_schema.fields import DATASET_VARIANTS
 from recipe_schema.recipe import Recipe
 from recipe_schema.student_plans import run_layout
@@ -65,6 +66,7 @@ def build(recipe: Recipe) -> list:
         group_name="training",
         kinds={"trl", "pytorch"},
         retry_policy=WORKLOAD_RETRIES,
+        code_version=training_version(recipe),
         partitions_def=run_partitions(recipe),
         deps=[dataset_asset_name(v) for v in DATASET_VARIANTS]
         + [AssetDep("base_models", partition_mapping=AllPartitionMapping())],
