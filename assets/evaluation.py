@@ -14,6 +14,9 @@ from contextlib import nullcontext
 import polars as pl
 from dagster import (
     AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -125,6 +128,59 @@ def eval_asset_keys(recipe: Recipe) -> list[AssetKey]:
     return [eval_asset_key(b) for b in recipe.evaluation.benchmarks]
 
 
+# Response health an eval cell warns about: each a share of the cell's samples, and the level above
+# which its score says more about the budget or the scorer than about the checkpoint.
+HEALTH = {
+    "truncation": ("truncation_rate", 0.25, "responses cut at the token budget: raise max_new_tokens"),
+    "unclosed_thinking": ("unclosed_thinking_rate", 0.25, "responses whose </think> never closed"),
+    "unjudgeable_replies": ("unjudgeable_rate", 0.10, "samples the scorer or judge could not judge"),
+}
+
+
+def health_check_specs(benchmark: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            check,
+            asset=eval_asset_key(benchmark),
+            description=f"Warns when a cell's share of {what} is above {limit:g}.",
+        )
+        for check, (_, limit, what) in HEALTH.items()
+    ]
+
+
+def health_checks(benchmark: str, table: pl.DataFrame) -> list[AssetCheckResult]:
+    """WARN results over a benchmark's cells (its eval table's headline rows, one per checkpoint and
+    headline metric): each names the checkpoints above its limit, with their rates."""
+    cells = (
+        table.filter(pl.col("headline"))
+        .group_by("checkpoint")
+        .agg(
+            truncation_rate=pl.col("truncation_rate").max(),
+            unclosed_thinking_rate=pl.col("unclosed_thinking_rate").max(),
+            unjudgeable_rate=(pl.col("unjudgeable") / pl.col("samples").clip(lower_bound=1)).max(),
+        )
+        .sort("checkpoint")
+    )
+    results = []
+    for check, (column, limit, what) in HEALTH.items():
+        above = {c: round(rate, 4) for c, rate in cells.select("checkpoint", column).rows() if rate > limit}
+        results.append(
+            AssetCheckResult(
+                asset_key=eval_asset_key(benchmark),
+                check_name=check,
+                passed=not above,
+                severity=AssetCheckSeverity.WARN,
+                description=f"{len(above)} of {cells.height} cells above {limit:g} {what}" if above else None,
+                metadata={
+                    "cells": cells.height,
+                    "above": MetadataValue.json(above),
+                    "worst": max(above.values(), default=0.0),
+                },
+            )
+        )
+    return results
+
+
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     ev = recipe.evaluation
@@ -162,6 +218,7 @@ def build(recipe: Recipe) -> list:
     @multi_asset(
         name=EVAL_PREFIX,
         specs=specs,
+        check_specs=[spec for name in ev.benchmarks for spec in health_check_specs(name)],
         can_subset=True,
         partitions_def=CHECKPOINTS,
         retry_policy=WORKLOAD_RETRIES,
@@ -233,6 +290,7 @@ def build(recipe: Recipe) -> list:
             yield MaterializeResult(
                 asset_key=eval_asset_key(benchmark),
                 data_version=DataVersion(definitions[benchmark]),
+                check_results=health_checks(benchmark, table),
                 metadata={
                     "cells": len(cells),
                     "cells_computed": len(computed),

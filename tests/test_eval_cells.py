@@ -228,3 +228,19 @@ def test_headline_results_are_a_typed_table_with_a_row_per_checkpoint_and_metric
     assert [(r.data["checkpoint"], r.data["metric"], r.data["mean"]) for r in headline.records] == [
         (c, "pass@1", 0.5) for c in checkpoints
     ]
+
+
+def test_a_cell_with_truncated_responses_fires_its_benchmarks_warning_and_no_other(small_recipe, setup):
+    from dagster import AssetCheckSeverity
+
+    storage, keys, checkpoints = setup
+    planted = _table(checkpoints[1], "math500", cell_definition(small_recipe, "math500"))
+    storage.write_table(keys.eval_table(checkpoints[1], "math500"), planted.with_columns(truncation_rate=pl.lit(0.95)))
+    result, _, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 3 * len(small_recipe.evaluation.benchmarks)
+    failed = [(e.asset_key, e.check_name) for e in evaluations if not e.passed]
+    assert failed == [(eval_asset_key("math500"), "truncation")]
+    (fired,) = [e for e in evaluations if not e.passed]
+    assert fired.severity == AssetCheckSeverity.WARN
+    assert fired.metadata["above"].value == {checkpoints[1]: 0.95}
