@@ -163,7 +163,8 @@ def health_checks(benchmark: str, table: pl.DataFrame) -> list[AssetCheckResult]
     )
     results = []
     for check, (column, limit, what) in HEALTH.items():
-        above = {c: round(rate, 4) for c, rate in cells.select("checkpoint", column).rows() if rate > limit}
+        rates = cells.select("checkpoint", column).rows()
+        above = {c: round(rate, 4) for c, rate in rates if rate is not None and rate > limit}
         results.append(
             AssetCheckResult(
                 asset_key=eval_asset_key(benchmark),

@@ -139,3 +139,8 @@ def test_the_training_runs_checks_run_with_it(small_recipe, tmp_path, losses, pa
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name: e.passed for name, e in checks.items()} == passed
     assert all(e.severity == AssetCheckSeverity.WARN for e in checks.values())
+
+
+def test_a_cell_without_rates_is_not_above_any_limit():
+    results = _results([_cell(0, truncation=None, unclosed=None)])
+    assert all(r.passed for r in results.values())
