@@ -13,6 +13,7 @@ import importlib.util
 from pathlib import Path
 
 from recipe_schema.recipe import Recipe
+from workloads.analysis.dynamics import analyse, headline, under_optimized_warnings
 from workloads.core.code_version import code_digest
 from workloads.core.naming import content_hash
 from workloads.data.decontamination import NgramIndex
@@ -143,3 +144,15 @@ def training_version(recipe: Recipe) -> str:
     partitions: adding one adds runs, it changes none)."""
     settings = {"training": recipe.training.model_dump(exclude={"students", "datasets"}), "seed": recipe.seed}
     return version(settings, program_digest("workloads.programs.train"))
+
+
+def analysis_version(recipe: Recipe) -> str:
+    """The training-dynamics analysis: its seed (bootstrap), the benchmarks' categories it groups by,
+    and the analysis code."""
+    settings = {"seed": recipe.seed, "categories": {n: b.category for n, b in recipe.evaluation.benchmarks.items()}}
+    return version(settings, _analysis_code())
+
+
+@functools.cache
+def _analysis_code() -> str:
+    return code_digest(analyse, headline, under_optimized_warnings)

@@ -129,6 +129,9 @@ def test_each_version_moves_with_its_own_settings_only(small_recipe):
     changed.dataset_targets = {"math-cot": 5}  # a check's threshold, not the data
     for version in (versions.models_version, versions.queries_version, versions.datasets_version):
         assert version(changed) == version(small_recipe)
+    assert versions.analysis_version(changed) == versions.analysis_version(small_recipe)
+    changed.evaluation.benchmarks["math500"].category = "safety"  # grouped elsewhere in the analysis
+    assert versions.analysis_version(changed) != versions.analysis_version(small_recipe)
     changed.evaluation.benchmarks["math500"].limit = 3  # other items: other decontamination
     assert versions.queries_version(changed) != versions.queries_version(small_recipe)
     assert versions.traces_version(changed) == versions.traces_version(small_recipe)
