@@ -21,6 +21,7 @@ from dagster import (
 from assets.keys import Keys
 from assets.metadata import percentiles, preview
 from assets.partitions import shard_keys
+from assets.versions import datasets_version
 from recipe_schema.fields import DATASET_VARIANTS
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage
@@ -149,11 +150,13 @@ def _check_results(recipe: Recipe, variant: str, table: pl.DataFrame, verdicts: 
 def build(recipe: Recipe) -> list:
     keys = Keys(recipe)
     all_partitions = AllPartitionMapping()
+    code_version = datasets_version(recipe)
     specs = [
         AssetSpec(
             dataset_asset_name(v),
             group_name="datasets",
             kinds={"huggingface", "parquet"},
+            code_version=code_version,
             description=DESCRIPTIONS[v],
             deps=[
                 "raw_queries",

@@ -14,6 +14,9 @@ from contextlib import nullcontext
 import polars as pl
 from dagster import (
     AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
     AssetKey,
@@ -30,6 +33,7 @@ from assets.metadata import preview
 from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
+from assets.tables import typed_table
 from recipe_schema.recipe import Recipe
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import ComputeLauncher
@@ -101,6 +105,19 @@ def workload_report(invocation, checkpoint: str) -> dict:
 
 
 EVAL_PREFIX = "eval_cells"
+# The headline table in the UI: a benchmark's score and its health at each checkpoint, sortable.
+HEADLINE = {
+    "checkpoint": "<run>@step-NNNNN (step 0: the untrained student)",
+    "mean": "the metric's value",
+    "ci_low": "bootstrap 95% CI, low end",
+    "ci_high": "bootstrap 95% CI, high end",
+    "mean_tokens": "mean response length in tokens",
+    "truncation_rate": "share of responses cut at the token budget",
+    "unclosed_thinking_rate": "share of responses whose </think> never closed",
+    "unjudgeable": "samples the scorer or judge could not judge",
+}
+HEADLINE_COLUMNS = ["checkpoint", "metric", "mean", "ci_low", "ci_high", "items", "samples", *list(HEADLINE)[4:]]
+HEADLINE_ROWS = 500  # a study's checkpoints x headline metrics, well under the UI's limits
 
 
 def eval_asset_key(benchmark: str) -> AssetKey:
@@ -109,6 +126,60 @@ def eval_asset_key(benchmark: str) -> AssetKey:
 
 def eval_asset_keys(recipe: Recipe) -> list[AssetKey]:
     return [eval_asset_key(b) for b in recipe.evaluation.benchmarks]
+
+
+# Response health an eval cell warns about: each a share of the cell's samples, and the level above
+# which its score says more about the budget or the scorer than about the checkpoint.
+HEALTH = {
+    "truncation": ("truncation_rate", 0.25, "responses cut at the token budget: raise max_new_tokens"),
+    "unclosed_thinking": ("unclosed_thinking_rate", 0.25, "responses whose </think> never closed"),
+    "unjudgeable_replies": ("unjudgeable_rate", 0.10, "samples the scorer or judge could not judge"),
+}
+
+
+def health_check_specs(benchmark: str) -> list[AssetCheckSpec]:
+    return [
+        AssetCheckSpec(
+            check,
+            asset=eval_asset_key(benchmark),
+            description=f"Warns when a cell's share of {what} is above {limit:g}.",
+        )
+        for check, (_, limit, what) in HEALTH.items()
+    ]
+
+
+def health_checks(benchmark: str, table: pl.DataFrame) -> list[AssetCheckResult]:
+    """WARN results over a benchmark's cells (its eval table's headline rows, one per checkpoint and
+    headline metric): each names the checkpoints above its limit, with their rates."""
+    cells = (
+        table.filter(pl.col("headline"))
+        .group_by("checkpoint")
+        .agg(
+            truncation_rate=pl.col("truncation_rate").max(),
+            unclosed_thinking_rate=pl.col("unclosed_thinking_rate").max(),
+            unjudgeable_rate=(pl.col("unjudgeable") / pl.col("samples").clip(lower_bound=1)).max(),
+        )
+        .sort("checkpoint")
+    )
+    results = []
+    for check, (column, limit, what) in HEALTH.items():
+        rates = cells.select("checkpoint", column).rows()
+        above = {c: round(rate, 4) for c, rate in rates if rate is not None and rate > limit}
+        results.append(
+            AssetCheckResult(
+                asset_key=eval_asset_key(benchmark),
+                check_name=check,
+                passed=not above,
+                severity=AssetCheckSeverity.WARN,
+                description=f"{len(above)} of {cells.height} cells above {limit:g} {what}" if above else None,
+                metadata={
+                    "cells": cells.height,
+                    "above": MetadataValue.json(above),
+                    "worst": max(above.values(), default=0.0),
+                },
+            )
+        )
+    return results
 
 
 def build(recipe: Recipe) -> list:
@@ -148,6 +219,7 @@ def build(recipe: Recipe) -> list:
     @multi_asset(
         name=EVAL_PREFIX,
         specs=specs,
+        check_specs=[spec for name in ev.benchmarks for spec in health_check_specs(name)],
         can_subset=True,
         partitions_def=CHECKPOINTS,
         retry_policy=WORKLOAD_RETRIES,
@@ -196,6 +268,7 @@ def build(recipe: Recipe) -> list:
                     judge_cache=storage.uri(keys.judge_cache()),
                     # Eval metrics go into the training run's tracker where training reports to MLflow.
                     report_to=recipe.training.model_extra.get("report_to"),
+                    tensorboard_dir=storage.uri(f"{keys.run_dir(parse_checkpoint_key(checkpoint)[0])}/runs"),
                 )
                 gpus = inputs.endpoint.get("tensor_parallel_size", 0)
                 invocation = launcher.run(context, inputs.program, inputs.to_extras(), gpus=gpus)
@@ -218,6 +291,7 @@ def build(recipe: Recipe) -> list:
             yield MaterializeResult(
                 asset_key=eval_asset_key(benchmark),
                 data_version=DataVersion(definitions[benchmark]),
+                check_results=health_checks(benchmark, table),
                 metadata={
                     "cells": len(cells),
                     "cells_computed": len(computed),
@@ -227,7 +301,9 @@ def build(recipe: Recipe) -> list:
                     **({"mlflow_runs": MetadataValue.json(tracked)} if tracked and computed else {}),
                     "workloads": MetadataValue.json({c: workloads[c] for c in computed}),
                     **pace_summary(workloads[c] for c in computed),
-                    "headline_metrics": preview(headline, rows=50),
+                    "headline_metrics": typed_table(
+                        headline.select(HEADLINE_COLUMNS).sort("checkpoint"), rows=HEADLINE_ROWS, descriptions=HEADLINE
+                    ),
                     "eval_table": preview(table.drop("definition"), rows=100),
                 },
             )

@@ -16,11 +16,11 @@ from assets.keys import Keys
 from assets.metadata import preview, rounded, table_metadata
 from assets.partitions import shard_index, shard_partitions
 from assets.policies import WORKLOAD_RETRIES
+from assets.versions import traces_version, verdicts_version
 from recipe_schema.recipe import Recipe
 from resources.launchers.compute import ComputeLauncher
 from resources.llm import LLMEndpoint, with_dtype
 from resources.storage import Storage
-from workloads.evaluation.registry import verifier_version
 from workloads.programs.inputs import GenerateInputs, TeacherJob, VerifyInputs
 
 CHUNK_SIZE = 8  # queries per part file: a killed shard loses at most this much work
@@ -38,6 +38,7 @@ def build(recipe: Recipe) -> list:
         group_name="generation",
         kinds={"vllm", "polars"},
         retry_policy=WORKLOAD_RETRIES,
+        code_version=traces_version(recipe),
         partitions_def=shards,
         deps=["raw_queries", AssetDep("base_models", partition_mapping=AllPartitionMapping())],
         pool="inference",
@@ -99,7 +100,7 @@ def build(recipe: Recipe) -> list:
         kinds={"python", "polars"},
         retry_policy=WORKLOAD_RETRIES,
         # A new verifier version makes every shard's verdicts stale: re-verify, never regenerate.
-        code_version=",".join(sorted({verifier_version(src.loader) for src in recipe.queries.values()})),
+        code_version=verdicts_version(recipe),
         partitions_def=shards,
         deps=["teacher_traces", "raw_queries"],
         description="One verdict per trace: math-verify for math, the Countdown rule for Countdown; null when "

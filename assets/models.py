@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 from assets.keys import Keys
 from assets.partitions import model_partitions
 from assets.policies import WORKLOAD_RETRIES
+from assets.versions import models_version
 from recipe_schema.recipe import Recipe
 from resources.launchers.compute import ComputeLauncher
 from resources.storage import Storage
@@ -18,6 +19,7 @@ def build(recipe: Recipe) -> list:
         group_name="models",
         kinds={"huggingface", "pytorch"},
         retry_policy=WORKLOAD_RETRIES,
+        code_version=models_version(recipe),
         partitions_def=model_partitions(recipe),
         description="A local model folder per recipe model: converted from a packaged GGUF, copied from "
         "the hub, or a small student built from another model's config. Carries the study chat template.",

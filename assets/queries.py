@@ -8,6 +8,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, MaterializeResult, 
 
 from assets.keys import Keys
 from assets.metadata import preview, table_metadata
+from assets.versions import queries_version
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.data.decontamination import NgramIndex
@@ -112,6 +113,7 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="queries",
         kinds={"polars", "parquet"},
+        code_version=queries_version(recipe),
         description="Training queries: query_id, source, problem, answer, solution, nums, target, split, shard. "
         "Without an answer (math: one math-verify can parse; Countdown: a solvable task), duplicated, or "
         "overlapping an evaluation item: dropped and counted.",

@@ -186,7 +186,7 @@ def test_changing_one_benchmark_marks_only_its_cells_stale_in_the_ui(small_recip
 def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_metadata(small_recipe, setup):
     from workloads.core.tracking import reports_to_mlflow
 
-    storage, _, checkpoints = setup
+    storage, keys, checkpoints = setup
     seen = []
 
     class TrackingLauncher(RecordingLauncher):
@@ -194,6 +194,8 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
 
         def run(self, context, workload, extras, *, gpus=None):
             seen.append(extras["report_to"])
+            # TensorBoard's eval curves go into the checkpoint's training run's own log folder.
+            assert extras["tensorboard_dir"] == storage.uri(f"{keys.run_dir(small_recipe.runs[0])}/runs")
             report = super().run(context, workload, extras, gpus=gpus).report
             if reports_to_mlflow(extras["report_to"]):
                 report = {**report, "mlflow_run": f"mlflow run of {extras['checkpoint']}"}
@@ -210,3 +212,35 @@ def test_the_training_trackers_setting_reaches_the_workload_and_its_runs_the_met
         expected = {small_recipe.runs[0]: f"mlflow run of {checkpoints[-1]}"} if report_to else None
         cell = metadata["truthfulqa-mc1"]
         assert (cell["mlflow_runs"].value if "mlflow_runs" in cell else None) == expected
+
+
+def test_headline_results_are_a_typed_table_with_a_row_per_checkpoint_and_metric(small_recipe, setup):
+    from dagster import TableMetadataValue
+
+    storage, _, checkpoints = setup
+    _, _, metadata = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    headline = metadata["math500"]["headline_metrics"]
+    assert isinstance(headline, TableMetadataValue)
+    types = {column.name: column.type for column in headline.schema.columns}
+    assert types["checkpoint"] == "string" and types["metric"] == "string"
+    assert types["mean"] == types["ci_low"] == types["truncation_rate"] == "float"
+    assert types["items"] == types["unjudgeable"] == "int"
+    assert [(r.data["checkpoint"], r.data["metric"], r.data["mean"]) for r in headline.records] == [
+        (c, "pass@1", 0.5) for c in checkpoints
+    ]
+
+
+def test_a_cell_with_truncated_responses_fires_its_benchmarks_warning_and_no_other(small_recipe, setup):
+    from dagster import AssetCheckSeverity
+
+    storage, keys, checkpoints = setup
+    planted = _table(checkpoints[1], "math500", cell_definition(small_recipe, "math500"))
+    storage.write_table(keys.eval_table(checkpoints[1], "math500"), planted.with_columns(truncation_rate=pl.lit(0.95)))
+    result, _, _ = _materialize(small_recipe, storage, RecordingLauncher(), checkpoints)
+    evaluations = result.get_asset_check_evaluations()
+    assert len(evaluations) == 3 * len(small_recipe.evaluation.benchmarks)
+    failed = [(e.asset_key, e.check_name) for e in evaluations if not e.passed]
+    assert failed == [(eval_asset_key("math500"), "truncation")]
+    (fired,) = [e for e in evaluations if not e.passed]
+    assert fired.severity == AssetCheckSeverity.WARN
+    assert fired.metadata["above"].value == {checkpoints[1]: 0.95}

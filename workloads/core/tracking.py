@@ -1,6 +1,7 @@
-"""Evaluation metrics in the experiment tracker the training run reports to, so a user sees the eval
-curves next to the training loss: each eval cell's metrics are logged into the training run's
-MLflow run at the checkpoint's step. Off unless the recipe's ``training.report_to`` names MLflow.
+"""Evaluation metrics in the experiment trackers the training run reports to, so a user sees the eval
+curves next to the training loss, at the checkpoint's step: TensorBoard (the default; an event file
+in the training run's own log folder), MLflow and W&B where the recipe's ``training.report_to``
+names them (each logs into the training run's own run there).
 
 The training workload names its MLflow run after the study's run (``<student>__<dataset>``), and
 both sides read the store and experiment from the same environment (``MLFLOW_TRACKING_URI``,
@@ -13,13 +14,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import tempfile
 import time
+from pathlib import Path
 
 import polars as pl
 
+from workloads.core.artifacts import write_bytes
 from workloads.core.naming import parse_checkpoint_key
 
 DEFAULT_EXPERIMENT_ID = "0"  # MLflow's "Default" experiment, where runs go when none is named
+WANDB_DEFAULT_PROJECT = "huggingface"  # where transformers' W&B callback puts runs when WANDB_PROJECT is unset
 
 
 def reports_to_mlflow(report_to: str | list[str] | None) -> bool:
@@ -116,3 +121,94 @@ def log_cell(client, table: pl.DataFrame, checkpoint: str, *, warn, experiment: 
         warn(f"{checkpoint}: eval metrics not logged to MLflow: {err}")
         return None
     return run_location(client.tracking_uri, target.info.experiment_id, target.info.run_id)
+
+
+EVAL_TENSORBOARD_RUN = "evaluation"  # the eval curves' TensorBoard run, beside the training's under <run folder>/runs
+
+
+def report_names(report_to: str | list[str] | None) -> list[str]:
+    """The trackers ``report_to`` names; unset is TensorBoard, the training workload's default
+    (``workloads.training.config``)."""
+    if report_to is None:
+        return ["tensorboard"]
+    return [report_to] if isinstance(report_to, str) else list(report_to)
+
+
+def reports_to(report_to: str | list[str] | None, tracker: str) -> bool:
+    """Whether training reports to ``tracker`` (``all``: every integration that is installed)."""
+    names = report_names(report_to)
+    if "all" in names:
+        return importlib.util.find_spec(tracker) is not None
+    return tracker in names
+
+
+def log_tensorboard(table: pl.DataFrame, checkpoint: str, logdir: str) -> str:
+    """Writes a cell's metrics (:func:`cell_metrics`) as TensorBoard scalars at the checkpoint's step,
+    in an event file of its own under ``logdir/evaluation``: ``tensorboard --logdir <run folder>/runs``
+    shows them beside the training loss, on the same step axis. Returns the event file's location."""
+    # tensorboard comes with the workloads extra; the orchestrator imports this module without it.
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    _, step = parse_checkpoint_key(checkpoint)
+    values = [Summary.Value(tag=name, simple_value=value) for name, value in cell_metrics(table).items()]
+    with tempfile.TemporaryDirectory(prefix="tensorboard-") as scratch:
+        # Written locally, then copied whole: a run folder in object storage takes no appends.
+        writer = EventFileWriter(scratch, filename_suffix=f".{step}")
+        writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
+        writer.close()
+        (written,) = Path(scratch).iterdir()
+        location = f"{logdir.rstrip('/')}/{EVAL_TENSORBOARD_RUN}/{written.name}"
+        write_bytes(location, written.read_bytes())
+    return location
+
+
+def log_wandb(table: pl.DataFrame, checkpoint: str, *, warn) -> str | None:
+    """Logs a cell's metrics into the newest W&B run named after the checkpoint's training run (as
+    transformers' callback names it), at the checkpoint's step on the training step axis
+    (``train/global_step``), and returns the run's page; a missing run or a failing service costs a
+    ``warn`` line and None. Project and entity come from ``WANDB_PROJECT`` and ``WANDB_ENTITY``, as
+    for training."""
+    import wandb  # optional: only a recipe whose training reports to W&B installs it
+
+    run, step = parse_checkpoint_key(checkpoint)
+    project = os.environ.get("WANDB_PROJECT", WANDB_DEFAULT_PROJECT)
+    entity = os.environ.get("WANDB_ENTITY")
+    try:
+        found = wandb.Api().runs(f"{entity}/{project}" if entity else project, filters={"display_name": run})
+        found = sorted(found, key=lambda r: r.created_at)
+        if not found:
+            warn(f"{checkpoint}: no W&B run named {run!r} in project {project!r} to log eval metrics into")
+            return None
+        target = found[-1]
+        live = wandb.init(id=target.id, project=project, entity=entity, resume="must")
+        try:
+            live.define_metric("eval/*", step_metric="train/global_step")
+            live.log({"train/global_step": step, **cell_metrics(table)})
+        finally:
+            live.finish()
+    except wandb.Error as err:
+        warn(f"{checkpoint}: eval metrics not logged to W&B: {err}")
+        return None
+    return target.url
+
+
+def log_curves(
+    table: pl.DataFrame, checkpoint: str, report_to: str | list[str] | None, tensorboard_dir: str | None, *, warn
+) -> dict[str, str]:
+    """A finished cell's metrics in the trackers training reports to besides MLflow (:func:`log_cell`):
+    TensorBoard (the default) into the training run's log folder ``tensorboard_dir``, and W&B where
+    ``report_to`` names it. Returns where each went. A tracker that fails costs a ``warn`` line, never
+    the evaluation: the cell's table is written first."""
+    found = {}
+    if tensorboard_dir and reports_to(report_to, "tensorboard"):
+        try:
+            found["tensorboard"] = log_tensorboard(table, checkpoint, tensorboard_dir)
+        except OSError as err:
+            warn(f"{checkpoint}: eval metrics not written to TensorBoard under {tensorboard_dir}: {err}")
+    if reports_to(report_to, "wandb"):
+        page = log_wandb(table, checkpoint, warn=warn)
+        if page:
+            found["wandb"] = page
+    return found

@@ -15,7 +15,7 @@ import polars as pl
 from workloads.core.artifacts import local_folder, write_parquet
 from workloads.core.lifecycle import workload_pipes
 from workloads.core.progress import Progress
-from workloads.core.tracking import log_cell, mlflow_client, reports_to_mlflow
+from workloads.core.tracking import log_cell, log_curves, mlflow_client, reports_to_mlflow
 from workloads.evaluation.cells import evaluate_cell
 from workloads.evaluation.judging import JudgeCache, judge_cache_location, judge_replies, judge_sampling
 from workloads.evaluation.metrics import summarize
@@ -71,6 +71,7 @@ def main() -> None:
                 reported[name] = counts
                 if tracker is not None:
                     tracked = log_cell(tracker, table, inputs.checkpoint, warn=pipes.log.warning) or tracked
+                log_curves(table, inputs.checkpoint, inputs.report_to, inputs.tensorboard_dir, warn=pipes.log.warning)
                 pipes.log.info(f"{inputs.checkpoint} {name}: {counts['items']} items x {cell.n} samples {counts}")
                 progress.update(tokens=int(samples["tokens"].sum()))
         finally:

@@ -113,3 +113,4 @@ class EvaluateInputs(ProgramInputs):
     judge: Settings | None  # the judge's endpoint, for safety-judge cells
     judge_cache: str
     report_to: str | list[str] | None = None
+    tensorboard_dir: str | None = None  # the checkpoint's training run's TensorBoard folder (<run folder>/runs)
