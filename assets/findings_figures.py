@@ -54,8 +54,12 @@ def dynamics_figure(finding):
         length_ax.set(title=f"{category}: response length", xlabel="training step", ylabel="mean response tokens")
         for ax in (score_ax, length_ax):
             ax.grid(alpha=0.3)
-        score_ax.scatter([], [], marker="v", color="grey", label="lowest point (dip)")
-        score_ax.scatter([], [], marker="*", color="grey", label="back at base")
+            ax.locator_params(axis="x", integer=True)
+        marked = summary.filter(pl.col("category") == category) if summary.height else summary
+        if marked.height and (marked["min"] < marked["base"]).any():
+            score_ax.scatter([], [], marker="v", color="grey", label="lowest point (dip)")
+        if marked.height and marked["recovery_step"].is_not_null().any():
+            score_ax.scatter([], [], marker="*", color="grey", label="back at base")
         score_ax.legend(fontsize=8)
     dataset = curves["dataset"][0] if curves.height else None
     fig.suptitle(f"1. Optimization dynamics ({label(dataset) if dataset else 'no run'}): one line per student")

@@ -125,6 +125,8 @@ class ItemTable:
         universe = self._universe[benchmark]
         vector = np.array([values.get(i, np.nan) for i in universe])
         present = ~np.isnan(vector)
+        if not present.any():
+            return NO_ESTIMATE
         counts = self.counts(benchmark)
         weights = counts * present
         totals = weights.sum(axis=1).astype(float)

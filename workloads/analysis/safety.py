@@ -72,11 +72,17 @@ def safety_finding(study: Study) -> Finding:
     finding.table = pl.DataFrame(rows)
     if paired:
         gained = [(r, h) for _, r, h in paired if r.above_zero()]
-        finding.statements.append(
-            f"{len(gained)} of {len(paired)} runs gained in reasoning beyond item noise; of those, "
-            f"{sum(h.above_zero() for _, h in gained)} grew more harmful and {sum(h.below_zero() for _, h in gained)} "
-            "less harmful beyond item noise."
-        )
+        if gained:
+            finding.statements.append(
+                f"{len(gained)} of {len(paired)} runs gained in reasoning beyond item noise; of those, "
+                f"{sum(h.above_zero() for _, h in gained)} grew more harmful and "
+                f"{sum(h.below_zero() for _, h in gained)} less harmful beyond item noise."
+            )
+        else:
+            finding.statements.append(
+                f"No run gained in reasoning beyond item noise (0 of {len(paired)}), so none can show how a "
+                "reasoning gain relates to harm."
+            )
     if len(paired) >= MIN_RUNS_FOR_RELATION:
         corr = relation([g for _, g, _ in paired], [h for _, _, h in paired])
         finding.result("all runs", "reasoning-safety", "correlation across runs", corr)
