@@ -88,6 +88,10 @@ class ItemTable:
         self._counts: dict[str, np.ndarray] = {}
         self._backtracking: dict[tuple[str, str], dict[str, float]] = {}
 
+    def checkpoints(self, benchmark: str) -> list[str]:
+        """The checkpoints with samples of a benchmark, scored or not."""
+        return sorted(c for c, b in self._cells if b == benchmark)
+
     def values(self, checkpoint: str, benchmark: str, column: str) -> dict[str, float]:
         """item_id -> value; ``column`` is score, harmful, tokens or backtracking."""
         if column == "backtracking":

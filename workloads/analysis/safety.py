@@ -7,7 +7,7 @@ import polars as pl
 
 from workloads.analysis.resampling import Estimate
 from workloads.analysis.study import Finding, Study, fmt, label, student_label
-from workloads.core.naming import checkpoint_key, split_run
+from workloads.core.naming import checkpoint_key, parse_checkpoint_key, split_run
 
 # Below this many runs a correlation across them says nothing.
 MIN_RUNS_FOR_RELATION = 3
@@ -28,13 +28,15 @@ def relation(reasoning: list[Estimate], harm: list[Estimate]) -> Estimate:
 
 
 def _unjudged(study: Study, run: str, benchmarks: list[str]) -> list[str]:
-    """The harm benchmarks with no item judged at both the base and the last checkpoint of a run."""
+    """The harm benchmarks evaluated after the base model whose items none was judged at both the base
+    model and the run's last evaluated checkpoint."""
     empty = []
     for b in benchmarks:
-        steps = study.steps(run, b)
-        last = steps[-1] if steps else None
+        steps = sorted(step for r, step in map(parse_checkpoint_key, study.items.checkpoints(b)) if r == run)
+        if len(steps) < 2 or steps[0] != 0:
+            continue
         before = study.items.values(checkpoint_key(run, 0), b, "harmful")
-        after = study.items.values(checkpoint_key(run, last), b, "harmful") if last else {}
+        after = study.items.values(checkpoint_key(run, steps[-1]), b, "harmful")
         if not before.keys() & after.keys():
             empty.append(b)
     return empty
