@@ -73,10 +73,15 @@ def data_figure(finding):
     plt = pyplot()
     table = finding.table
     students = table["student"].unique(maintain_order=True).to_list() if table.height else []
-    fig, axes = plt.subplots(1, max(1, len(students)), figsize=(5.5 * max(1, len(students)), 4), squeeze=False)
+    cols = min(2, max(1, len(students)))
+    rows = max(1, -(-len(students) // cols))
+    fig, grid = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    axes = [ax for row in grid for ax in row]
     if not students:
-        _empty(axes[0][0], "no run with a gain to show")
-    for ax, student in zip(axes[0], students, strict=False):
+        _empty(axes[0], "no run with a gain to show")
+    for ax in axes[len(students) :]:
+        ax.set_visible(bool(not students and ax is axes[0]))
+    for ax, student in zip(axes, students, strict=False):
         part = table.filter(pl.col("student") == student)
         datasets = part["dataset"].unique(maintain_order=True).to_list()
         width = 0.8 / len(datasets)
@@ -109,8 +114,11 @@ def capability_figure(finding):
         _empty(axes[0], "no out-of-domain benchmark evaluated")
     students = table["student"].unique(maintain_order=True).to_list() if table.height else []
     for ax, (column, ylabel) in zip(axes, panels, strict=True):
-        for (dataset,), line in table.group_by("dataset", maintain_order=True):
-            x = [students.index(s) for s in line["student"]]
+        lines = table.group_by("dataset", maintain_order=True)
+        count = table["dataset"].n_unique() if table.height else 0
+        for k, ((dataset,), line) in enumerate(lines):
+            # Set apart side by side, so training sets with equal values stay visible.
+            x = [students.index(s) + (k - (count - 1) / 2) * 0.04 for s in line["student"]]
             ax.errorbar(x, line[column], yerr=_errors(line, column), marker="o", capsize=3, label=label(dataset))
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(range(len(students)), [student_label(s) for s in students], rotation=15, fontsize=8)

@@ -42,7 +42,7 @@ def make_samples(cells: dict, items: int, seed: int = 0) -> pl.DataFrame:
     """``cells``: (run, step, benchmark) -> (score probability, backtracking share, tokens);
     one sample per item, scored by a fixed draw per item so that cells are paired on items."""
     rng = np.random.default_rng(seed)
-    difficulty = {b: rng.random(items) for b in {b for _, _, b in cells}}
+    difficulty = {b: rng.random(items) for b in sorted({b for _, _, b in cells})}
     rows = []
     for (run, step, benchmark), (p, backtrack, tokens) in cells.items():
         judged = benchmark == "advbench"

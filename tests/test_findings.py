@@ -1,6 +1,8 @@
 """The paper's four findings (workloads/analysis/findings.py) on synthetic eval cells: a full study
 shape where each is computed with intervals, and one small run where each says what is missing."""
 
+import re
+
 import numpy as np
 import polars as pl
 import pytest
@@ -99,7 +101,11 @@ def test_safety_relates_reasoning_gain_to_more_harm_across_runs(full):
     corr = _result(full["safety"], quantity="correlation across runs")
     assert corr["estimate"] > 0.5 and corr["ci_low"] > 0
     assert full["safety"].table.height == 8
-    assert any(s.startswith("7 of 8 runs gained in reasoning") for s in full["safety"].statements)
+    for student in ("qwen3-1.7b-base", "qwen3-4b-base"):
+        gain = _result(full["safety"], student=student, dataset="math-cot", quantity="reasoning gain")
+        harm = _result(full["safety"], student=student, dataset="math-cot", quantity="harmfulness change")
+        assert gain["ci_low"] > 0 and harm["ci_low"] > 0
+    assert any(re.match(r"\d of 8 runs gained in reasoning", s) for s in full["safety"].statements)
 
 
 def test_one_small_run_says_what_each_finding_is_missing(one_run):

@@ -119,7 +119,7 @@ class ItemTable:
             n = len(self._universe[benchmark])
             seed = self.seed + zlib.crc32(benchmark.encode())
             picks = bootstrap_indices(n, resamples=self.resamples, seed=seed)
-            self._counts[benchmark] = np.stack([np.bincount(row, minlength=n) for row in picks])
+            self._counts[benchmark] = np.stack([np.bincount(row, minlength=n) for row in picks]).astype(float)
         return self._counts[benchmark]
 
     def estimate(self, benchmark: str, values: dict[str, float]) -> Estimate:
@@ -132,10 +132,11 @@ class ItemTable:
         if not present.any():
             return NO_ESTIMATE
         counts = self.counts(benchmark)
-        weights = counts * present
-        totals = weights.sum(axis=1).astype(float)
+        # Sums over each resample's drawn items as products: no resamples x items temporaries.
+        totals = counts @ present.astype(float)
+        sums = counts @ np.where(present, vector, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            draws = np.where(totals > 0, (weights * np.nan_to_num(vector)).sum(axis=1) / totals, np.nan)
+            draws = np.where(totals > 0, sums / totals, np.nan)
         return Estimate(float(np.mean(vector[present])), draws, int(present.sum()))
 
 
