@@ -248,3 +248,26 @@ def test_the_dynamics_asset_writes_the_findings_first_in_its_report(small_recipe
     assert "[Runs compared](comparison.csv)" in report and "| run |" not in report  # wide tables linked, not inlined
     for name in ("findings-1-dynamics.png", "findings-4-safety.csv", "comparison.csv", f"dynamics-{run}.png"):
         assert (tmp_path / keys.report(name)).stat().st_size > 0, name
+
+
+def test_cpu_dynamics_shape_follows_the_dip_in_domain_and_names_the_sparse_out_of_domain_curve():
+    """cpu-dynamics.yaml: Countdown held out at four checkpoints, MATH-500 at the base and the last only."""
+    run = "smollm2-135m__countdown-cot"
+    scores = {0: 0.3, 10: 0.05, 20: 0.4, 30: 0.6}
+    cells = {(run, s, "countdown"): (p, 0.2 * s / 30, 400.0 + 5 * s) for s, p in scores.items()}
+    cells |= {(run, s, "math500"): (0.1, 0.0, 300.0) for s in (0, 30)}
+    samples = make_samples(cells, 100)
+    benchmarks = {"countdown": ("countdown", "reasoning"), "math500": ("math", "out-of-domain")}
+    dynamics, _, capability, safety = study_findings(
+        eval_tables(samples, benchmarks),
+        samples,
+        {b: c for b, (_, c) in benchmarks.items()},
+        students=["smollm2-135m"],
+        datasets=["countdown-cot"],
+    )
+    row = dynamics.table.filter(pl.col("category") == "reasoning").row(0, named=True)
+    assert row["dip_significant"] and (row["min_step"], row["recovery_step"]) == (10, 20)
+    assert row["dip_share"] > 0.9 and row["recovery_support"] > 0.9
+    assert any("has 2 on out-of-domain" in m for m in dynamics.missing)
+    assert any("Needs a judged safety benchmark" in m for m in safety.missing)
+    assert _result(capability, category="out-of-domain", quantity="gain")["items"] == 100
