@@ -7,12 +7,14 @@ import polars as pl
 from dagster import AllPartitionMapping, AssetDep, AssetExecutionContext, MaterializeResult, asset
 
 from assets.evaluation import eval_asset_keys
+from assets.findings_report import csv_bytes, findings_markdown, write_findings
 from assets.keys import Keys
-from assets.metadata import png_markdown, preview, pyplot
+from assets.metadata import png_markdown, preview, pyplot, typed_table
 from assets.partitions import recipe_checkpoints
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.analysis.dynamics import analyse, headline, under_optimized_warnings
+from workloads.analysis.findings import study_findings
 from workloads.evaluation.behaviour import LEXICON_VERSION
 
 TITLES = {
@@ -54,14 +56,17 @@ def plot_run(run: str, curve: pl.DataFrame):
     return fig
 
 
-def report_markdown(title: str, tables: dict, plots: dict, warnings: list[str]) -> str:
-    sections = [f"# Training dynamics: {title}"] + [f"![{run}](dynamics-{run}.png)" for run in plots]
+def report_markdown(findings_section: str, tables: dict, plots: dict, warnings: list[str]) -> str:
+    """The findings first; then each run's curves, the warnings, and links to the wide tables."""
+    sections = [findings_section, "# Training dynamics per run"]
+    sections += [f"![{run}](dynamics-{run}.png)" for run in plots]
     if warnings:
         sections.append("## Warnings (possibly under-optimized)\n\n" + "\n".join(f"- {w}" for w in warnings))
-    # The long per-step curves go last, after the summaries a reader looks for first.
-    order = [name for name in tables if name != "curves"] + ["curves"]
     sections.append(BEHAVIOUR_NOTE)
-    sections += [f"## {TITLES.get(name, name)}\n\n{preview(tables[name], rows=1000).value}" for name in order]
+    # The long per-step curves last, after the summaries a reader looks for first.
+    order = [name for name in tables if name != "curves"] + ["curves"]
+    links = [f"- [{TITLES.get(name, name)}]({name}.csv): {tables[name].height} rows" for name in order]
+    sections.append("## Tables\n\n" + "\n".join(links))
     return "\n\n".join(sections) + "\n"
 
 
@@ -72,7 +77,9 @@ def build(recipe: Recipe) -> list:
         group_name="analysis",
         kinds={"polars", "matplotlib"},
         deps=[AssetDep(key, partition_mapping=AllPartitionMapping()) for key in eval_asset_keys(recipe)],
-        description="Headline metric and response length over training steps for every run and benchmark; "
+        description="The paper's four findings (dip and recovery, data, capability, safety), each a figure and a "
+        "computed statement with bootstrap CIs; headline metric and response length over training steps for every "
+        "run and benchmark; "
         "dip-and-recovery numbers with paired CIs; runs compared across datasets and students; reasoning vs "
         "safety (judged harmfulness, refusals).",
     )
@@ -93,6 +100,16 @@ def build(recipe: Recipe) -> list:
         tables = analyse(eval_tables, samples, categories, seed=recipe.seed)
         for name, table in tables.items():
             storage.write_table(keys.report(f"{name}.parquet"), table)
+            storage.write_bytes(keys.report(f"{name}.csv"), csv_bytes(table))
+        findings = study_findings(
+            eval_tables,
+            samples,
+            categories,
+            students=recipe.training.students,
+            datasets=recipe.training.datasets,
+            seed=recipe.seed,
+        )
+        findings_metadata = write_findings(findings, lambda name, data: storage.write_bytes(keys.report(name), data))
         warnings = under_optimized_warnings(tables["dynamics"])
         plots = {}
         for (run,), run_curve in headline(tables["curves"]).group_by("run", maintain_order=True):
@@ -100,18 +117,19 @@ def build(recipe: Recipe) -> list:
             png = io.BytesIO()
             plots[run].savefig(png, format="png", dpi=110, bbox_inches="tight")
             storage.write_bytes(keys.report(f"dynamics-{run}.png"), png.getvalue())
-        markdown = report_markdown(recipe.name, tables, plots, warnings)
+        markdown = report_markdown(findings_markdown(recipe.name, findings), tables, plots, warnings)
         report = storage.write_bytes(keys.report("report.md"), markdown.encode())
         return MaterializeResult(
             metadata={
                 "cells_evaluated": len(evaluated),
                 "cells_missing": len(missing),
                 "curves": preview(tables["curves"], rows=50),
-                "dip_and_recovery": preview(tables["dynamics"], rows=50),
+                "dip_and_recovery": typed_table(tables["dynamics"]),
                 "comparison": preview(tables["comparison"], rows=50),
                 "reasoning_vs_safety": preview(tables["reasoning_vs_safety"], rows=50),
                 "behaviour": preview(tables["behaviour"], rows=50),
                 "warnings": "\n".join(warnings) or "none",
+                **findings_metadata,
                 **{f"plot {run}": png_markdown(figure) for run, figure in plots.items()},
                 "report": report,
             }
