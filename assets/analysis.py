@@ -11,6 +11,7 @@ from assets.findings_report import csv_bytes, findings_markdown, write_findings
 from assets.keys import Keys
 from assets.metadata import png_markdown, preview, pyplot, typed_table
 from assets.partitions import recipe_checkpoints
+from assets.versions import analysis_version
 from recipe_schema.recipe import Recipe
 from resources.storage import Storage
 from workloads.analysis.dynamics import analyse, headline, under_optimized_warnings
@@ -76,6 +77,7 @@ def build(recipe: Recipe) -> list:
     @asset(
         group_name="analysis",
         kinds={"polars", "matplotlib"},
+        code_version=analysis_version(recipe),
         deps=[AssetDep(key, partition_mapping=AllPartitionMapping()) for key in eval_asset_keys(recipe)],
         description="The paper's four findings (dip and recovery, data, capability, safety), each a figure and a "
         "computed statement with bootstrap CIs; headline metric and response length over training steps for every "

@@ -29,11 +29,10 @@ from dagster import (
 )
 
 from assets.keys import Keys, read_manifest
-from assets.metadata import preview
+from assets.metadata import preview, typed_table
 from assets.partitions import BASE_STEP, CHECKPOINTS
 from assets.policies import WORKLOAD_RETRIES
 from assets.study_plan import DEFAULT_THROUGHPUT, plan_metadata
-from assets.tables import typed_table
 from recipe_schema.recipe import Recipe
 from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.compute import ComputeLauncher

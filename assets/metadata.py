@@ -28,13 +28,24 @@ def table_metadata(table: pl.DataFrame) -> dict:
 
 
 # Polars dtypes as the UI's table column types (anything else is shown as a string).
-_COLUMN_TYPES = {pl.Boolean: "bool", pl.Int64: "int", pl.Int32: "int", pl.Float64: "float", pl.Float32: "float"}
+_COLUMN_TYPES = {
+    pl.Boolean: "bool",
+    pl.Int64: "int",
+    pl.Int32: "int",
+    pl.UInt32: "int",
+    pl.Float64: "float",
+    pl.Float32: "float",
+}
 
 
-def typed_table(table: pl.DataFrame, digits: int = 4) -> MetadataValue:
-    """A table the UI shows with typed, sortable columns; floats to ``digits`` significant digits."""
+def typed_table(
+    table: pl.DataFrame, digits: int = 4, rows: int | None = None, descriptions: dict[str, str] | None = None
+) -> MetadataValue:
+    """A table the UI shows with typed, sortable columns (its first ``rows``); floats to ``digits``
+    significant digits; ``descriptions`` of some columns shown as their tooltips."""
     types = {name: _COLUMN_TYPES.get(dtype, "string") for name, dtype in table.schema.items()}
-    schema = TableSchema(columns=[TableColumn(name, kind) for name, kind in types.items()])
+    notes = descriptions or {}
+    schema = TableSchema(columns=[TableColumn(name, kind, description=notes.get(name)) for name, kind in types.items()])
 
     def cell(value, kind):
         if value is None:
@@ -43,7 +54,8 @@ def typed_table(table: pl.DataFrame, digits: int = 4) -> MetadataValue:
             return rounded(float(value), digits) if math.isfinite(value) else None
         return value if kind in ("int", "bool") else str(value)
 
-    records = [TableRecord({k: cell(v, types[k]) for k, v in row.items()}) for row in table.iter_rows(named=True)]
+    head = table if rows is None else table.head(rows)
+    records = [TableRecord({k: cell(v, types[k]) for k, v in row.items()}) for row in head.iter_rows(named=True)]
     return MetadataValue.table(records, schema=schema)
 
 
