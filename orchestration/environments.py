@@ -13,8 +13,10 @@ import yaml
 
 from recipe_schema.data_files import PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
+from resources.launchers.devices import Machine, local_machine
 from resources.launchers.kubernetes_pod import KubernetesLauncher
 from resources.launchers.local import LocalSubprocessLauncher
+from resources.launchers.machine_settings import MachineSettings, choose_settings
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.storage import LocalStorage, S3Storage
 
@@ -37,21 +39,60 @@ def teacher_endpoint(default: LLMEndpoint) -> LLMEndpoint:
     )
 
 
-def judge_endpoint(serve_locally: bool) -> JudgeEndpoint:
+def judge_endpoint(serve_locally: bool, **local_server) -> JudgeEndpoint:
     """STUDY_JUDGE_BASE_URL points the judge at a running OpenAI-compatible server (it overrides
-    the recipe's ``evaluation.judge.base_url``)."""
-    return JudgeEndpoint(base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally)
+    the recipe's ``evaluation.judge.base_url``); ``local_server``: settings of one started here."""
+    return JudgeEndpoint(
+        base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally, **local_server
+    )
 
 
-def local_resources() -> dict:
+def machine_settings(machine: Machine | None = None) -> MachineSettings:
+    """What this machine chooses from its GPUs (``STUDY_GPUS`` restricts them; with none, the CPU
+    settings). STUDY_TEACHER_TENSOR_PARALLEL and STUDY_EVAL_TENSOR_PARALLEL: GPUs per engine;
+    STUDY_TRAIN_GPUS: GPUs per training run (default: all); STUDY_JUDGE_BASE_URL: the judge elsewhere."""
+    train_gpus = os.environ.get("STUDY_TRAIN_GPUS")
+    return choose_settings(
+        local_machine() if machine is None else machine,
+        external_judge=bool(os.environ.get("STUDY_JUDGE_BASE_URL")),
+        teacher_tp=int(os.environ.get("STUDY_TEACHER_TENSOR_PARALLEL", "1")),
+        eval_tp=int(os.environ.get("STUDY_EVAL_TENSOR_PARALLEL", "1")),
+        train_gpus=int(train_gpus) if train_gpus else None,
+    )
+
+
+def local_resources(machine: Machine | None = None) -> dict:
+    """This machine: its CPU, or its GPUs through the device lease (docs/one-gpu-machine.md)."""
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
+    chosen = machine_settings(machine)
+    devices = chosen.machine.ids
+
+    def engine(settings) -> VllmOfflineEndpoint:
+        return VllmOfflineEndpoint(
+            enforce_eager=settings.enforce_eager,
+            memory_utilization=settings.memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+        )
+
     return {
         "storage": LocalStorage(root=str(root)),
-        "launcher": LocalSubprocessLauncher(),
-        "teacher_endpoint": teacher_endpoint(VllmOfflineEndpoint()),
-        "eval_endpoint": VllmOfflineEndpoint(),
-        # Without a judge URL, a vLLM server for the judge model is started on this machine.
-        "judge_endpoint": judge_endpoint(serve_locally=True),
+        "launcher": LocalSubprocessLauncher(
+            devices=devices,
+            gpu_memory_gib=chosen.machine.gpu_memory_gib,
+            train_gpus=chosen.train_gpus if devices else None,
+        ),
+        "teacher_endpoint": teacher_endpoint(engine(chosen.teacher)),
+        "eval_endpoint": engine(chosen.evaluation),
+        # Without a judge URL, a vLLM server for the judge model is started on this machine, on a
+        # device leased with the evaluation engine's (sharing it only on a one-GPU machine).
+        "judge_endpoint": judge_endpoint(
+            serve_locally=True,
+            memory_utilization=chosen.judge_engine.memory_utilization,
+            enforce_eager=chosen.judge_engine.enforce_eager,
+            devices=devices,
+            engine_gpus=chosen.evaluation.tensor_parallel_size,
+            share_device=chosen.judge == "shares the GPU",
+        ),
     }
 
 
