@@ -5,7 +5,7 @@ import dataclasses
 import json
 
 import pytest
-from dagster import asset, materialize
+from dagster import DagsterInstance, asset, materialize
 
 from orchestration.environments import local_resources
 from recipe_schema.errors import FieldProblem
@@ -136,3 +136,58 @@ def test_a_student_that_cannot_fit_the_local_gpus_is_refused_with_the_numbers(tm
 def test_a_gpu_is_described_by_the_driver_name_and_memory():
     assert Machine((Gpu(0, "NVIDIA A10G", 22.5),)).describe() == "1 × NVIDIA A10G (22.5 GiB), devices [0]"
     assert Machine().describe() == "CPU only"
+
+
+STAND_IN = """#!{python}
+import os, sys
+from dagster_pipes import open_dagster_pipes
+with open_dagster_pipes() as pipes:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    pipes.report_asset_materialization(metadata={{"visible": visible, "argv": " ".join(sys.argv[1:])}})
+"""
+
+
+def test_each_workload_sees_the_devices_it_leased_and_the_run_records_them(tmp_path):
+    import sys
+
+    from resources.launchers.devices import release, try_acquire
+    from resources.launchers.local import DEVICES_TAG, LocalSubprocessLauncher
+
+    python = tmp_path / "python"
+    python.write_text(STAND_IN.format(python=sys.executable))
+    python.chmod(0o755)
+    seen = []
+
+    @asset
+    def launched(context, launcher: ComputeLauncher):
+        for workload, gpus in (("evaluate", 1), ("generate", 2), ("verify", 0), ("train", None)):
+            extras = {"model_dir": str(tmp_path), "training": {}} if workload == "train" else {}
+            result = launcher.run(context, workload, extras, gpus=gpus).get_materialize_result()
+            seen.append((workload, result.metadata["visible"].value, result.metadata["argv"].value))
+        return result
+
+    launcher = LocalSubprocessLauncher(
+        python=str(python), devices=[0, 1], gpu_memory_gib=79.6, lease_folder=str(tmp_path), lease_timeout_s=30
+    )
+    instance = DagsterInstance.ephemeral()
+    result = materialize([launched], resources={"launcher": launcher}, instance=instance)
+    assert seen == [
+        ("evaluate", "0", "-m workloads.programs.evaluate"),
+        ("generate", "0,1", "-m workloads.programs.generate"),
+        ("verify", "", "-m workloads.programs.verify"),  # a CPU workload sees no GPU at all
+        ("train", "0,1", "-m torch.distributed.run --standalone --nproc-per-node 2 -m workloads.programs.train"),
+    ]
+    assert instance.get_run_by_id(result.run_id).tags[DEVICES_TAG] == "0,1"
+
+    @asset
+    def evaluated(context, launcher: ComputeLauncher):
+        result = launcher.run(context, "evaluate", {}, gpus=1).get_materialize_result()
+        seen.append(result.metadata["visible"].value)
+        return result
+
+    busy = try_acquire([0], 1, "another run", folder=str(tmp_path))  # device 0 is another run's
+    try:
+        result = materialize([evaluated], resources={"launcher": launcher}, instance=instance)
+    finally:
+        release(busy)
+    assert seen[-1] == "1" and instance.get_run_by_id(result.run_id).tags[DEVICES_TAG] == "1"
