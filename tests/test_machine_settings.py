@@ -3,6 +3,7 @@ and a training run refused, with the plan's numbers, where the student cannot fi
 
 import dataclasses
 import json
+import os
 
 import pytest
 from dagster import DagsterInstance, asset, materialize
@@ -191,3 +192,21 @@ def test_each_workload_sees_the_devices_it_leased_and_the_run_records_them(tmp_p
     finally:
         release(busy)
     assert seen[-1] == "1" and instance.get_run_by_id(result.run_id).tags[DEVICES_TAG] == "1"
+
+
+def test_the_instance_pools_follow_the_device_count(tmp_path, monkeypatch):
+    from orchestration.machine import apply_pools, report
+    from resources.launchers.devices import LOCK_DIR_ENV, release, try_acquire
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
+    instance = DagsterInstance.ephemeral()
+    chosen = choose_settings(Machine(tuple(H100X8)), external_judge=False, eval_tp=2)
+    assert apply_pools(instance, chosen) == {"inference": 4, "training": 1}
+    assert instance.event_log_storage.get_concurrency_info("inference").slot_count == 4
+    assert instance.event_log_storage.get_concurrency_info("training").slot_count == 1
+    held = try_acquire([3], 1, "run abc evaluate")
+    try:
+        lines = report(chosen)
+    finally:
+        release(held)
+    assert f"GPU 3: held by {os.getpid()} run abc evaluate" in lines and "GPU 2: free" in lines
