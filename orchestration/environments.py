@@ -16,7 +16,7 @@ from resources.judge_endpoint import JudgeEndpoint
 from resources.launchers.devices import Machine, local_machine
 from resources.launchers.kubernetes_pod import KubernetesLauncher
 from resources.launchers.local import LocalSubprocessLauncher
-from resources.launchers.machine_settings import MachineSettings, choose_settings
+from resources.launchers.machine_settings import SHARED_ENGINE_SHARE, MachineSettings, choose_settings
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.storage import LocalStorage, S3Storage
 
@@ -92,6 +92,7 @@ def local_resources(machine: Machine | None = None) -> dict:
             devices=devices,
             engine_gpus=chosen.evaluation.tensor_parallel_size,
             share_device=chosen.judge == "shares the GPU",
+            shared_engine_share=SHARED_ENGINE_SHARE,
         ),
     }
 

@@ -21,7 +21,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from recipe_schema.sections import Judge
-from resources.launchers.devices import RESERVED, Lease, leased
+from resources.launchers.devices import ENGINE_MEMORY_CAP, RESERVED, Lease, leased
 from resources.launchers.vllm_server import vllm_server
 
 
@@ -44,6 +44,9 @@ class JudgeEndpoint(ConfigurableResource):
     engine_gpus: int = Field(default=1, ge=1, description="GPUs of each evaluation engine, leased with the judge's")
     share_device: bool = Field(
         default=False, description="one GPU: the judge's server and the engines share it, both sized for that"
+    )
+    shared_engine_share: float = Field(
+        default=0.55, gt=0, lt=1, description="an engine's share of the device while it shares it with this judge"
     )
     lease_folder: str | None = Field(default=None, description="folder of the device lock files")
 
@@ -93,7 +96,9 @@ class JudgeEndpoint(ConfigurableResource):
         with leased(self.devices, count, "judge server and its evaluation engines", folder=self.lease_folder) as lease:
             engines = lease.devices if self.share_device else lease.devices[1:]
             token = RESERVED.set(Lease(engines, lease.fds))
+            cap = ENGINE_MEMORY_CAP.set(self.shared_engine_share if self.share_device else None)
             try:
                 yield {"CUDA_VISIBLE_DEVICES": str(lease.devices[0])}
             finally:
+                ENGINE_MEMORY_CAP.reset(cap)
                 RESERVED.reset(token)

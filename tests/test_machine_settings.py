@@ -60,19 +60,45 @@ def test_tensor_parallel_groups_and_training_runs_side_by_side(monkeypatch):
         choose_settings(Machine(tuple(H100X8)), external_judge=False, eval_tp=3)
 
 
-def test_one_a10g_shares_its_gpu_with_a_local_judge_and_says_so(monkeypatch):
+def test_one_a10g_shares_its_gpu_with_a_local_judge_and_says_so(monkeypatch, tmp_path):
+    from resources.launchers.devices import LOCK_DIR_ENV, leased
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
     resources = local_resources(Machine(tuple(A10G)))
     engine, judge = resources["eval_endpoint"], resources["judge_endpoint"]
     assert engine.enforce_eager is False and judge.enforce_eager is False
-    # Both sized for the one device they share: never two engines each sized to fill it.
-    assert engine.memory_utilization + judge.memory_utilization <= 0.9
+    assert engine.settings(model="m", max_model_len=4096)["gpu_memory_utilization"] == 0.9  # alone on the GPU
     assert judge.share_device and judge.devices == [0]
+    with judge._judge_device() as server_env:
+        # While the judge's server runs on the one GPU, both are sized for it: never two engines
+        # each sized to fill the device; and the engine runs on the device the judge's step leased.
+        shared = engine.settings(model="m", max_model_len=4096)["gpu_memory_utilization"]
+        assert server_env == {"CUDA_VISIBLE_DEVICES": "0"}
+        assert shared + judge.memory_utilization <= 0.9 and shared == 0.55
+        with leased([0], 1, "its engine", timeout_s=0.5) as lease:
+            assert lease.devices == [0]
+    assert engine.settings(model="m", max_model_len=4096)["gpu_memory_utilization"] == 0.9
     chosen = choose_settings(Machine(tuple(A10G)), external_judge=False)
     assert "judge: shares the GPU" in "\n".join(chosen.describe())
     assert chosen.pools == {"inference": 1, "training": 1}
     monkeypatch.setenv("STUDY_JUDGE_BASE_URL", "http://judge.example/v1")
     external = local_resources(Machine(tuple(A10G)))
-    assert external["eval_endpoint"].memory_utilization == 0.9 and external["judge_endpoint"].base_url
+    assert not external["judge_endpoint"].share_device and external["judge_endpoint"].base_url
+
+
+def test_a_judge_on_a_machine_of_several_gpus_leases_its_own_device_with_its_engines(monkeypatch, tmp_path):
+    from resources.launchers.devices import LOCK_DIR_ENV, holders, leased
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
+    resources = local_resources(Machine(tuple(H100X8[:2])))
+    judge, engine = resources["judge_endpoint"], resources["eval_endpoint"]
+    with judge._judge_device() as server_env:
+        assert server_env == {"CUDA_VISIBLE_DEVICES": "0"}
+        assert all(holders([0, 1]).values())  # both leased at once: the judge's and its engine's
+        assert engine.settings(model="m", max_model_len=4096)["gpu_memory_utilization"] == 0.9
+        with leased([0, 1], 1, "its engine", timeout_s=0.5) as lease:
+            assert lease.devices == [1]
+    assert not any(holders([0, 1]).values())
 
 
 def test_a_cpu_machine_keeps_the_settings_the_small_recipe_ran_with():

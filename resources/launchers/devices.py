@@ -157,6 +157,8 @@ def release(lease: Lease) -> None:
 # leases the judge's device and its engines' in one go (taking them one after the other, runs
 # that each hold a judge's device could wait on each other for ever).
 RESERVED: ContextVar[Lease | None] = ContextVar("reserved_devices", default=None)
+# The most of its device an engine may take while the step's judge server shares that device.
+ENGINE_MEMORY_CAP: ContextVar[float | None] = ContextVar("engine_memory_cap", default=None)
 
 
 @contextmanager

@@ -6,8 +6,9 @@ a 30% share of memory, one training process, a judge served here in eager mode.
 On GPUs each engine runs with CUDA graphs (captured once per engine start, then every decode step
 replays them) on a device of its own, leased for its run, so it takes 90% of that device. The
 judge gets a device of its own too when the machine has more than one; on a single GPU it must
-share it with the engines, so both are sized for that (engines 55%, the judge 35%) and the
-settings say so. A judge at an external URL (``STUDY_JUDGE_BASE_URL``) takes no device.
+share it with the engines, so while a judge is served there both are sized for that (the engine
+55%, the judge 35%) and the settings say so. A judge at a URL (the recipe's, or
+``STUDY_JUDGE_BASE_URL``) takes no device.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from resources.launchers.devices import Machine
 
 CPU_MEMORY_SHARE = 0.3  # of the NUMA node, as the CPU recipe was measured
 OWN_DEVICE_SHARE = 0.9  # an engine alone on its device; the rest is CUDA graphs, NCCL and allocator slack
-SHARED_ENGINE_SHARE = 0.55  # an engine sharing the machine's one GPU with the judge's server ...
+SHARED_ENGINE_SHARE = 0.55  # an engine sharing the machine's one GPU with a judge's server ...
 SHARED_JUDGE_SHARE = 0.35  # ... and the judge's: together the same 90%
 
 
@@ -50,7 +51,9 @@ class MachineSettings:
             f"machine: {self.machine.describe()}",
             f"teacher engine: {engine(self.teacher)}",
             f"evaluation engine: {engine(self.evaluation)}",
-            f"judge: {self.judge}" + ("" if self.judge == "external" else f" ({engine(self.judge_engine)})"),
+            f"judge: {self.judge}"
+            + ("" if self.judge == "external" else f" ({engine(self.judge_engine)})")
+            + (f"; an engine takes {SHARED_ENGINE_SHARE:.0%} while it runs" if self.judge == "shares the GPU" else ""),
             f"training: {self.train_gpus} process(es) under torchrun" if self.train_gpus > 1 else "training: 1 process",
             "runs at once: " + ", ".join(f"{pool} {n}" for pool, n in self.pools.items()),
         ]
@@ -84,12 +87,11 @@ def choose_settings(
     if not 1 <= train_gpus <= gpus:
         raise ValueError(f"STUDY_TRAIN_GPUS={train_gpus}: between 1 and the {gpus} GPU(s) the study may use here")
     shared = gpus == 1 and not external_judge
-    share = SHARED_ENGINE_SHARE if shared else OWN_DEVICE_SHARE
     judge = "external" if external_judge else "shares the GPU" if shared else "own device"
     return MachineSettings(
         machine,
-        teacher=EngineSettings(False, share, teacher_tp),
-        evaluation=EngineSettings(False, share, eval_tp),
+        teacher=EngineSettings(False, OWN_DEVICE_SHARE, teacher_tp),
+        evaluation=EngineSettings(False, OWN_DEVICE_SHARE, eval_tp),
         judge=judge,
         judge_engine=EngineSettings(False, SHARED_JUDGE_SHARE if shared else OWN_DEVICE_SHARE),
         train_gpus=train_gpus,
