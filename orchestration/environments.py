@@ -14,8 +14,11 @@ from dagster_aws.s3 import S3Resource
 
 from recipe_schema.data_files import DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_ROOT
 from resources.judge_endpoint import JudgeEndpoint
+from resources.launchers.container import ContainerLauncher
+from resources.launchers.devices import Machine, local_machine
 from resources.launchers.kubernetes_pod import KubernetesLauncher
 from resources.launchers.local import LocalSubprocessLauncher
+from resources.launchers.machine_settings import SHARED_ENGINE_SHARE, MachineSettings, choose_settings
 from resources.llm import LLMEndpoint, OpenAICompatibleEndpoint, VllmOfflineEndpoint
 from resources.storage import LocalStorage, S3Storage
 
@@ -38,22 +41,41 @@ def teacher_endpoint(default: LLMEndpoint) -> LLMEndpoint:
     )
 
 
-def judge_endpoint(serve_locally: bool) -> JudgeEndpoint:
+def judge_endpoint(serve_locally: bool, **local_server) -> JudgeEndpoint:
     """STUDY_JUDGE_BASE_URL points the judge at a running OpenAI-compatible server (it overrides
-    the recipe's ``evaluation.judge.base_url``)."""
-    return JudgeEndpoint(base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally)
+    the recipe's ``evaluation.judge.base_url``); ``local_server``: settings of one started here."""
+    return JudgeEndpoint(
+        base_url=os.environ.get("STUDY_JUDGE_BASE_URL") or None, serve_locally=serve_locally, **local_server
+    )
 
 
-def local_launcher(storage_root: Path):
+def machine_settings(machine: Machine | None = None) -> MachineSettings:
+    """What this machine chooses from its GPUs (``STUDY_GPUS`` restricts them; with none, the CPU
+    settings). STUDY_TEACHER_TENSOR_PARALLEL and STUDY_EVAL_TENSOR_PARALLEL: GPUs per engine;
+    STUDY_TRAIN_GPUS: GPUs per training run (default: all); STUDY_JUDGE_BASE_URL: the judge elsewhere."""
+    train_gpus = os.environ.get("STUDY_TRAIN_GPUS")
+    return choose_settings(
+        local_machine() if machine is None else machine,
+        external_judge=bool(os.environ.get("STUDY_JUDGE_BASE_URL")),
+        teacher_tp=int(os.environ.get("STUDY_TEACHER_TENSOR_PARALLEL", "1")),
+        eval_tp=int(os.environ.get("STUDY_EVAL_TENSOR_PARALLEL", "1")),
+        train_gpus=int(train_gpus) if train_gpus else None,
+    )
+
+
+def local_launcher(storage_root: Path, chosen: MachineSettings):
     """STUDY_LAUNCHER=container runs each workload in the workloads image (STUDY_WORKLOADS_IMAGE,
     with STUDY_CONTAINER_RUNTIME: buildah, podman, docker or docker-api; docs/images.md), with the
-    storage and data folders mounted; otherwise a subprocess of this Python."""
+    storage and data folders mounted; otherwise a subprocess of this Python, on the leased GPUs."""
+    devices = chosen.machine.ids
     if os.environ.get("STUDY_LAUNCHER", "subprocess") == "subprocess":
-        return LocalSubprocessLauncher()
+        return LocalSubprocessLauncher(
+            devices=devices,
+            gpu_memory_gib=chosen.machine.gpu_memory_gib,
+            train_gpus=chosen.train_gpus if devices else None,
+        )
     if os.environ["STUDY_LAUNCHER"] != "container":
         raise ValueError(f"STUDY_LAUNCHER={os.environ['STUDY_LAUNCHER']!r}: one of subprocess, container")
-    from resources.launchers.container import ContainerLauncher
-
     data_dir = Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).resolve()
     storage_root.mkdir(parents=True, exist_ok=True)
     return ContainerLauncher(
@@ -65,15 +87,35 @@ def local_launcher(storage_root: Path):
     )
 
 
-def local_resources() -> dict:
+def local_resources(machine: Machine | None = None) -> dict:
+    """This machine: its CPU, or its GPUs through the device lease (docs/one-gpu-machine.md)."""
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
+    chosen = machine_settings(machine)
+    devices = chosen.machine.ids
+
+    def engine(settings) -> VllmOfflineEndpoint:
+        return VllmOfflineEndpoint(
+            enforce_eager=settings.enforce_eager,
+            memory_utilization=settings.memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+        )
+
     return {
         "storage": LocalStorage(root=str(root)),
-        "launcher": local_launcher(root),
-        "teacher_endpoint": teacher_endpoint(VllmOfflineEndpoint()),
-        "eval_endpoint": VllmOfflineEndpoint(),
-        # Without a judge URL, a vLLM server for the judge model is started on this machine.
-        "judge_endpoint": judge_endpoint(serve_locally=True),
+        "launcher": local_launcher(root, chosen),
+        "teacher_endpoint": teacher_endpoint(engine(chosen.teacher)),
+        "eval_endpoint": engine(chosen.evaluation),
+        # Without a judge URL, a vLLM server for the judge model is started on this machine, on a
+        # device leased with the evaluation engine's (sharing it only on a one-GPU machine).
+        "judge_endpoint": judge_endpoint(
+            serve_locally=True,
+            memory_utilization=chosen.judge_engine.memory_utilization,
+            enforce_eager=chosen.judge_engine.enforce_eager,
+            devices=devices,
+            engine_gpus=chosen.evaluation.tensor_parallel_size,
+            share_device=chosen.judge == "shares the GPU",
+            shared_engine_share=SHARED_ENGINE_SHARE,
+        ),
     }
 
 

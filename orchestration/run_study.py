@@ -22,6 +22,7 @@ from orchestration.definitions import DEFAULT_RECIPE, build_definitions
 from orchestration.instance import owner_tags, prepared_instance
 from recipe_schema.errors import RecipeError
 from recipe_schema.loading import load_recipe
+from resources.launchers.local import DEVICES_TAG
 
 
 @dataclass
@@ -108,7 +109,8 @@ def run_study(
                 {k: v.value for k, v in e.materialization.metadata.items()}
                 for e in result.get_asset_materialization_events()
             ]
-            run_pace = pace(reported)
+            devices = instance.get_run_by_id(result.run_id).tags.get(DEVICES_TAG)  # leased by its workloads
+            run_pace = ", ".join(p for p in (pace(reported), f"GPUs {devices}" if devices else "") if p)
             print(f"<-- {label} done in {seconds:.0f}s{f' ({run_pace})' if run_pace else ''}", flush=True)
             if timings is not None:
                 timings.append((label, seconds, run_pace))

@@ -100,3 +100,30 @@ def memory_plan_rows(recipe) -> list[dict]:
             }
         )
     return rows
+
+
+def local_training_layout(extras: dict, gpus: int, gpu_memory_gib: float) -> str | None:
+    """The parallelism a training run takes on this machine's ``gpus`` GPUs of ``gpu_memory_gib``:
+    the recipe's (``auto`` planned again for these GPUs). Raises PlanProblem, with the plan's
+    numbers, for a run that cannot fit them. None: the student's sizes are unknown (no
+    config.json in its folder), so the recipe's choice stands unchecked."""
+    model_dir = Path(str(extras["model_dir"]))
+    if not (model_dir / "config.json").is_file() or gpu_memory_gib <= 0:
+        return None
+    training = extras["training"]
+    result = plan(
+        ModelShape.from_folder(model_dir),
+        training.get("parallelism", "auto"),
+        gpus=gpus,
+        gpu_memory_gib=gpu_memory_gib,
+        max_length=training["max_length"],
+        per_device_batch=training["per_device_batch_size"],
+        activation_checkpointing=training.get("gradient_checkpointing", True),
+        fused_loss=training.get("fused_loss", True),
+        max_gpus=MAX_SUGGESTED_GPUS,
+    )
+    if not result.fits:
+        raise PlanProblem(
+            "training.parallelism", f"{extras.get('run', 'the run')} on this machine's GPUs: {result.describe()}"
+        )
+    return result.parallelism

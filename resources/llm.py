@@ -8,6 +8,8 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from resources.launchers.devices import ENGINE_MEMORY_CAP
+
 
 class LLMEndpoint(ConfigurableResource):
     """Interface: ``settings`` is the part of the workload's extras that picks and tunes the engine."""
@@ -37,13 +39,15 @@ class VllmOfflineEndpoint(LLMEndpoint):
     seed: int = 0
 
     def settings(self, *, model: str, max_model_len: int) -> dict:
+        # A judge server on the same GPU (a one-GPU machine) has the rest of it.
+        cap = ENGINE_MEMORY_CAP.get()
         return {
             "backend": "vllm-offline",
             "model": model,
             "dtype": self.dtype,
             "engine": self.engine,
             "enforce_eager": self.enforce_eager,
-            "gpu_memory_utilization": self.memory_utilization,
+            "gpu_memory_utilization": min(self.memory_utilization, cap) if cap else self.memory_utilization,
             "tensor_parallel_size": self.tensor_parallel_size,
             "max_model_len": max_model_len,
             "seed": self.seed,

@@ -59,7 +59,7 @@ def _full(model) -> dict:
     return {k: v.full_tensor().detach().clone() for k, v in model.state_dict().items()}
 
 
-def _worker(rank: int, world: int, root: str, port: int):
+def _worker(rank: int, world: int, root: str, port: int | None):
     import os
     from types import SimpleNamespace
 
@@ -69,14 +69,15 @@ def _worker(rank: int, world: int, root: str, port: int):
 
     from workloads.training.parallelism import consolidate
 
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_WORLD_SIZE=str(world),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
+    if port is not None:  # spawned here; torchrun sets these itself
+        os.environ.update(
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE=str(world),
+            LOCAL_WORLD_SIZE=str(world),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
     PartialState(cpu=True)  # the gloo process group, as accelerate starts it for torchrun-launched ranks
     root = Path(root)
     plugin = FullyShardedDataParallelPlugin(fsdp_version=2, state_dict_type="SHARDED_STATE_DICT")
@@ -133,23 +134,51 @@ def _worker(rank: int, world: int, root: str, port: int):
     dist.destroy_process_group()
 
 
-def test_sharded_step_checkpoint_consolidation_and_resume_on_two_cpu_processes(tmp_path):
+def _check(root: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mp.spawn(_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
-    reports = [json.loads((tmp_path / f"report-{r}.json").read_text()) for r in range(2)]
+    reports = [json.loads((root / f"report-{r}.json").read_text()) for r in range(2)]
     for report in reports:
         # Each rank holds half of every parameter: the model really is sharded.
         assert (report["local_rows"], report["rows"], report["placement"]) == (32, 64, "Shard(dim=0)")
         assert report["weights_equal"] and report["moments_equal"]
         assert report["resumed_losses_equal"] and report["after_equal"]
-    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint = root / "checkpoint-1"
     assert {"pytorch_model_fsdp_0", "optimizer_0", "model.safetensors", "config.json"} <= {
         p.name for p in checkpoint.iterdir()
     }
     loaded = AutoModelForCausalLM.from_pretrained(checkpoint)
-    saved = torch.load(tmp_path / "saved.pt")
+    saved = torch.load(root / "saved.pt")
     assert all(torch.equal(saved[k], v) for k, v in loaded.state_dict().items())
+
+
+def test_sharded_step_checkpoint_consolidation_and_resume_on_two_cpu_processes(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_worker, args=(2, str(tmp_path), port), nprocs=2, join=True)
+    _check(tmp_path)
+
+
+def test_the_same_under_torchrun_as_the_local_launcher_starts_it(tmp_path):
+    """Two ranks started by the local launcher's command (torchrun, standalone rendezvous) in its
+    process group, as a training run on a two-GPU machine is, here on gloo."""
+    import os
+    import sys
+    from types import SimpleNamespace
+
+    from resources.launchers.local import local_command
+    from resources.launchers.processes import run_process_group
+
+    root = Path(__file__).resolve().parents[1]
+    command = [*local_command(sys.executable, "tests.test_fsdp_cpu", 2), str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(root), "CUDA_VISIBLE_DEVICES": ""}
+    assert run_process_group(command, env, SimpleNamespace(warning=print), cwd=root) == 0
+    _check(tmp_path)
+
+
+if __name__ == "__main__":  # a rank under torchrun
+    import os
+    import sys
+
+    _worker(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), sys.argv[1], None)

@@ -58,9 +58,9 @@ def kill_process_group(process: subprocess.Popen, grace_s: float = STOP_GRACE_S)
             pass
 
 
-def run_process_group(command: list[str], env: dict[str, str], log) -> int:
+def run_process_group(command: list[str], env: dict[str, str], log, **popen) -> int:
     """Run ``command`` to its end (its exit code); interrupted, stop its group and fail without retry."""
-    process = start_process_group(command, env)
+    process = start_process_group(command, env, **popen)
     try:
         returncode = process.wait()
     except BaseException as interrupt:  # KeyboardInterrupt, DagsterExecutionInterruptedError, ...

@@ -38,10 +38,12 @@ def vllm_server(
     memory_utilization: float = 0.3,
     startup_timeout_s: float = 600,
     env: dict | None = None,
+    enforce_eager: bool = True,
 ) -> Iterator[str]:
     """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
     It computes in this machine's native dtype (``workloads/core/hardware.py``). Its log goes to a
-    temporary file whose tail is quoted when it fails to start."""
+    temporary file whose tail is quoted when it fails to start. ``enforce_eager``: no CUDA graphs
+    (a CPU, or a quick start); ``env``: e.g. ``CUDA_VISIBLE_DEVICES``, the device it may use."""
     dtype = compute_dtype("auto").dtype
     port = free_port()
     command = [
@@ -54,7 +56,7 @@ def vllm_server(
         served_name,
         "--dtype",
         dtype,
-        "--enforce-eager",
+        *(["--enforce-eager"] if enforce_eager else []),
         "--max-model-len",
         str(max_model_len),
         "--gpu-memory-utilization",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import warnings
 from dataclasses import dataclass
 
@@ -127,3 +128,35 @@ def choose_engine(requested: str) -> tuple[str, str]:
     if requested != "auto":
         return requested, "forced by the endpoint"
     return "vllm", "the faster engine on GPUs and CPUs (benchmarks/cpu_default.py)"
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One GPU as the driver lists it: ``index`` is the id CUDA_VISIBLE_DEVICES takes."""
+
+    index: int
+    name: str
+    memory_gib: float
+
+
+NVIDIA_SMI_QUERY = ("nvidia-smi", "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits")
+
+
+def parse_gpu_list(text: str) -> list[Gpu]:
+    """``nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader,nounits`` (MiB) as GPUs."""
+    gpus = []
+    for line in text.strip().splitlines():
+        index, rest = line.split(",", 1)
+        name, mib = rest.rsplit(",", 1)  # a name may hold commas; the index and memory never do
+        gpus.append(Gpu(int(index), name.strip(), round(float(mib) / 1024, 1)))
+    return gpus
+
+
+def gpu_inventory() -> list[Gpu]:
+    """This machine's GPUs, read from the driver without creating a CUDA context (the orchestrator
+    must not hold GPU memory that its workloads need); none where there is no NVIDIA driver."""
+    try:
+        listed = subprocess.run(NVIDIA_SMI_QUERY, capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_gpu_list(listed.stdout)
