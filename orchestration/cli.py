@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import yaml
 
 from assets.partitions import shard_keys
@@ -49,6 +50,8 @@ def dagster_home() -> str:
     """$DAGSTER_HOME, or the project's own instance (the one scripts/run_small.sh and the UI use)."""
     home = os.environ.get("DAGSTER_HOME") or str(DAGSTER_HOME_DEFAULT)
     Path(home).mkdir(parents=True, exist_ok=True)
+    if not any(Path(home).iterdir()):  # a new instance: Dagster's defaults, said in a file instead of a warning
+        (Path(home) / "dagster.yaml").write_text("")
     os.environ["DAGSTER_HOME"] = home
     return home
 
@@ -63,6 +66,7 @@ def check_environment(env: str | None) -> None:
 
 def cmd_run(args) -> int:
     jobs = stage_jobs(args.only, args.start)
+    load_recipe(args.recipe)  # a mistake in it is said before any run starts or log folder appears
     check_environment(args.env)
     home = dagster_home()
     console = None
@@ -110,7 +114,8 @@ def cmd_check(args) -> int:
         print(f"  {stage:<11} {detail}")
     items = {b: benchmark_items(recipe, b, count_local=True) for b in recipe.evaluation.benchmarks}
     print("Evaluation plan:")
-    print(eval_plan_table(recipe, items))
+    with pl.Config(tbl_rows=200, tbl_width_chars=160, tbl_hide_dataframe_shape=True):
+        print(eval_plan_table(recipe, items))
     return 0
 
 
