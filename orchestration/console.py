@@ -8,7 +8,8 @@ Three streams carry a run's output, and each is routed:
   progress lines and warnings also to the terminal.
 - The workloads are subprocesses that inherit this process's stdout and stderr (vLLM's engine
   dumps, library warnings): file descriptors 1 and 2 point at the run's log file while it runs.
-- This process's own libraries write to the same descriptors, so they land there too.
+- This process's own prints and libraries write to the same descriptors (and ``sys.stdout`` and
+  ``sys.stderr`` point at the file too), so they land there as well.
 
 The terminal keeps a duplicate of the original stdout, opened before the redirection.
 """
@@ -69,21 +70,25 @@ def safe_name(label: str, limit: int = 80) -> str:
 
 @contextmanager
 def redirected(path: Path) -> Iterator[None]:
-    """File descriptors 1 and 2 (and so every subprocess started meanwhile) write to ``path``."""
+    """File descriptors 1 and 2 (and so every subprocess started meanwhile) and Python's
+    ``sys.stdout`` and ``sys.stderr`` (whatever they were) write to ``path``."""
     sys.stdout.flush()
     sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
+    saved_fds, saved_streams = [os.dup(1), os.dup(2)], (sys.stdout, sys.stderr)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    stream = open(path, "a", buffering=1, encoding="utf-8")  # closed below, after the run
     try:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
+        sys.stdout = sys.stderr = stream
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for descriptor in (fd, *saved):
+        stream.flush()
+        sys.stdout, sys.stderr = saved_streams
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        stream.close()
+        for descriptor in (fd, *saved_fds):
             os.close(descriptor)
 
 
@@ -97,6 +102,8 @@ class QuietConsole:
         # A duplicate of stdout taken now: it still reaches the terminal while fd 1 is redirected.
         self.terminal = terminal or os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
         self.runs = 0
+        self.current: Path | None = None  # the log file of the run in progress
+        self.file_handlers: list[logging.Handler] = []
 
     def say(self, line: str) -> None:
         self.terminal.write(line + "\n")
@@ -108,20 +115,30 @@ class QuietConsole:
 
     @contextmanager
     def run(self, path: Path) -> Iterator[None]:
-        with redirected(path):
-            yield
+        self.current = path
+        try:
+            with redirected(path):
+                yield
+        finally:
+            self.current = None
+            for handler in self.file_handlers:
+                handler.close()
+            self.file_handlers.clear()
 
     def logger_def(self) -> LoggerDefinition:
-        terminal = self.terminal
+        console = self
 
         @logger(description="Every record to the run's log file, progress lines and warnings to the terminal too.")
         def study_logger(_init_context) -> logging.Logger:
             # A fresh logger per run, as Dagster's own console logger is: not registered globally.
             log = logging.Logger("dagster", logging.DEBUG)
-            to_file = logging.StreamHandler(sys.stderr)
-            to_file.setFormatter(logging.Formatter(FILE_FORMAT))
-            log.addHandler(to_file)
-            log.addHandler(ConsoleHandler(terminal))
+            if console.current is not None:
+                # Appends, as the redirected descriptors do, so their lines and these interleave.
+                to_file = logging.FileHandler(console.current, mode="a", encoding="utf-8", delay=True)
+                to_file.setFormatter(logging.Formatter(FILE_FORMAT))
+                log.addHandler(to_file)
+                console.file_handlers.append(to_file)
+            log.addHandler(ConsoleHandler(console.terminal))
             return log
 
         return study_logger
