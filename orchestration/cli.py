@@ -72,7 +72,7 @@ def cmd_run(args) -> int:
     console = None
     if not args.verbose:
         console = QuietConsole(Path(args.log_dir) / datetime.now().strftime("%Y%m%d-%H%M%S"))
-        console.say(f"study run: one log file per run in {console.log_dir} (--verbose shows everything here)")
+        console.say(f"study run: one log file per run in {console.log_dir} (--verbose: everything on the terminal)")
     say = console.say if console else print
     started = time.time()
     timings: list = []
@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"study {args.command}: invalid throughput table: {err}", file=sys.stderr)
     except UsageError as err:
         print(f"study {args.command}: {err}", file=sys.stderr)
+    except KeyboardInterrupt:  # a step's workload was already stopped by its launcher; nothing to add
+        print(f"study {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 2
 
 
