@@ -99,7 +99,8 @@ def cmd_check(args) -> int:
     defs = build_definitions(recipe, args.env)
     repository = defs.get_repository_def()
     print(f"{args.recipe}: recipe {recipe.name!r} is valid and its data files are in place.")
-    print(f"Definitions: {len(repository.assets_defs_by_key)} assets, {len(repository.job_names)} jobs.")
+    jobs = [name for name in repository.job_names if not name.startswith("__")]  # not Dagster's implicit job
+    print(f"Definitions: {len(repository.assets_defs_by_key)} assets, {len(jobs)} jobs.")
     runs = {
         "models_job": list(recipe.models),
         "generation_job": shard_keys(recipe),
