@@ -30,6 +30,7 @@ from dagster import LoggerDefinition, logger
 LOGGER_KEY = "study"
 # The shape of workloads.core.progress.Progress lines: "generation: 16/32 queries, ..., about 30 s left".
 PROGRESS_LINE = re.compile(r"^[^:\n]+: \d+/\d+ \S+.*, about \S+ \S+ left")
+RETRY_EVENT = "STEP_UP_FOR_RETRY"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(message)s"
 
 
@@ -39,11 +40,17 @@ def is_progress(message: str) -> bool:
 
 def for_console(record: logging.LogRecord) -> str | None:
     """What a run's log record shows on the terminal, or None: a step's own messages (not Dagster's
-    events) that are progress lines or warnings and worse."""
+    events) that are progress lines or warnings and worse, and a step's retry."""
     meta = getattr(record, "dagster_meta", None) or {}
-    if meta.get("dagster_event") is not None:
-        return None
     message = str(meta.get("orig_message", record.getMessage())).strip()
+    event = meta.get("dagster_event")
+    if event is not None:
+        # A retry explains a long wait; every other event is the log file's (a failure ends the run, said then).
+        if getattr(event, "event_type_value", None) != RETRY_EVENT:
+            return None
+        error = getattr(getattr(event, "event_specific_data", None), "error", None)
+        why = f" ({error.message.strip().splitlines()[0]})" if error is not None and error.message.strip() else ""
+        return f"    retry: {message}{why}"
     if record.levelno >= logging.WARNING:
         return f"    {record.levelname.lower()}: {message}"
     if is_progress(message):

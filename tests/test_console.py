@@ -3,8 +3,10 @@ subprocesses print go to the run's log file; the terminal gets progress lines an
 
 import io
 import itertools
+import logging
 import subprocess
 import sys
+from types import SimpleNamespace
 
 from dagster import job, op
 
@@ -76,11 +78,14 @@ def test_a_run_writes_everything_to_its_log_and_only_progress_and_warnings_to_th
     assert console.current is None and not console.file_handlers
 
 
-def test_dagster_events_stay_off_the_terminal_even_as_errors():
-    import logging
-
+def test_dagster_events_stay_off_the_terminal_even_as_errors_but_a_retry_is_said():
     record = logging.LogRecord("dagster", logging.ERROR, __file__, 1, "step failed", None, None)
-    record.dagster_meta = {"dagster_event": object(), "orig_message": "step failed"}
+    record.dagster_meta = {"dagster_event": SimpleNamespace(event_type_value="STEP_FAILURE"), "orig_message": "x"}
     assert for_console(record) is None
+    retry = SimpleNamespace(event_type_value="STEP_UP_FOR_RETRY")
+    record.dagster_meta = {"dagster_event": retry, "orig_message": 'step "sft_run" failed; a retry in 10 seconds'}
+    assert for_console(record) == '    retry: step "sft_run" failed; a retry in 10 seconds'
+    retry.event_specific_data = SimpleNamespace(error=SimpleNamespace(message="train failed: exit: code -9\nmore"))
+    assert for_console(record).endswith("a retry in 10 seconds (train failed: exit: code -9)")
     record.dagster_meta = {"dagster_event": None, "orig_message": "judge unreachable"}
     assert for_console(record) == "    error: judge unreachable"
