@@ -338,14 +338,12 @@ def plan_metadata(recipe: Recipe, throughput: Throughput) -> dict:
     try:
         lines = estimate(recipe, throughput, throughput.default_gpu, items)
     except KeyError as err:  # a model of unknown size
-        metadata["estimate"] = MetadataValue.text(
-            f"not available here ({err.args[0]}); run python -m orchestration.estimate"
-        )
+        metadata["estimate"] = MetadataValue.text(f"not available here ({err.args[0]}); run study estimate")
         return metadata
     per_stage = totals(lines)
     metadata["estimate"] = preview(estimate_table(lines), rows=200)
     metadata["estimate_basis"] = MetadataValue.text(
-        f"budget x assumed length fractions on {throughput.default_gpu}; `python -m orchestration.estimate` "
+        f"budget x assumed length fractions on {throughput.default_gpu}; `study estimate` "
         "uses measured lengths once the study has produced some"
     )
     for stage in ("generation", "training", "evaluation", "total"):

@@ -1,38 +1,18 @@
-"""The one composition root: recipe + environment -> Definitions."""
+"""The code location: the definitions of the active recipe ($STUDY_RECIPE, else the small one),
+built by the one composition root, orchestration/composition.py."""
 
 from __future__ import annotations
 
-import os
-
-from dagster import Definitions
-
-from assets import analysis, datasets, evaluation, generation, models, queries, training
-from jobs.jobs import build_jobs
-from jobs.schedules import build_eval_refresh_schedule
-from jobs.sensors import build_checkpoint_sensor, build_refinement_sensor
-from orchestration.environments import resources_for
-from recipe_schema.data_files import PROJECT_ROOT
+from orchestration.composition import build_definitions
+from orchestration.recipes import default_recipe
 from recipe_schema.loading import load_recipe
 from recipe_schema.recipe import Recipe
 
-RECIPE_ENV = "STUDY_RECIPE"
-DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"
-
-
-def build_definitions(recipe: Recipe, env: str | None = None) -> Definitions:
-    # Each stage module builds its assets and their checks from the recipe.
-    stages = (models, queries, generation, datasets, training, evaluation, analysis)
-    return Definitions(
-        assets=[definition for stage in stages for definition in stage.build(recipe)],
-        jobs=build_jobs(recipe),
-        sensors=[build_checkpoint_sensor(recipe), build_refinement_sensor(recipe)],
-        schedules=[build_eval_refresh_schedule(recipe)],
-        resources=resources_for(env),
-    )
+__all__ = ["active_recipe", "build_definitions", "defs"]
 
 
 def active_recipe() -> Recipe:
-    return load_recipe(os.environ.get(RECIPE_ENV) or DEFAULT_RECIPE)
+    return load_recipe(default_recipe())
 
 
 defs = build_definitions(active_recipe())

@@ -2,7 +2,7 @@
 evaluation) the generations, the generated tokens (budget and expected) and the GPU-hours, for
 the recipe's evaluation plan and, for comparison, the dense grid (every checkpoint, every item).
 
-    python -m orchestration.estimate --recipe recipes/full.yaml [--gpu H200-141GB] [--throughput my.yaml]
+    study estimate --recipe recipes/full.yaml [--gpu H200-141GB] [--throughput my.yaml]
 
 Expected lengths come from the throughput table's assumptions until the study has traces,
 datasets or eval cells in its storage (``--measure``, the default when storage holds any); then
@@ -11,12 +11,9 @@ their measured means replace them and the ``length`` column says so.
 
 from __future__ import annotations
 
-import argparse
-
 import polars as pl
 
 from assets.study_plan import (
-    DEFAULT_THROUGHPUT,
     UNPRICED,
     benchmark_items,
     dense_items,
@@ -26,11 +23,8 @@ from assets.study_plan import (
     measure,
 )
 from orchestration.environments import resources_for
-from recipe_schema.data_files import PROJECT_ROOT
 from recipe_schema.loading import load_recipe
 from workloads.planning.cost import Throughput, totals
-
-DEFAULT_RECIPE = PROJECT_ROOT / "recipes" / "small.yaml"  # the code location's default
 
 
 def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | None, measured: bool) -> str:
@@ -60,18 +54,3 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
     if unpriced:
         parts.append(f"Not priced (item count unknown, set `limit`): {', '.join(unpriced)}.")
     return "\n".join(parts)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default=str(DEFAULT_RECIPE), help="recipe YAML")
-    parser.add_argument("--throughput", default=str(DEFAULT_THROUGHPUT), help="throughput table YAML")
-    parser.add_argument("--gpu", default=None, help="GPU type in the throughput table (default: its default_gpu)")
-    parser.add_argument("--env", default=None, help="environment whose storage holds measured lengths")
-    parser.add_argument("--no-measure", action="store_true", help="ignore anything the study has produced")
-    args = parser.parse_args(argv)
-    print(report(args.recipe, args.throughput, args.gpu, args.env, not args.no_measure))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,16 +1,12 @@
-"""Materialize the whole study graph of a recipe, in order, into the Dagster instance at
-$DAGSTER_HOME, so every run and materialization shows up in the UI afterwards.
-
-    python -m orchestration.run_study [--recipe recipes/small.yaml]
+"""Materialize the study graph of a recipe, in order, into the Dagster instance at $DAGSTER_HOME,
+so every run and materialization shows up in the UI afterwards (``study run``; see orchestration/cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import nullcontext
 
 from dagster import DagsterInstance, MultiPartitionKey
 
@@ -18,17 +14,32 @@ from assets.evaluation import eval_asset_key
 from assets.partitions import CHECKPOINTS, checkpoint_range_tags, planned_benchmarks, recipe_checkpoints, shard_keys
 from jobs.jobs import JOB_ORDER
 from jobs.planning import cell_runs
-from orchestration.definitions import DEFAULT_RECIPE, build_definitions
+from orchestration.composition import build_definitions
+from orchestration.console import QuietConsole
 from orchestration.instance import owner_tags, prepared_instance
-from recipe_schema.errors import RecipeError
 from recipe_schema.loading import load_recipe
 from resources.launchers.local import DEVICES_TAG
 
+# The stages a run can select (``--only``, ``--from``): the jobs in the order a full materialization follows.
+STAGES = tuple(job.removesuffix("_job") for job in JOB_ORDER)
 
-@dataclass
-class RunStudyArgs:
-    recipe: str = field(default=str(DEFAULT_RECIPE), metadata={"help": "recipe YAML to run"})
-    env: str | None = field(default=None, metadata={"help": "environment (default: $STUDY_ENV or local)"})
+
+class StudyFailed(Exception):
+    """A run of the study failed; the message names it, its Dagster run id and its errors."""
+
+
+def stage_jobs(only: list[str] | None = None, start: str | None = None) -> list[str]:
+    """The jobs of the chosen stages, in job order: ``only`` those, or every stage ``start`` onwards."""
+    for name in [*(only or []), *([start] if start else [])]:
+        if name not in STAGES:
+            raise ValueError(f"no stage {name!r}; the stages are {', '.join(STAGES)}")
+    if only:
+        chosen = [s for s in STAGES if s in only]
+    elif start:
+        chosen = list(STAGES[STAGES.index(start) :])
+    else:
+        chosen = list(STAGES)
+    return [f"{s}_job" for s in chosen]
 
 
 def runs_for(job: str, recipe, instance) -> list[tuple[str, object, dict, list | None]]:
@@ -82,28 +93,47 @@ def pace(metadata: list[dict]) -> str:
 
 
 def run_study(
-    recipe_path: str, env: str | None = None, instance: DagsterInstance | None = None, timings: list | None = None
+    recipe_path: str,
+    env: str | None = None,
+    instance: DagsterInstance | None = None,
+    timings: list | None = None,
+    *,
+    jobs: list[str] | None = None,
+    console: QuietConsole | None = None,
 ) -> str:
-    """Runs every job over its partitions; stops at the first failure. Returns where the
-    results are; ``timings`` collects (run, seconds, pace) of each run."""
+    """Runs each of ``jobs`` (default: all, in job order) over its partitions; stops at the first
+    failure (``StudyFailed``). Returns where the results are; ``timings`` collects (run, seconds,
+    pace) of each run. With a ``console``, each run's output goes to a log file of its own and the
+    terminal sees its start, its end, its progress lines and its warnings."""
     recipe = load_recipe(recipe_path)
     defs = build_definitions(recipe, env)
     instance = instance or prepared_instance()
-    for job_name in JOB_ORDER:
+    say: Callable[[str], None] = console.say if console else lambda line: print(line, flush=True)
+    for job_name in jobs or JOB_ORDER:
         job = defs.resolve_job_def(job_name)
-        for label, partition, tags, selection in runs_for(job_name, recipe, instance):
-            started = time.time()
-            print(f"--> {label}", flush=True)
-            result = job.execute_in_process(
-                instance=instance,
-                partition_key=partition,
-                tags={**tags, **owner_tags()},
-                asset_selection=selection,
-                raise_on_error=False,
+        runs = runs_for(job_name, recipe, instance)
+        if not runs and job_name == "evaluation_job":
+            say(
+                "--- evaluation_job: no checkpoint of this recipe is registered yet (the training stage registers them)"
             )
+        for label, partition, tags, selection in runs:
+            started = time.time()
+            log_path = console.log_path(label) if console else None
+            say(f"--> {label}{f'  (log: {log_path})' if log_path else ''}")
+            run_job, run_config = console.wrap(job) if console else (job, None)
+            with console.run(log_path) if console else nullcontext():
+                result = run_job.execute_in_process(
+                    run_config=run_config,
+                    instance=instance,
+                    partition_key=partition,
+                    tags={**tags, **owner_tags()},
+                    asset_selection=selection,
+                    raise_on_error=False,
+                )
             if not result.success:
                 errors = [e.step_failure_data.error.message.strip() for e in result.all_events if e.is_step_failure]
-                raise SystemExit(f"{label} failed (run {result.run_id}): {' | '.join(errors)}")
+                where = f"; its log: {log_path}" if log_path else ""
+                raise StudyFailed(f"{label} failed (run {result.run_id}): {' | '.join(errors)}{where}")
             seconds = time.time() - started
             reported = [
                 {k: v.value for k, v in e.materialization.metadata.items()}
@@ -111,33 +141,7 @@ def run_study(
             ]
             devices = instance.get_run_by_id(result.run_id).tags.get(DEVICES_TAG)  # leased by its workloads
             run_pace = ", ".join(p for p in (pace(reported), f"GPUs {devices}" if devices else "") if p)
-            print(f"<-- {label} done in {seconds:.0f}s{f' ({run_pace})' if run_pace else ''}", flush=True)
+            say(f"<-- {label} done in {seconds:.0f}s{f' ({run_pace})' if run_pace else ''}")
             if timings is not None:
                 timings.append((label, seconds, run_pace))
     return defs.resources["storage"].uri(recipe.name)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in RunStudyArgs.__dataclass_fields__.values():
-        parser.add_argument(f"--{f.name}", default=f.default, help=f.metadata["help"])
-    args = RunStudyArgs(**vars(parser.parse_args(argv)))
-    if not os.environ.get("DAGSTER_HOME"):
-        sys.exit("DAGSTER_HOME is not set: point it at the folder that holds the Dagster instance")
-    started = time.time()
-    timings: list = []
-    try:
-        root = run_study(args.recipe, args.env, timings=timings)
-    except RecipeError as err:  # the message names the file and the field; a traceback adds nothing
-        sys.exit(f"invalid recipe: {err}")
-    print(f"\nThe study at {root} is materialized ({(time.time() - started) / 60:.1f} min).")
-    for label, seconds, run_pace in timings:  # time first: evaluation labels name whole cell ranges
-        print(f"  {seconds:>6.0f} s  {label}{f'  ({run_pace})' if run_pace else ''}")
-    print(f"  results:  {root}")
-    print(f"  report:   {root}/analysis/report.md")
-    print(f"  instance: {os.environ['DAGSTER_HOME']}")
-    print("  UI:       scripts/ui.sh  (then open http://127.0.0.1:3000)")
-
-
-if __name__ == "__main__":
-    main()

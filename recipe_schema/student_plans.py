@@ -1,7 +1,7 @@
 """The memory plan of a recipe's training runs: one per student, on the recipe's cluster shape.
 
 Recipe validation refuses a student that cannot fit; the training asset resolves ``auto`` with it
-and shows it in its metadata; ``python -m recipe_schema.training_plan`` prints it.
+and shows it in its metadata; ``study plan`` prints it.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Training(Section):
     cluster: TrainingCluster | None = Field(
         None,
         description="the GPUs one run gets; when set, every student's memory plan must fit "
-        "(python -m recipe_schema.training_plan --recipe <file> prints it)",
+        "(study plan --recipe <file> prints it)",
     )
 
     @model_validator(mode="before")

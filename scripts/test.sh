@@ -13,4 +13,14 @@ fi
 # The Python code: ruff's lint rules and its formatter (settings in pyproject.toml).
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+# The Dagster definitions of every shipped recipe, loaded and validated as the UI would load them
+# (in a throwaway instance; a failure names the recipe and the error).
+validate_home=$(mktemp -d)
+touch "$validate_home/dagster.yaml"
+for recipe in recipes/small.yaml recipes/cpu-dynamics.yaml recipes/full.yaml; do
+  echo "dagster definitions validate: $recipe"
+  DAGSTER_HOME="$validate_home" STUDY_RECIPE="$recipe" PYTHONWARNINGS=ignore \
+    .venv/bin/dagster definitions validate -m orchestration.definitions -d . --log-level warning
+done
+rm -rf "$validate_home"
 exec .venv/bin/python -m pytest "$@"

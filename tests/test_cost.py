@@ -100,9 +100,9 @@ def test_the_full_recipe_plan_costs_a_fraction_of_the_dense_grid(table):
 
 
 def test_the_estimate_command_prints_each_stage_and_the_total(capsys):
-    from orchestration.estimate import main
+    from orchestration.cli import main
 
-    main(["--recipe", str(FULL_RECIPE), "--gpu", "H200-141GB", "--no-measure"])
+    assert main(["estimate", "--recipe", str(FULL_RECIPE), "--gpu", "H200-141GB", "--no-measure"]) == 0
     out = capsys.readouterr().out
     assert "on H200-141GB" in out
     for stage in ("generation", "training", "evaluation", "total"):

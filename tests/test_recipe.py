@@ -1,10 +1,5 @@
-import os
-import subprocess
-import sys
-
 import pytest
 
-from recipe_schema.data_files import PROJECT_ROOT
 from recipe_schema.errors import RecipeError
 from recipe_schema.loading import load_recipe
 from tests.conftest import FULL_RECIPE, SMALL_RECIPE
@@ -296,22 +291,6 @@ def test_data_folder_is_a_setting(write_recipe, tmp_path, monkeypatch):
     monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path))
     with pytest.raises(RecipeError, match=str(tmp_path)):
         load_recipe(write_recipe())
-
-
-def test_run_study_prints_a_recipe_error_without_a_traceback(write_recipe, tmp_path):
-    recipe = write_recipe({"generation": {"sampling": {"temperature": -1}}})
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "orchestration.run_study", "--recipe", str(recipe)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode != 0
-    assert "invalid recipe: recipe.yaml: generation.sampling.temperature: -1 is out of range" in done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
 
 
 def test_training_keys_beyond_the_studys_reach_sft_config(write_recipe, tmp_path):
