@@ -73,6 +73,11 @@ class PreparedCell:
         """The new tokens one of its requests may generate (every sample of it)."""
         return self.params[0].max_tokens if self.params else 0
 
+    @property
+    def samples(self) -> int:
+        """Samples per request (the cell's ``n``)."""
+        return self.params[0].n if self.params else 0
+
 
 def request_seed(seed: int, benchmark: str, item_id: str) -> int:
     """The sampling seed of one item's request: fixed by the run's seed, the benchmark and the item,

@@ -38,7 +38,7 @@ def request_order(prepared: list[PreparedCell]) -> list[tuple[int, int]]:
     budget first (their requests run longest, so they start while short ones fill the batch around
     them and the stream does not end waiting on a few long ones), more samples per request first
     among equals, then the given order; items in their order within a cell."""
-    cells = sorted(range(len(prepared)), key=lambda c: (-prepared[c].budget, -prepared[c].cell.n))
+    cells = sorted(range(len(prepared)), key=lambda c: (-prepared[c].budget, -prepared[c].samples))
     return [(c, i) for c in cells for i in range(len(prepared[c].items))]
 
 
@@ -92,7 +92,7 @@ def evaluate_stream(
     remaining = [len(p.items) for p in prepared]
     progress = StreamProgress(
         f"evaluation of {checkpoint}",
-        [prepared[c].budget * prepared[c].cell.n for c, _ in order],
+        [prepared[c].budget * prepared[c].samples for c, _ in order],
         len(prepared),
         log,
         every_s=progress_every_s,
@@ -135,7 +135,7 @@ def evaluate_stream(
             c, i = order[k]
             outputs[c][i] = out
             remaining[c] -= 1
-            progress.request_done(prepared[c].budget * prepared[c].cell.n, sum(len(s.token_ids) for s in out.outputs))
+            progress.request_done(prepared[c].budget * prepared[c].samples, sum(len(s.token_ids) for s in out.outputs))
             if remaining[c] == 0:
                 submit(c)
             _raise_first_failure(futures)
