@@ -83,3 +83,56 @@ def make_step_logger(log: Callable[[str], None]):
             self.tokens_seen = tokens
 
     return StepLogger()
+
+
+class StreamProgress:
+    """Progress of one request stream (a checkpoint's evaluation): requests and cells done of their
+    totals, generated tokens/s and the time left, logged at most once every ``every_s`` seconds
+    however often the engine steps. Time left is paced by token budget (the new tokens the finished
+    requests were allowed), since the stream runs its longest-budget requests first."""
+
+    def __init__(
+        self,
+        label: str,
+        budgets: list[int],
+        cells: int,
+        log: Callable[[str], None],
+        every_s: float = 30.0,
+        clock=time.monotonic,
+    ):
+        self.label, self.log, self.every_s, self.clock = label, log, every_s, clock
+        self.requests, self.cells = len(budgets), cells
+        self.total_budget = sum(budgets)
+        self.started = self.last = clock()
+        self.requests_done = self.cells_done = self.tokens = self.budget_done = 0
+
+    def request_done(self, budget: int, tokens: int) -> None:
+        self.requests_done += 1
+        self.budget_done += budget
+        self.tokens += tokens
+
+    def cell_done(self) -> None:
+        self.cells_done += 1
+
+    def tokens_per_second(self) -> float | None:
+        elapsed = self.clock() - self.started
+        return round(self.tokens / elapsed, 1) if self.tokens and elapsed > 0 else None
+
+    def line(self) -> str:
+        elapsed = self.clock() - self.started
+        left = eta_seconds(self.budget_done, self.total_budget, elapsed)
+        return (
+            f"{self.label}: {self.requests_done}/{self.requests} requests, {self.cells_done}/{self.cells} cells, "
+            f"{self.tokens:,} tokens, {self.tokens_per_second() or 0} tokens/s, "
+            f"{format_seconds(elapsed)} so far, about {format_seconds(left)} left"
+        )
+
+    def tick(self, force: bool = False) -> str | None:
+        """Log a line if ``every_s`` has passed since the last one (or ``force``); returns it."""
+        now = self.clock()
+        if not force and now - self.last < self.every_s:
+            return None
+        self.last = now
+        line = self.line()
+        self.log(line)
+        return line

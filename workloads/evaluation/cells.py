@@ -7,7 +7,9 @@ a response whose thinking never closed has no answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -55,9 +57,36 @@ def score_cell(
     return shaped_scores, shaped_details, counts
 
 
-def evaluate_cell(
-    llm, checkpoint: str, name: str, cell: EvalCell, sampling: dict, seed: int, judge=None, pool=None
-) -> tuple[pl.DataFrame, dict]:
+@dataclass(frozen=True)
+class PreparedCell:
+    """A cell ready for the engine: its items, one rendered prompt and one request's sampling
+    parameters per item."""
+
+    name: str
+    cell: EvalCell
+    items: list[Item]
+    prompts: list[str]
+    params: list
+
+    @property
+    def budget(self) -> int:
+        """The new tokens one of its requests may generate (every sample of it)."""
+        return self.params[0].max_tokens if self.params else 0
+
+    @property
+    def samples(self) -> int:
+        """Samples per request (the cell's ``n``)."""
+        return self.params[0].n if self.params else 0
+
+
+def request_seed(seed: int, benchmark: str, item_id: str) -> int:
+    """The sampling seed of one item's request: fixed by the run's seed, the benchmark and the item,
+    so an item samples the same answers whatever it shares the engine's batch with."""
+    digest = hashlib.sha256(f"{seed}\x1f{benchmark}\x1f{item_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def prepare_cell(tokenizer, name: str, cell: EvalCell, sampling: dict, seed: int) -> PreparedCell:
     items = load_benchmark(
         cell.location,
         cell.kind,
@@ -69,13 +98,25 @@ def evaluate_cell(
         released_from=cell.released_from,
         released_until=cell.released_until,
     )
-    tokenizer = llm.get_tokenizer()
     prompts = [
         render_prompt(tokenizer, [{"role": "user", "content": item.prompt}], thinking_prompt="chat-template")
         for item in items
     ]
-    cell_sampling = {**sampling, "max_new_tokens": cell.max_new_tokens or sampling["max_new_tokens"], "stop": cell.stop}
-    outputs = llm.generate(prompts, sampling_params(cell_sampling, n=cell.n), use_tqdm=False)
+    cell_sampling = {**sampling, "max_new_tokens": cell.max_new_tokens or sampling["max_new_tokens"]}
+    stop = list(cell.stop) or None
+    params = [
+        sampling_params(cell_sampling, n=cell.n, seed=request_seed(seed, name, item.item_id), stop=stop)
+        for item in items
+    ]
+    return PreparedCell(name, cell, items, prompts, params)
+
+
+def cell_samples(
+    checkpoint: str, prepared: PreparedCell, outputs: list, judge=None, pool=None
+) -> tuple[pl.DataFrame, dict]:
+    """The cell's rows, one per sample, scored by its kind, from the engine's outputs (one per item,
+    in item order); and counts to report."""
+    name, cell, items = prepared.name, prepared.cell, prepared.items
     splits = [[split_reasoning(c.text) for c in out.outputs] for out in outputs]
     scores, details, counts = score_cell(cell.kind, items, [[s.final for s in per] for per in splits], judge, pool)
     rows = []
@@ -99,3 +140,13 @@ def evaluate_cell(
                 }
             )
     return pl.DataFrame(rows, schema=EVAL_SAMPLE_SCHEMA), {"items": len(items), **counts}
+
+
+def evaluate_cell(
+    llm, checkpoint: str, name: str, cell: EvalCell, sampling: dict, seed: int, judge=None, pool=None
+) -> tuple[pl.DataFrame, dict]:
+    """One cell on its own: its requests generated together, then scored (the streamed evaluation,
+    ``workloads.evaluation.stream``, runs every due cell of a checkpoint in one engine instead)."""
+    prepared = prepare_cell(llm.get_tokenizer(), name, cell, sampling, seed)
+    outputs = llm.generate(prepared.prompts, prepared.params, use_tqdm=False)
+    return cell_samples(checkpoint, prepared, outputs, judge, pool)

@@ -5,6 +5,7 @@ dtype the hardware computes natively (``workloads/core/hardware.py``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from workloads.core.artifacts import check_safetensors
@@ -47,11 +48,13 @@ def make_llm(settings: dict) -> tuple[object, dict]:
     return llm, info
 
 
-def sampling_params(sampling: dict, *, n: int | None = None):
+def sampling_params(sampling: dict, *, n: int | None = None, seed: int | None = None, stop: list[str] | None = None):
+    """vLLM's sampling parameters of one request. Without ``seed`` the engine seed makes a run
+    repeatable only as a whole (what a request samples depends on what it shares the batch with);
+    with it, the request samples the same tokens in any batch (vLLM derives sample i's seed as
+    ``seed + i``)."""
     from vllm import SamplingParams
 
-    # No per-request seed: the engine seed makes runs repeatable, and per-request generators
-    # are not supported by vLLM's CPU backend.
     return SamplingParams(
         n=n or sampling["n"],
         temperature=sampling["temperature"],
@@ -59,8 +62,43 @@ def sampling_params(sampling: dict, *, n: int | None = None):
         top_k=sampling["top_k"],
         min_p=sampling["min_p"],
         max_tokens=sampling["max_new_tokens"],
-        stop=list(sampling.get("stop") or ()),
+        seed=seed,
+        stop=stop or None,
     )
+
+
+def stream_generate(llm, prompts: list[str], params: list, heartbeat=None) -> Iterator[tuple[int, object]]:
+    """Every request (``prompts[i]`` with ``params[i]``) in one engine, each handed back as
+    ``(i, output)`` the moment its last sample finishes, whatever order they finish in.
+    ``heartbeat()`` is called after every engine step (progress reporting). With vLLM, the
+    requests left when the caller stops early (an error, a closed generator) are aborted."""
+    if len(prompts) != len(params):
+        raise ValueError(f"{len(prompts)} prompts but {len(params)} sampling parameters")
+    if not hasattr(llm, "llm_engine"):
+        yield from llm.stream(prompts, params, heartbeat=heartbeat)
+        return
+    ids = llm.enqueue(prompts, params, use_tqdm=False)
+    # vLLM names a request's outputs by the id the caller gave; enqueue returns that id with a
+    # suffix it adds to keep ids unique inside the engine.
+    index = {}
+    for i, rid in enumerate(ids):
+        index[rid] = i
+        index.setdefault(rid.rsplit("-", 1)[0], i)
+    engine, unfinished = llm.llm_engine, set(ids)
+    try:
+        while engine.has_unfinished_requests():
+            for out in engine.step():
+                if out.finished:
+                    if out.request_id not in index:
+                        raise RuntimeError(f"vLLM returned request {out.request_id!r}, which this stream never added")
+                    i = index[out.request_id]
+                    unfinished.discard(ids[i])
+                    yield i, out
+            if heartbeat is not None:
+                heartbeat()
+    finally:
+        if unfinished:
+            engine.abort_request(sorted(unfinished), internal=True)
 
 
 def render_prompt(tokenizer, messages: list[dict], *, thinking_prompt: str) -> str:

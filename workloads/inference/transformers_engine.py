@@ -6,6 +6,7 @@ top-p, top-k, min-p, ``n`` samples per prompt, ``max_tokens``; the engine seed m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 # Sequences decoded together: enough to keep both cores busy on a small model, small enough that
@@ -49,6 +50,12 @@ class TransformersLLM:
         return self.tokenizer
 
     def generate(self, prompts: list[str], params, use_tqdm: bool = False) -> list[RequestOutput]:
+        """Every prompt's samples, in prompt order; ``params`` is one set for all, or one per prompt."""
+        if isinstance(params, list):
+            results: list[RequestOutput | None] = [None] * len(prompts)
+            for i, out in self.stream(prompts, params):
+                results[i] = out
+            return results
         encoded = [self.tokenizer(p)["input_ids"] for p in prompts]
         too_long = [i for i, ids in enumerate(encoded) if len(ids) >= self.max_model_len]
         if too_long:
@@ -65,6 +72,23 @@ class TransformersLLM:
                 results[i].outputs = per_prompt
         return results
 
+    def stream(self, prompts: list[str], params: list, heartbeat=None) -> Iterator[tuple[int, RequestOutput]]:
+        """The streaming interface of ``workloads.inference.engine.stream_generate``: runs of prompts
+        sharing their sampling parameters (the per-request seed aside) are generated together, and
+        each prompt is handed back as ``(index, output)`` when its run is done. The engine seed
+        decides the samples; per-request seeds are not honoured by batched ``generate``."""
+        start = 0
+        while start < len(prompts):
+            end = start + 1
+            while end < len(prompts) and _same_sampling(params[end], params[start]):
+                end += 1
+            outputs = self.generate(prompts[start:end], params[start])
+            for offset, out in enumerate(outputs):
+                yield start + offset, out
+            if heartbeat is not None:
+                heartbeat()
+            start = end
+
     def _generate_batch(self, batch: list[list[int]], params) -> list[list[Completion]]:
         torch = self.torch
         width = max(len(ids) for ids in batch)
@@ -73,6 +97,7 @@ class TransformersLLM:
         input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids in batch], device=device)
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=device)
         sampled = params.temperature > 0
+        stops = list(getattr(params, "stop", None) or [])
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -85,6 +110,7 @@ class TransformersLLM:
                 min_p=params.min_p if sampled and params.min_p > 0 else None,
                 num_return_sequences=params.n,
                 pad_token_id=self.pad_id,
+                **({"stop_strings": stops, "tokenizer": self.tokenizer} if stops else {}),
             )
         completions = []
         for row in out[:, width:].tolist():
@@ -92,5 +118,13 @@ class TransformersLLM:
             # As in vLLM: the stop token counts as generated, the text leaves it out.
             tokens = row if stop is None else row[: stop + 1]
             text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-            completions.append(Completion(text, tokens, "length" if stop is None else "stop"))
+            # As in vLLM: a stop string ends the text and is left out of it.
+            cut = min((text.find(s) for s in stops if s in text), default=-1)
+            reason = "length" if stop is None and cut < 0 else "stop"
+            completions.append(Completion(text[:cut] if cut >= 0 else text, tokens, reason))
         return [completions[k * params.n : (k + 1) * params.n] for k in range(len(batch))]
+
+
+def _same_sampling(a, b) -> bool:
+    keys = ("n", "temperature", "top_p", "top_k", "min_p", "max_tokens")
+    return all(getattr(a, k) == getattr(b, k) for k in keys) and getattr(a, "stop", None) == getattr(b, "stop", None)

@@ -28,6 +28,9 @@ class Throughput:
     example_tokens: dict[str, int]
     engine_start_minutes: float
     params_b: dict[str, float] = field(default_factory=dict)
+    # The share of the generation rates that evaluation reaches, and where that figure comes from.
+    evaluation_factor: float = 1.0
+    evaluation_derivation: str = "not measured: evaluation at the generation rates as they stand"
 
     @classmethod
     def load(cls, path: str | Path) -> Throughput:
@@ -45,6 +48,7 @@ class Throughput:
                 example_tokens={str(k): int(v) for k, v in data["example_tokens"].items()},
                 engine_start_minutes=float(data["engine_start_minutes"]),
                 params_b={str(k): float(v) for k, v in (data.get("params_b") or {}).items()},
+                **_evaluation_throughput(data.get("evaluation_throughput")),
             )
         except KeyError as err:
             raise ThroughputError(f"{path.name}: {err.args[0]}: required field is missing") from None
@@ -57,6 +61,8 @@ class Throughput:
             raise ThroughputError(f"{path.name}: default_gpu: {table.default_gpu!r} is not in gpus")
         if not 0 < table.training_mfu <= 1:
             raise ThroughputError(f"{path.name}: training_mfu: must be in (0, 1]")
+        if not 0 < table.evaluation_factor <= 1:
+            raise ThroughputError(f"{path.name}: evaluation_throughput.factor: must be in (0, 1]")
         return table
 
     def check_gpu(self, gpu: str) -> None:
@@ -70,6 +76,15 @@ class Throughput:
         nearest = min(rates, key=lambda size: abs(math.log(size / params_b)))
         return rates[nearest]
 
+    def evaluation_tokens_per_second(self, gpu: str, params_b: float) -> float:
+        """Generated tokens per second per GPU while evaluating: the generation rate times the share
+        of it evaluation reaches (``evaluation_throughput`` in the table, with its derivation)."""
+        return self.tokens_per_second(gpu, params_b) * self.evaluation_factor
+
+    def evaluation_note(self) -> str:
+        """The line an estimate prints about how evaluation is priced."""
+        return f"Evaluation priced at {self.evaluation_factor:.2f} x the generation rates: {self.evaluation_derivation}"
+
     def generation_gpu_hours(self, gpu: str, params_b: float, tokens: float) -> float:
         return tokens / self.tokens_per_second(gpu, params_b) / 3600
 
@@ -78,6 +93,14 @@ class Throughput:
         self.check_gpu(gpu)
         flops = (8 if checkpointing else 6) * params_b * 1e9 * tokens
         return flops / (self.gpus[gpu] * 1e12 * self.training_mfu) / 3600
+
+
+def _evaluation_throughput(entry) -> dict:
+    """``evaluation_throughput: {factor, derivation}``; a table without it prices evaluation at the
+    generation rates."""
+    if entry is None:
+        return {}
+    return {"evaluation_factor": float(entry["factor"]), "evaluation_derivation": str(entry["derivation"]).strip()}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Evaluate one checkpoint on some of the recipe's benchmarks (its due eval cells) with one warm
-vLLM engine. Each cell's samples are written as soon as the cell is done, so a crash costs at
-most the cell in progress. The cells themselves: ``workloads.evaluation.cells``.
+vLLM engine, every cell's requests in one stream (``workloads.evaluation.stream``). Each cell is
+scored and written as soon as its last request finishes, so a crash costs only the unfinished
+cells. The cells themselves: ``workloads.evaluation.cells``.
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
-
-from workloads.core.artifacts import local_folder, write_parquet
+from workloads.core.artifacts import local_folder
 from workloads.core.lifecycle import workload_pipes
-from workloads.core.progress import Progress
 from workloads.core.tracking import log_cell, log_curves, mlflow_client, reports_to_mlflow
-from workloads.evaluation.cells import evaluate_cell
 from workloads.evaluation.judging import JudgeCache, judge_cache_location, judge_replies, judge_sampling
-from workloads.evaluation.metrics import summarize
 from workloads.evaluation.scoring import SCORING_LIMIT_S
+from workloads.evaluation.stream import evaluate_stream
 from workloads.inference.engine import make_llm
 from workloads.inference.openai_backend import CompletionsClient
 from workloads.programs.inputs import EvaluateInputs
@@ -58,22 +55,26 @@ def main() -> None:
             endpoint = {**inputs.endpoint, "model": str(local_folder(inputs.endpoint["model"], Path(scratch)))}
             llm, engine = make_llm(endpoint)
             pipes.log.info("engine: " + ", ".join(f"{k} {v}" for k, v in engine.items()))
-            progress = Progress(f"evaluation of {inputs.checkpoint}", len(inputs.cells), "cells", pipes.log.info)
-            reported = {}
-            for name, cell in inputs.cells.items():
-                samples, counts = evaluate_cell(
-                    llm, inputs.checkpoint, name, cell, inputs.sampling, inputs.seed, judge, pool
-                )
-                write_parquet(samples, cell.samples_path)
-                # The table goes last: its presence (under the cell's definition) marks the cell done.
-                table = summarize(samples, inputs.kinds, seed=inputs.seed)
-                write_parquet(table.with_columns(definition=pl.lit(cell.definition)), cell.table_path)
-                reported[name] = counts
+            tracked_runs = []
+
+            def track(name, cell, table, counts):
                 if tracker is not None:
-                    tracked = log_cell(tracker, table, inputs.checkpoint, warn=pipes.log.warning) or tracked
+                    tracked_runs.append(log_cell(tracker, table, inputs.checkpoint, warn=pipes.log.warning))
                 log_curves(table, inputs.checkpoint, inputs.report_to, inputs.tensorboard_dir, warn=pipes.log.warning)
-                pipes.log.info(f"{inputs.checkpoint} {name}: {counts['items']} items x {cell.n} samples {counts}")
-                progress.update(tokens=int(samples["tokens"].sum()))
+
+            reported, progress = evaluate_stream(
+                llm,
+                inputs.checkpoint,
+                inputs.cells,
+                sampling=inputs.sampling,
+                seed=inputs.seed,
+                kinds=inputs.kinds,
+                judge=judge,
+                pool=pool,
+                log=pipes.log.info,
+                on_written=track,
+            )
+            tracked = next((run for run in reversed(tracked_runs) if run), None)
         finally:
             pool.close()
             shutil.rmtree(scratch, ignore_errors=True)
