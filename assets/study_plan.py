@@ -191,7 +191,7 @@ def estimate(
             run_count = len(chosen) * size * bench.n
             count += run_count
             student = model_params_b(recipe, split_run(run)[0], throughput)
-            weighted += run_count / throughput.tokens_per_second(gpu, student)
+            weighted += run_count / throughput.evaluation_tokens_per_second(gpu, student)
         per_token = weighted / count / 3600 if count else 0.0
         lines.append(
             generation_line(

@@ -50,6 +50,7 @@ def report(recipe_path: str, throughput_path: str, gpu: str | None, env: str | N
             f"Evaluation under the plan: {plan['evaluation']['generations']:,} generations, "
             f"{plan['evaluation']['gpu_hours']:,.0f} GPU-hours; the dense grid (every checkpoint, every item): "
             f"{dense['evaluation']['generations']:,} generations, {dense['evaluation']['gpu_hours']:,.0f} GPU-hours.",
+            throughput.evaluation_note(),
         ]
     if unpriced:
         parts.append(f"Not priced (item count unknown, set `limit`): {', '.join(unpriced)}.")
