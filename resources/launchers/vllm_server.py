@@ -11,7 +11,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 
@@ -29,6 +28,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _tail(log_file, size: int = 3000) -> str:
+    """The last ``size`` bytes of the server's log, as text."""
+    end = os.fstat(log_file.fileno()).st_size
+    return os.pread(log_file.fileno(), size, max(0, end - size)).decode(errors="replace")
+
+
 @contextmanager
 def vllm_server(
     model_dir: str,
@@ -41,8 +46,8 @@ def vllm_server(
     enforce_eager: bool = True,
 ) -> Iterator[str]:
     """A ``vllm serve`` process on 127.0.0.1 for ``model_dir``; yields its base URL (``.../v1``).
-    It computes in this machine's native dtype (``workloads/core/hardware.py``). Its log goes to a
-    temporary file whose tail is quoted when it fails to start. ``enforce_eager``: no CUDA graphs
+    It computes in this machine's native dtype (``workloads/core/hardware.py``). Its log goes to an
+    unnamed temporary file whose tail is quoted when it fails to start. ``enforce_eager``: no CUDA graphs
     (a CPU, or a quick start); ``env``: e.g. ``CUDA_VISIBLE_DEVICES``, the device it may use."""
     dtype = compute_dtype("auto").dtype
     port = free_port()
@@ -66,18 +71,16 @@ def vllm_server(
         "--port",
         str(port),
     ]
-    log_path = Path(tempfile.mkstemp(prefix="vllm-server-", suffix=".log")[1])
-    with open(log_path, "wb") as log_file:
-        # Its own process group, ended with this process even if this one is killed: no orphaned server.
-        proc = start_process_group(command, {**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT)
+    # An anonymous file: it has no name to leave behind, and it is gone with the last process
+    # holding it, however this one ends.
+    log_file = tempfile.TemporaryFile()
+    # Its own process group, ended with this process even if this one is killed: no orphaned server.
+    proc = start_process_group(command, {**os.environ, **(env or {})}, stdout=log_file, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + startup_timeout_s
         while True:
             if proc.poll() is not None:
-                raise VllmServerError(
-                    f"vLLM server for {model_dir} exited with {proc.returncode}:\n"
-                    f"{log_path.read_text(errors='replace')[-3000:]}"
-                )
+                raise VllmServerError(f"vLLM server for {model_dir} exited with {proc.returncode}:\n{_tail(log_file)}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
                     break
@@ -85,11 +88,10 @@ def vllm_server(
                 pass
             if time.monotonic() > deadline:
                 raise VllmServerError(
-                    f"vLLM server for {model_dir} not healthy after {startup_timeout_s:.0f} s:\n"
-                    f"{log_path.read_text(errors='replace')[-3000:]}"
+                    f"vLLM server for {model_dir} not healthy after {startup_timeout_s:.0f} s:\n{_tail(log_file)}"
                 )
             time.sleep(1)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         kill_process_group(proc, grace_s=60)
-        log_path.unlink(missing_ok=True)
+        log_file.close()
