@@ -16,10 +16,14 @@ def test_a_server_that_fails_to_start_quotes_its_log_and_leaves_no_file(monkeypa
     # A stand-in for `vllm serve` that prints and exits: the same process handling, no engine.
     real = vllm_server_module.start_process_group
 
+    # It also lists the temporary folder while it runs: a named log there would outlive a killed run.
+    script = (
+        f"import os; print('x' * 5000 + 'files beside me: ' + repr(os.listdir({str(tmp_path)!r})) + "
+        "' the reason it failed'); raise SystemExit(3)"
+    )
+
     def fake_server(command, env, **popen):
-        return real(
-            [sys.executable, "-c", "print('x' * 5000 + 'the reason it failed'); raise SystemExit(3)"], env, **popen
-        )
+        return real([sys.executable, "-c", script], env, **popen)
 
     monkeypatch.setattr(vllm_server_module, "start_process_group", fake_server)
     with (
