@@ -365,5 +365,5 @@ def test_vllms_sampling_params_carry_the_stop_sequences():
     from workloads.inference.engine import sampling_params
 
     sampling = {"n": 1, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "max_new_tokens": 8}
-    assert sampling_params({**sampling, "stop": ("Question:",)}).stop == ["Question:"]
+    assert sampling_params(sampling, stop=["Question:"]).stop == ["Question:"]
     assert sampling_params(sampling).stop == []
