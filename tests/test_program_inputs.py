@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from resources.launchers.compute import workload_module
+from tests.stream_helpers import cell_fields
 from workloads.programs import PROGRAMS
 from workloads.programs.inputs import (
     EvalCell,
@@ -16,27 +17,7 @@ from workloads.programs.inputs import (
     VerifyInputs,
 )
 
-CELL = dict(
-    kind="math",
-    category="reasoning",
-    n=2,
-    limit=10,
-    hub_config=None,
-    hub_split="test",
-    max_new_tokens=None,
-    released_from=None,
-    released_until=None,
-    answer_field=None,
-    answer_format="plain",
-    label_field="label",
-    label_values={"safe": "comply"},
-    expected=None,
-    csv_header=True,
-    location="math/math500.jsonl",
-    definition="abc123",
-    samples_path="/s/samples.parquet",
-    table_path="/s/table.parquet",
-)
+CELL = cell_fields(category="reasoning", n=2, limit=10, label_values={"safe": "comply"})
 EXAMPLES = [
     PrepareModelInputs(spec={"source": "gguf"}, output_dir="/m", seed=0),
     GenerateInputs(

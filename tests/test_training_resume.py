@@ -3,43 +3,23 @@ ends: same steps, same weights, every checkpoint announced once."""
 
 import json
 
-import polars as pl
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.training_helpers import TRAINING, countdown_student
 from workloads.core.artifacts import COMPLETE_MARKER
 from workloads.programs.train import train
 from workloads.training.checkpoints import RESUME_STATE_FILES, RunFolder
-from workloads.training.tiny_model import build_tiny_model
-from workloads.verification.countdown_rule import countdown_prompt, solver_response
 
-TASKS = [
-    ([3, 5, 7], 22),
-    ([2, 4, 6], 14),
-    ([9, 1, 2], 19),
-    ([8, 3, 4], 44),
-    ([5, 5, 3], 28),
-    ([6, 2, 7], 26),
-    ([1, 2, 3], 9),
-    ([4, 4, 2], 10),
-]
-CONFIG = dict(
-    learning_rate=1e-3,
-    lr_scheduler="cosine",
-    warmup_ratio=0.1,
-    weight_decay=0.01,
-    adam_beta1=0.9,
-    adam_beta2=0.999,
-    max_grad_norm=1.0,
-    epochs=3,
-    global_batch_size=4,
-    per_device_batch_size=2,
-    max_length=256,
-    bf16=False,
-    gradient_checkpointing=False,
-    save_every=2,
-)
+CONFIG = {
+    **TRAINING,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "epochs": 3,
+    "per_device_batch_size": 2,
+    "save_every": 2,
+}
 
 
 class Killed(Exception):
@@ -49,13 +29,7 @@ class Killed(Exception):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    messages = [
-        [{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
-        for n, t in TASKS
-    ]
-    pl.DataFrame({"messages": messages}).write_parquet(root / "data.parquet")
-    corpus = [m["content"] for conv in messages for m in conv]
-    return root, build_tiny_model(root / "model", corpus)
+    return root, countdown_student(root)
 
 
 def _extras(root, model_dir, name):

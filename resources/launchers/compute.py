@@ -15,6 +15,17 @@ from workloads.programs import PACKAGE, PROGRAMS
 
 # Workloads that run one process per GPU under torchrun when given more than one GPU.
 DISTRIBUTED_WORKLOADS = frozenset({"train"})
+# Every workload in a container or pod: progress lines must reach the log as they are printed.
+WORKLOAD_BASE_ENV = {"PYTHONUNBUFFERED": "1"}
+
+
+def without_pipes_env(env: dict[str, str], setter: str) -> dict[str, str]:
+    """A launcher's ``env`` setting, refused where it names one of Pipes' own variables: the Pipes
+    session (``setter``) sets those per launch, and a fixed value would cross two runs' messages."""
+    reserved = [k for k in env if k.startswith("DAGSTER_PIPES_")]
+    if reserved:
+        raise ValueError(f"env: {reserved} are set by {setter}, not by settings")
+    return env
 
 
 def workload_module(workload: str) -> str:

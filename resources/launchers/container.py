@@ -43,7 +43,13 @@ from dagster import (
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 # Until resources/launcher.py becomes the resources/launchers package, its helpers live there.
-from resources.launchers.compute import DISTRIBUTED_WORKLOADS, ComputeLauncher, workload_module
+from resources.launchers.compute import (
+    DISTRIBUTED_WORKLOADS,
+    WORKLOAD_BASE_ENV,
+    ComputeLauncher,
+    without_pipes_env,
+    workload_module,
+)
 from resources.launchers.processes import interrupted, run_process_group, workload_failure
 
 Runtime = Literal["buildah", "podman", "docker", "docker-api"]
@@ -194,10 +200,7 @@ class ContainerLauncher(ComputeLauncher):
     @field_validator("env")
     @classmethod
     def _no_pipes_env(cls, value):
-        reserved = [k for k in value if k.startswith("DAGSTER_PIPES_")]
-        if reserved:
-            raise ValueError(f"env: {reserved} are set by the Pipes session, not by settings")
-        return value
+        return without_pipes_env(value, "the Pipes session")
 
     @model_validator(mode="after")
     def _gpus_supported(self):
@@ -212,7 +215,7 @@ class ContainerLauncher(ComputeLauncher):
         forwarded = {name: environ[name] for name in self.forward_env if environ.get(name)}
         # Another uid than the image's cannot write the image user's home: caches go to /tmp.
         home = {"HOME": "/tmp"} if self.user else {}
-        return {"PYTHONUNBUFFERED": "1", **home, **forwarded, **self.env, **bootstrap}
+        return {**WORKLOAD_BASE_ENV, **home, **forwarded, **self.env, **bootstrap}
 
     def container_user(self) -> str | None:
         return f"{os.getuid()}:{os.getgid()}" if self.user == "host" else self.user

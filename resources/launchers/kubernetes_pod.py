@@ -19,7 +19,13 @@ from typing import Any
 from dagster import Config, DagsterExecutionInterruptedError
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from resources.launchers.compute import DISTRIBUTED_WORKLOADS, ComputeLauncher, workload_module
+from resources.launchers.compute import (
+    DISTRIBUTED_WORKLOADS,
+    WORKLOAD_BASE_ENV,
+    ComputeLauncher,
+    without_pipes_env,
+    workload_module,
+)
 from resources.launchers.processes import interrupted, workload_failure
 from resources.launchers.pytorchjob import run_pytorchjob
 from workloads.core.lifecycle import report_in
@@ -185,10 +191,7 @@ class KubernetesLauncher(ComputeLauncher):
     @field_validator("env")
     @classmethod
     def _no_pipes_env(cls, value):
-        reserved = [k for k in value if k.startswith("DAGSTER_PIPES_")]
-        if reserved:
-            raise ValueError(f"env: {reserved} are set by PipesK8sClient, not by settings")
-        return value
+        return without_pipes_env(value, "PipesK8sClient")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -250,7 +253,7 @@ class KubernetesLauncher(ComputeLauncher):
             # Extended resources are requested through limits (requests default to them).
             limits[self.gpu_resource_name] = str(gpus)
 
-        env = [{"name": k, "value": v} for k, v in {"PYTHONUNBUFFERED": "1", **self.env}.items()]
+        env = [{"name": k, "value": v} for k, v in {**WORKLOAD_BASE_ENV, **self.env}.items()]
         container: dict[str, Any] = {
             "name": CONTAINER_NAME,
             "image": self.image,

@@ -36,6 +36,16 @@ def make_llm(settings: dict) -> tuple[object, dict]:
     # wait loop spins, and binds the model's threads to the others. Giving the model every core
     # (VLLM_CPU_NUM_OF_RESERVED_CPU=0) was 4x slower on 2 cores (benchmarks/cpu_default.py).
     info["vllm_cpu_reserved_cpus"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "vLLM's default")
+    if settings.get("deterministic_scheduling"):
+        # An engine core in its own process takes the first requests into a batch before the rest
+        # have arrived, so batch shapes (and with them the numerics and the sampled tokens) vary
+        # with the machine's load. In this process every request is queued before the first step.
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+    info["scheduling"] = (
+        "deterministic (engine core in this process)"
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0"
+        else "vLLM's default (engine core in its own process)"
+    )
     llm = LLM(
         model=settings["model"],
         dtype=decision.dtype,

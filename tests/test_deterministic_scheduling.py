@@ -1,0 +1,83 @@
+"""Deterministic scheduling is one switch: STUDY_DETERMINISTIC_SCHEDULING=1 reaches every vLLM
+endpoint's settings, and the workload's engine is then built with vLLM's engine core in its own
+process turned off (vLLM's documented condition for reproducible offline scheduling)."""
+
+import os
+import sys
+import types
+
+import pytest
+
+from orchestration.environments import DETERMINISTIC_ENV, cluster_resources, local_resources
+from resources.launchers.devices import Machine
+from workloads.inference.engine import make_llm
+from workloads.training.tiny_model import build_tiny_model
+
+
+@pytest.fixture
+def recorded_engine(monkeypatch, tmp_path):
+    """A stand-in vllm module whose LLM records the variable vLLM reads when it starts."""
+    seen = {}
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["multiprocessing"] = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+            seen["kwargs"] = kwargs
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM))
+    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
+    model = build_tiny_model(tmp_path / "tiny", ["What is 3 + 3? The answer is 6."] * 10)
+    settings = {
+        "backend": "vllm-offline",
+        "engine": "vllm",
+        "model": str(model),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 1,
+        "max_model_len": 64,
+        "seed": 0,
+    }
+    return settings, seen
+
+
+@pytest.mark.parametrize("value, expected", [(None, False), ("0", False), ("1", True)])
+def test_one_variable_sets_every_local_engine(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv(DETERMINISTIC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DETERMINISTIC_ENV, value)
+    resources = local_resources(Machine())
+    for name in ("eval_endpoint", "teacher_endpoint"):
+        settings = resources[name].settings(model="m", max_model_len=64)
+        assert settings["deterministic_scheduling"] is expected, name
+
+
+def test_the_cluster_engines_follow_the_same_variable(monkeypatch, tmp_path):
+    launcher = tmp_path / "launcher.yaml"
+    launcher.write_text("image: registry.example/workloads:gpu\n")
+    monkeypatch.setenv("STUDY_LAUNCHER_CONFIG", str(launcher))
+    monkeypatch.setenv("STUDY_S3_BUCKET", "bucket")
+    monkeypatch.setenv(DETERMINISTIC_ENV, "1")
+    engine = cluster_resources()["eval_endpoint"]
+    assert engine.settings(model="m", max_model_len=64)["deterministic_scheduling"] is True
+
+
+def test_a_value_other_than_0_or_1_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(DETERMINISTIC_ENV, "yes")
+    with pytest.raises(ValueError, match=f"{DETERMINISTIC_ENV}='yes'"):
+        local_resources(Machine())
+
+
+def test_the_engine_starts_with_its_core_in_the_workloads_process_when_asked(recorded_engine):
+    settings, seen = recorded_engine
+    _, info = make_llm({**settings, "deterministic_scheduling": True})
+    assert seen["multiprocessing"] == "0"
+    assert info["scheduling"].startswith("deterministic")
+
+
+def test_by_default_vllms_own_process_layout_is_kept(recorded_engine):
+    settings, seen = recorded_engine
+    _, info = make_llm(settings)
+    assert seen["multiprocessing"] is None
+    assert info["scheduling"].startswith("vLLM's default")
