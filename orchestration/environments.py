@@ -127,6 +127,7 @@ def local_resources(machine: Machine | None = None) -> dict:
             engine_gpus=chosen.evaluation.tensor_parallel_size,
             share_device=chosen.judge == "shares the GPU",
             shared_engine_share=SHARED_ENGINE_SHARE,
+            deterministic_scheduling=deterministic_scheduling(),
         ),
     }
 

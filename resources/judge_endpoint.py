@@ -49,6 +49,11 @@ class JudgeEndpoint(ConfigurableResource):
         default=0.55, gt=0, lt=1, description="an engine's share of the device while it shares it with this judge"
     )
     lease_folder: str | None = Field(default=None, description="folder of the device lock files")
+    deterministic_scheduling: bool = Field(
+        default=False,
+        description="a judge served here gets one request at a time, so each reply is judged alone in its batch and "
+        "a rerun gets the same judgments (a vLLM server cannot fix its batches otherwise); slower",
+    )
 
     @contextmanager
     def serving(self, judge: Judge, model_dir: str | None) -> Iterator[dict]:
@@ -84,7 +89,8 @@ class JudgeEndpoint(ConfigurableResource):
                 env=env,
                 enforce_eager=self.enforce_eager,
             ) as url:
-                yield {**settings, "base_url": url, "api_key_env": ""}
+                one_at_a_time = {"max_concurrency": 1} if self.deterministic_scheduling else {}
+                yield {**settings, "base_url": url, "api_key_env": "", **one_at_a_time}
 
     @contextmanager
     def _judge_device(self) -> Iterator[dict]:

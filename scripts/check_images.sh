@@ -43,8 +43,9 @@ in_image() {
 }
 
 IMPORTS="import importlib, pkgutil, torch, vllm, workloads
-[importlib.import_module(m.name) for m in pkgutil.walk_packages(workloads.__path__, 'workloads.')]
-print('workload modules:', len(list(pkgutil.walk_packages(workloads.__path__))), 'import; torch', torch.__version__,
+names = [m.name for m in pkgutil.walk_packages(workloads.__path__, 'workloads.')]
+[importlib.import_module(name) for name in names]
+print('workload modules:', len(names), 'import; torch', torch.__version__,
       'cuda', torch.version.cuda, '; vllm', vllm.__version__)"
 
 for target in "${targets[@]}"; do

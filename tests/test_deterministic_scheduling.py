@@ -10,6 +10,7 @@ import pytest
 
 from orchestration.environments import DETERMINISTIC_ENV, cluster_resources, local_resources
 from resources.launchers.devices import Machine
+from tests.training_helpers import engine_settings
 from workloads.inference.engine import make_llm
 from workloads.training.tiny_model import build_tiny_model
 
@@ -27,18 +28,7 @@ def recorded_engine(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM))
     monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
     model = build_tiny_model(tmp_path / "tiny", ["What is 3 + 3? The answer is 6."] * 10)
-    settings = {
-        "backend": "vllm-offline",
-        "engine": "vllm",
-        "model": str(model),
-        "dtype": "float32",
-        "enforce_eager": True,
-        "gpu_memory_utilization": 0.3,
-        "tensor_parallel_size": 1,
-        "max_model_len": 64,
-        "seed": 0,
-    }
-    return settings, seen
+    return engine_settings(model), seen
 
 
 @pytest.mark.parametrize("value, expected", [(None, False), ("0", False), ("1", True)])
@@ -81,3 +71,26 @@ def test_by_default_vllms_own_process_layout_is_kept(recorded_engine):
     _, info = make_llm(settings)
     assert seen["multiprocessing"] is None
     assert info["scheduling"].startswith("vLLM's default")
+
+
+@pytest.mark.parametrize("deterministic, in_flight", [(False, 8), (True, 1)])
+def test_a_local_judge_gets_one_request_at_a_time_when_asked(monkeypatch, tmp_path, deterministic, in_flight):
+    from contextlib import contextmanager
+
+    from recipe_schema.sections import Judge
+    from resources import judge_endpoint
+
+    @contextmanager
+    def started_server(model_dir, **settings):
+        yield "http://127.0.0.1:9/v1"
+
+    monkeypatch.setattr(judge_endpoint, "vllm_server", started_server)
+    judge = Judge(model="smollm2-135m", max_concurrency=8)
+    endpoint = judge_endpoint.JudgeEndpoint(deterministic_scheduling=deterministic)
+    with endpoint.serving(judge, str(tmp_path)) as settings:
+        assert settings["max_concurrency"] == in_flight
+
+
+def test_the_local_judge_follows_the_same_variable(monkeypatch):
+    monkeypatch.setenv(DETERMINISTIC_ENV, "1")
+    assert local_resources(Machine())["judge_endpoint"].deterministic_scheduling is True

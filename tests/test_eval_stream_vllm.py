@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from tests.stream_helpers import eval_cell, math_rows
+from tests.training_helpers import engine_settings
 from workloads.evaluation.cells import evaluate_cell, prepare_cell
 from workloads.evaluation.stream import evaluate_stream, request_order, write_cell
 from workloads.inference.engine import make_llm, stream_generate
@@ -20,19 +21,7 @@ KINDS = {"long": "math", "short": "math", "many": "math"}
 @pytest.mark.slow
 def test_streamed_cells_equal_cell_at_a_time_cells_token_for_token(tmp_path):
     model = build_tiny_model(tmp_path / "tiny", CORPUS)
-    llm, info = make_llm(
-        {
-            "backend": "vllm-offline",
-            "engine": "vllm",
-            "model": str(model),
-            "dtype": "float32",
-            "enforce_eager": True,
-            "gpu_memory_utilization": 0.3,
-            "tensor_parallel_size": 1,
-            "max_model_len": 256,
-            "seed": 0,
-        }
-    )
+    llm, info = make_llm(engine_settings(model, max_model_len=256))
     assert info["engine"] == "vllm"
 
     def cells(folder):

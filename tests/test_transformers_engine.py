@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.training_helpers import engine_settings
 from workloads.inference.engine import make_llm, stream_generate
 from workloads.training.tiny_model import build_tiny_model
 
@@ -14,17 +15,7 @@ CORPUS = ["Ana has three apples and gets five more.", "How many pencils does Ben
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
     folder = build_tiny_model(tmp_path_factory.mktemp("tiny"), CORPUS)
-    settings = {
-        "backend": "vllm-offline",
-        "engine": "transformers",
-        "model": str(folder),
-        "dtype": "float32",
-        "enforce_eager": True,
-        "gpu_memory_utilization": 0.3,
-        "tensor_parallel_size": 1,
-        "max_model_len": 64,
-        "seed": 0,
-    }
+    settings = engine_settings(folder, engine="transformers")
     return make_llm(settings)
 
 

@@ -1,6 +1,7 @@
 """The tiny student and its countdown dataset, shared by the training tests: eight distinct tasks
 with worked solutions, and the optimiser settings both the in-process and torchrun tests start
-from (each overrides what it is about)."""
+from (each overrides what it is about); and the engine settings the tests start the tiny model
+under (``make_llm``'s input, as ``VllmOfflineEndpoint.settings`` writes it)."""
 
 from pathlib import Path
 
@@ -45,3 +46,19 @@ def countdown_student(root: Path) -> Path:
     ]
     pl.DataFrame({"messages": messages}).write_parquet(root / "data.parquet")
     return build_tiny_model(root / "model", [m["content"] for conversation in messages for m in conversation])
+
+
+def engine_settings(model: Path, **overrides) -> dict:
+    """A CPU engine for a tiny model: fp32 (exact on any CPU), eager, seed 0."""
+    settings = {
+        "backend": "vllm-offline",
+        "engine": "vllm",
+        "model": str(model),
+        "dtype": "float32",
+        "enforce_eager": True,
+        "gpu_memory_utilization": 0.3,
+        "tensor_parallel_size": 1,
+        "max_model_len": 64,
+        "seed": 0,
+    }
+    return {**settings, **overrides}
