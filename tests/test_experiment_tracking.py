@@ -4,13 +4,13 @@ then the run is recorded with no network (a local MLflow store) and named in the
 import polars as pl
 import pytest
 
-from tests.test_training_resume import CONFIG, TASKS
+from tests.training_helpers import TRAINING, countdown_student
 from workloads.core.tracking import log_cell, mlflow_client
 from workloads.evaluation.metrics import EVAL_SAMPLE_SCHEMA, summarize
 from workloads.programs.train import train
 from workloads.training.config import build_config
-from workloads.training.tiny_model import build_tiny_model
-from workloads.verification.countdown_rule import countdown_prompt, solver_response
+
+CONFIG = {**TRAINING, "epochs": 3}
 
 
 def test_tensorboard_is_the_only_tracker_by_default(tmp_path):
@@ -24,12 +24,7 @@ def test_trackers_name_the_run_after_the_study_run(tmp_path):
 
 @pytest.fixture
 def tiny_run(tmp_path):
-    messages = [
-        [{"role": "user", "content": countdown_prompt(n, t)}, {"role": "assistant", "content": solver_response(n, t)}]
-        for n, t in TASKS
-    ]
-    pl.DataFrame({"messages": messages}).write_parquet(tmp_path / "data.parquet")
-    model_dir = build_tiny_model(tmp_path / "model", [m["content"] for conv in messages for m in conv])
+    model_dir = countdown_student(tmp_path)
     return {
         "run": "tracked",
         "dataset": "countdown-cot",
