@@ -14,21 +14,31 @@ from tests.training_helpers import engine_settings
 from workloads.inference.engine import make_llm
 from workloads.training.tiny_model import build_tiny_model
 
+MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
+AS_FOUND = os.environ.get(MULTIPROCESSING)
+
 
 @pytest.fixture
 def recorded_engine(monkeypatch, tmp_path):
-    """A stand-in vllm module whose LLM records the variable vLLM reads when it starts."""
+    """A stand-in vllm module whose LLM records the variable vLLM reads when it starts. make_llm
+    sets that variable for the rest of its process (a workload's own): here it is put back, or
+    every later engine of this test process would start in-process."""
     seen = {}
 
     class LLM:
         def __init__(self, **kwargs):
-            seen["multiprocessing"] = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING")
+            seen["multiprocessing"] = os.environ.get(MULTIPROCESSING)
             seen["kwargs"] = kwargs
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM))
-    monkeypatch.delenv("VLLM_ENABLE_V1_MULTIPROCESSING", raising=False)
+    before = os.environ.pop(MULTIPROCESSING, None)
     model = build_tiny_model(tmp_path / "tiny", ["What is 3 + 3? The answer is 6."] * 10)
-    return engine_settings(model), seen
+    try:
+        yield engine_settings(model), seen
+    finally:
+        os.environ.pop(MULTIPROCESSING, None)
+        if before is not None:
+            os.environ[MULTIPROCESSING] = before
 
 
 @pytest.mark.parametrize("value, expected", [(None, False), ("0", False), ("1", True)])
@@ -71,6 +81,11 @@ def test_by_default_vllms_own_process_layout_is_kept(recorded_engine):
     _, info = make_llm(settings)
     assert seen["multiprocessing"] is None
     assert info["scheduling"].startswith("vLLM's default")
+
+
+def test_the_switch_does_not_outlive_its_test():
+    # The fixture above put the variable back; a leak would start later test engines in-process.
+    assert os.environ.get(MULTIPROCESSING) == AS_FOUND
 
 
 @pytest.mark.parametrize("deterministic, in_flight", [(False, 8), (True, 1)])
