@@ -1,6 +1,7 @@
-"""Deterministic scheduling is one switch: STUDY_DETERMINISTIC_SCHEDULING=1 reaches every vLLM
-endpoint's settings, and the workload's engine is then built with vLLM's engine core in its own
-process turned off (vLLM's documented condition for reproducible offline scheduling)."""
+"""Deterministic scheduling is one switch: STUDY_DETERMINISTIC_SCHEDULING (default: on without
+GPUs) reaches every vLLM endpoint's settings and the local judge, and the workload's engine is
+then built with vLLM's engine core in its own process turned off (vLLM's documented condition for
+reproducible offline scheduling)."""
 
 import os
 import sys
@@ -11,11 +12,13 @@ import pytest
 from orchestration.environments import DETERMINISTIC_ENV, cluster_resources, local_resources
 from resources.launchers.devices import Machine
 from tests.training_helpers import engine_settings
+from workloads.core.hardware import parse_gpu_list
 from workloads.inference.engine import make_llm
 from workloads.training.tiny_model import build_tiny_model
 
 MULTIPROCESSING = "VLLM_ENABLE_V1_MULTIPROCESSING"
 AS_FOUND = os.environ.get(MULTIPROCESSING)
+GPUS = tuple(parse_gpu_list("0, NVIDIA A10G, 23028"))
 
 
 @pytest.fixture
@@ -41,26 +44,41 @@ def recorded_engine(monkeypatch, tmp_path):
             os.environ[MULTIPROCESSING] = before
 
 
-@pytest.mark.parametrize("value, expected", [(None, False), ("0", False), ("1", True)])
-def test_one_variable_sets_every_local_engine(monkeypatch, value, expected):
+@pytest.mark.parametrize(
+    "gpus, value, expected",
+    [
+        # Unset: on on a CPU machine (the engine-core process only takes a core from the model),
+        # vLLM's default on GPUs; the variable decides either way.
+        ((), None, True),
+        (GPUS, None, False),
+        ((), "0", False),
+        (GPUS, "1", True),
+    ],
+)
+def test_one_variable_sets_every_local_engine_and_the_cpu_default_is_on(monkeypatch, gpus, value, expected):
     if value is None:
         monkeypatch.delenv(DETERMINISTIC_ENV, raising=False)
     else:
         monkeypatch.setenv(DETERMINISTIC_ENV, value)
-    resources = local_resources(Machine())
+    resources = local_resources(Machine(gpus))
     for name in ("eval_endpoint", "teacher_endpoint"):
         settings = resources[name].settings(model="m", max_model_len=64)
         assert settings["deterministic_scheduling"] is expected, name
+    assert resources["judge_endpoint"].deterministic_scheduling is expected
 
 
-def test_the_cluster_engines_follow_the_same_variable(monkeypatch, tmp_path):
+@pytest.mark.parametrize("value, expected", [(None, False), ("1", True)])
+def test_the_cluster_engines_follow_the_same_variable(monkeypatch, tmp_path, value, expected):
     launcher = tmp_path / "launcher.yaml"
     launcher.write_text("image: registry.example/workloads:gpu\n")
     monkeypatch.setenv("STUDY_LAUNCHER_CONFIG", str(launcher))
     monkeypatch.setenv("STUDY_S3_BUCKET", "bucket")
-    monkeypatch.setenv(DETERMINISTIC_ENV, "1")
+    if value is None:
+        monkeypatch.delenv(DETERMINISTIC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(DETERMINISTIC_ENV, value)
     engine = cluster_resources()["eval_endpoint"]
-    assert engine.settings(model="m", max_model_len=64)["deterministic_scheduling"] is True
+    assert engine.settings(model="m", max_model_len=64)["deterministic_scheduling"] is expected
 
 
 def test_a_value_other_than_0_or_1_is_refused_by_name(monkeypatch):
@@ -104,8 +122,3 @@ def test_a_local_judge_gets_one_request_at_a_time_when_asked(monkeypatch, tmp_pa
     endpoint = judge_endpoint.JudgeEndpoint(deterministic_scheduling=deterministic)
     with endpoint.serving(judge, str(tmp_path)) as settings:
         assert settings["max_concurrency"] == in_flight
-
-
-def test_the_local_judge_follows_the_same_variable(monkeypatch):
-    monkeypatch.setenv(DETERMINISTIC_ENV, "1")
-    assert local_resources(Machine())["judge_endpoint"].deterministic_scheduling is True
