@@ -42,7 +42,6 @@ from dagster import (
 )
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-# Until resources/launcher.py becomes the resources/launchers package, its helpers live there.
 from resources.launchers.compute import (
     DISTRIBUTED_WORKLOADS,
     WORKLOAD_BASE_ENV,
