@@ -56,6 +56,7 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its webserver and daemon share its group, so none outlives the test
     )
     url = f"http://127.0.0.1:{port}/graphql"
 
@@ -95,6 +96,10 @@ def test_a_ui_backfill_of_cells_runs_once_per_checkpoint_over_its_benchmarks(sma
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=30)
+        try:
+            os.killpg(server.pid, signal.SIGKILL)  # what dagster dev left running after it stopped
+        except ProcessLookupError:
+            pass
         log.close()
 
     assert state["status"] == "COMPLETED_SUCCESS"
